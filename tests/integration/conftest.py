@@ -1,0 +1,114 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fixtures for tests on the lab: real libvirtd, real QEMU, real SSH."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB_CMD = os.path.join(ROOT, "tests", "lab", "lab")
+INVENTORY = os.path.join(ROOT, ".lab", "inventory.yml")
+
+
+def lab_cli(*args, check=True, timeout=300):
+    proc = subprocess.run([LAB_CMD] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError("lab %s failed: %s" % (" ".join(args), proc.stderr.strip()))
+    return proc
+
+
+class Lab(object):
+    """The lab as a user sees it: its CLI, virsh on each host, the guests' HTTP answers."""
+
+    def status(self):
+        return json.loads(lab_cli("status", "--json").stdout)
+
+    def hosts(self):
+        return dict((h["name"], h["address"]) for h in self.status()["hosts"])
+
+    def virsh(self, host, *args, check=True):
+        return lab_cli("exec", host, "virsh", "-q", "-c", "qemu:///system", *args, check=check)
+
+    def defined_on(self, guest):
+        """Every host where virsh lists the guest (running or only defined)."""
+        return sorted(h for h in self.hosts() if guest in self.virsh(h, "list", "--all", "--name").stdout.split())
+
+    def running_on(self, guest):
+        return sorted(h for h in self.hosts() if guest in self.virsh(h, "list", "--name").stdout.split())
+
+    def add_guest(self, name, host="hv1", *extra):
+        return json.loads(lab_cli("guest", "add", name, "--host", host, *extra).stdout)
+
+    def remove_guest(self, name):
+        lab_cli("guest", "rm", name, check=False)
+
+    def ansible(self, pattern, module, args=None):
+        """Run one module ad hoc against lab hosts; returns {host: result}."""
+        cmd = [shutil.which("ansible") or os.path.join(ROOT, ".venv", "bin", "ansible"), "-i", INVENTORY, pattern, "-m", module]
+        if args is not None:
+            cmd += ["-a", json.dumps(args)]
+        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="oneline", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+                   ANSIBLE_DEPRECATION_WARNINGS="0", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+                   ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, ".build")))
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              timeout=600, env=env, cwd=ROOT)
+        results = {}
+        for line in proc.stdout.splitlines():
+            if " => " in line and " | " in line:
+                host, rest = line.split(" | ", 1)
+                results[host] = json.loads(rest.split(" => ", 1)[1])
+                if rest.startswith(("FAILED!", "UNREACHABLE!")):
+                    results[host]["failed"] = True
+        if not results:
+            raise AssertionError("ansible printed no result: %s %s" % (proc.stdout, proc.stderr))
+        return results
+
+
+class Prober(threading.Thread):
+    """Polls a guest's HTTP answer every 20 ms (0.5 s client timeout) while something happens to it."""
+
+    def __init__(self, address, interval=0.02, timeout=0.5, limit_s=300):
+        super(Prober, self).__init__(daemon=True)
+        self.url = "http://%s/" % address
+        self.interval, self.timeout, self.limit_s = interval, timeout, limit_s
+        self.ok = self.failed = 0
+        self.answers = set()
+        self.longest_gap = 0.0
+        self._stop_event = threading.Event()
+
+    def run(self):
+        started = last_ok = time.time()
+        while not self._stop_event.is_set() and time.time() - started < self.limit_s:
+            try:
+                with urllib.request.urlopen(self.url, timeout=self.timeout) as resp:
+                    self.answers.add(resp.read().decode().strip())
+                now = time.time()
+                self.longest_gap = max(self.longest_gap, now - last_ok)
+                last_ok = now
+                self.ok += 1
+            except OSError:
+                self.failed += 1
+            time.sleep(self.interval)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join(10)
+        return self
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The lab with three hosts, built once for the session and removed at its end."""
+    lab_cli("up", "--hosts", "3", timeout=900)
+    yield Lab()
+    lab_cli("down", timeout=300)

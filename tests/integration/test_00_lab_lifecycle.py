@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The lab itself: it refuses what would touch the machine, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import subprocess
+import time
+
+from conftest import LAB_CMD, ROOT, lab_cli
+
+
+def netns():
+    return set(subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE, universal_newlines=True).stdout.split())
+
+
+def lab_processes():
+    """Daemons and guests that run with the lab's files (its config, pid files, kernel)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as fh:
+                cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if os.path.join(ROOT, ".lab") in cmdline or "/run/libvirt/libvirtd.pid" in cmdline or "lab_name=" in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def assert_nothing_left():
+    assert not (netns() & {"hvlab", "hv1", "hv2", "hv3"})
+    assert not os.path.exists("/sys/class/net/hvlab0")
+    assert not os.path.exists(os.path.join(ROOT, ".lab"))
+    assert lab_processes() == []
+
+
+def test_refuses_a_subnet_that_overlaps_the_machine():
+    lab_cli("down")
+    routes = subprocess.run(["ip", "-4", "-o", "route"], stdout=subprocess.PIPE, universal_newlines=True).stdout
+    own = next(ipaddress.ip_network(line.split()[0]) for line in routes.splitlines() if not line.startswith("default"))
+    before = netns()
+    proc = lab_cli("up", "--subnet", str(own), check=False)
+    assert proc.returncode == 1
+    assert "overlaps this machine's own routes" in proc.stderr and str(own) in proc.stderr
+    assert netns() == before
+    lab_cli("down")
+    assert_nothing_left()
+
+
+def test_down_cleans_up_after_a_crash_half_way_through_up():
+    lab_cli("down")
+    proc = subprocess.Popen([LAB_CMD, "up", "--hosts", "3"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while "hv2" not in netns() and time.time() < deadline:
+        time.sleep(0.05)
+    assert "hv2" in netns(), "up never got to hv2"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert "hv3" not in netns()
+    lab_cli("down")
+    assert_nothing_left()
+    # running it again is fine
+    assert lab_cli("down").returncode == 0
+    assert_nothing_left()
