@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import json
+import time
 import traceback
 import xml.etree.ElementTree as ET
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import domain_xml
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import STATES
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import STATES, HostFacts
 
 LIBVIRT_IMPORT_ERROR = None
 try:
@@ -27,6 +29,18 @@ SHARED_FS_TYPES = frozenset((
 
 
 LIBVIRT_ERRORS = (libvirt.libvirtError,) if libvirt is not None else ()
+
+
+# The maintenance mark: a libvirt secret of the host itself, looked up by this usage. libvirt allows
+# one secret per usage, so defining it is atomic: two runs cannot both mark one host.
+MAINTENANCE_USAGE = "hostmaint:maintenance"
+MAINTENANCE_XML = """<secret ephemeral='no' private='no'>
+  <description>%s</description>
+  <usage type='volume'><volume>%s</volume></usage>
+</secret>"""
+
+# Migration job states: virDomainJobType.
+JOB_NONE = 0
 
 
 def _quiet(_ctx, _err):
@@ -125,3 +139,213 @@ class LibvirtAdapter(object):
                     continue  # vanished between listing and reading: not ours to report
                 raise HostmaintError("cannot read guest %s on %s: %s" % (dom.name(), self.uri, exc.get_error_message()))
         return sorted(result, key=lambda guest: guest.name)
+
+    # -- host facts ---------------------------------------------------------------------------
+    def memory_mib(self):
+        """(total, available for guests) in MiB: free plus reclaimable page cache and buffers."""
+        stats = self.conn.getMemoryStats(-1, 0)
+        total = int(stats.get("total", 0)) // 1024
+        available = (int(stats.get("free", 0)) + int(stats.get("buffers", 0)) + int(stats.get("cached", 0))) // 1024
+        return total, available
+
+    def bridges(self):
+        names = []
+        for iface in self.conn.listAllInterfaces(0):
+            if iface.isActive() and ET.fromstring(iface.XMLDesc(0)).get("type") == "bridge":
+                names.append(iface.name())
+        return sorted(names)
+
+    def networks(self):
+        return sorted(net.name() for net in self.conn.listAllNetworks(0) if net.isActive())
+
+    def existing_paths(self, paths, pools):
+        """The paths among ``paths`` that this host's storage pools hold (shared pools refreshed first)."""
+        found = []
+        if not paths:
+            return found
+        for pool in self.conn.listAllStoragePools(0):
+            shared = [p for p in pools if p["name"] == pool.name() and p["shared"]]
+            if shared and pool.isActive():
+                try:
+                    pool.refresh(0)
+                except LIBVIRT_ERRORS as exc:
+                    del exc  # a pool busy refreshing still answers look-ups with what it knew
+        for path in paths:
+            try:
+                self.conn.storageVolLookupByPath(path)
+                found.append(path)
+            except LIBVIRT_ERRORS as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                    raise HostmaintError("cannot look up %s on %s: %s" % (path, self.uri, exc.get_error_message()))
+        return found
+
+    def compare_cpu(self, cpu_xml, arch, machine, virttype):
+        """(compatible, reason) as libvirt on this host judges a guest CPU definition."""
+        if not cpu_xml:
+            return True, None
+        try:
+            verdict = self.conn.compareHypervisorCPU(None, arch, machine, virttype, cpu_xml, 0)
+        except LIBVIRT_ERRORS as exc:
+            return False, exc.get_error_message()
+        if verdict == libvirt.VIR_CPU_COMPARE_INCOMPATIBLE:
+            return False, "the host's %s CPU cannot provide the guest's CPU" % virttype
+        return True, None
+
+    def guest_cpu_xml(self, name):
+        """The <cpu> of a guest's migratable XML (host-model expanded), or None."""
+        dom = self.domain(name)
+        flags = libvirt.VIR_DOMAIN_XML_MIGRATABLE if dom.isActive() else 0
+        cpu = ET.fromstring(dom.XMLDesc(flags)).find("cpu")
+        return ET.tostring(cpu, encoding="unicode") if cpu is not None else None
+
+    def host_facts(self, name, shared_names=(), guests=(), cpu_xml=None, paths=()):
+        """This host as the decisions see it. ``guests``/``cpu_xml`` are the guests to judge CPUs for."""
+        caps = ET.fromstring(self.conn.getCapabilities())
+        machines = set()
+        for guest in caps.findall("guest"):
+            for machine in guest.findall("arch/machine"):
+                machines.add((machine.text or "").strip())
+                if machine.get("canonical"):
+                    machines.add(machine.get("canonical"))
+        total, available = self.memory_mib()
+        pools = self.pools(shared_names)
+        resident = self.guests(pools=pools)
+        cpu_verdicts = {}
+        for guest in guests:
+            cpu_verdicts[guest.name] = self.compare_cpu((cpu_xml or {}).get(guest.name), guest.arch,
+                                                        guest.machine, guest.domain_type)
+        return HostFacts(
+            name=name,
+            uri=self.uri,
+            uuid=caps.findtext("host/uuid"),
+            hostname=self.conn.getHostname(),
+            libvirt_version=int(self.conn.getLibVersion()),
+            qemu_version=int(self.conn.getVersion()),
+            arch=caps.findtext("host/cpu/arch"),
+            cpu_model=caps.findtext("host/cpu/model"),
+            memory_total_mib=total,
+            memory_free_mib=available,
+            machine_types=sorted(m for m in machines if m),
+            bridges=self.bridges(),
+            networks=self.networks(),
+            pools=pools,
+            volume_paths=self.existing_paths(list(paths), pools),
+            maintenance=self.maintenance() is not None,
+            maintenance_info=self.maintenance(),
+            cpu_compatible=cpu_verdicts,
+            resident_groups=sorted(set(g.anti_affinity for g in resident if g.anti_affinity and g.active)),
+        )
+
+    # -- maintenance mark ---------------------------------------------------------------------
+    def _maintenance_secret(self):
+        try:
+            return self.conn.secretLookupByUsage(libvirt.VIR_SECRET_USAGE_TYPE_VOLUME, MAINTENANCE_USAGE)
+        except LIBVIRT_ERRORS as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_SECRET:
+                return None
+            raise HostmaintError("cannot read the maintenance mark on %s: %s" % (self.uri, exc.get_error_message()))
+
+    def maintenance(self):
+        """The maintenance mark's details (dict) if this host is in maintenance, else None."""
+        secret = self._maintenance_secret()
+        if secret is None:
+            return None
+        try:
+            return json.loads(secret.value(0).decode("utf-8"))
+        except (LIBVIRT_ERRORS + (ValueError,)):
+            return {"since": None, "run_id": None, "reason": "marked without details"}
+
+    def set_maintenance(self, info):
+        """Mark this host in maintenance; False when it already was (the mark is kept as it was)."""
+        if self._maintenance_secret() is not None:
+            return False
+        description = "hostmaint: host in maintenance since %s (run %s)" % (info.get("since"), info.get("run_id"))
+        try:
+            secret = self.conn.secretDefineXML(MAINTENANCE_XML % (description, MAINTENANCE_USAGE), 0)
+        except LIBVIRT_ERRORS as exc:
+            if self._maintenance_secret() is not None:
+                return False  # another run marked it a moment ago
+            raise HostmaintError("cannot mark %s in maintenance: %s" % (self.uri, exc.get_error_message()))
+        secret.setValue(json.dumps(info).encode("utf-8"), 0)
+        return True
+
+    def clear_maintenance(self):
+        secret = self._maintenance_secret()
+        if secret is None:
+            return False
+        secret.undefine()
+        return True
+
+    # -- guests -------------------------------------------------------------------------------
+    def domain(self, name):
+        try:
+            return self.conn.lookupByName(name)
+        except LIBVIRT_ERRORS as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                raise HostmaintError("unknown guest %s: %s has no such guest" % (name, self.uri), guest=name)
+            raise HostmaintError("cannot read guest %s on %s: %s" % (name, self.uri, exc.get_error_message()))
+
+    def has_domain(self, name):
+        try:
+            self.conn.lookupByName(name)
+            return True
+        except LIBVIRT_ERRORS as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return False
+            raise HostmaintError("cannot read guest %s on %s: %s" % (name, self.uri, exc.get_error_message()))
+
+    def _metadata_flags(self, dom):
+        flags = 0
+        if dom.isActive():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        if dom.isPersistent():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        return flags
+
+    def set_record(self, name, record):
+        dom = self.domain(name)
+        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, domain_xml.record_xml(record), domain_xml.PREFIX,
+                        domain_xml.ORIGIN_NS, self._metadata_flags(dom))
+
+    def clear_record(self, name):
+        dom = self.domain(name)
+        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, domain_xml.ORIGIN_NS,
+                        self._metadata_flags(dom))
+
+    def guest(self, name, pools=None):
+        dom = self.domain(name)
+        return domain_xml.parse_domain(dom.XMLDesc(0), state=STATES[dom.state()[0]],
+                                       persistent=bool(dom.isPersistent()),
+                                       pools=pools if pools is not None else self.pools())
+
+    def define(self, xml):
+        try:
+            return self.conn.defineXML(xml)
+        except LIBVIRT_ERRORS as exc:
+            raise HostmaintError("cannot define a guest on %s: %s" % (self.uri, exc.get_error_message()))
+
+    def undefine(self, name):
+        dom = self.domain(name)
+        flags = getattr(libvirt, "VIR_DOMAIN_UNDEFINE_KEEP_NVRAM", 0)
+        dom.undefineFlags(flags)
+
+    def inactive_xml(self, name):
+        return self.domain(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+
+    def shutdown(self, name, timeout_s):
+        """Clean shutdown with a bounded wait; True once the guest is off."""
+        dom = self.domain(name)
+        if not dom.isActive():
+            return True
+        dom.shutdown()
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if not dom.isActive():
+                return True
+            time.sleep(0.5)
+        return not dom.isActive()
+
+    def start(self, name):
+        dom = self.domain(name)
+        if not dom.isActive():
+            dom.create()
