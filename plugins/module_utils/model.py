@@ -1,0 +1,527 @@
+# -*- coding: utf-8 -*-
+# Copyright: hostmaint.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Plain data the collection passes between its layers.
+
+Standard library only (and the collection's own errors module): everything here is built by the
+libvirt adapter or by tests, and consumed by the pure decision modules (preflight, placement,
+convergence) and the modules' results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Optional, Tuple, Union
+
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
+
+# Guest states as libvirt names them (virDomainState), lower case.
+STATES = ("nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed", "pmsuspended")
+
+# What to do with a guest that cannot live-migrate (set per guest).
+POLICIES = ("migrate", "shutdown", "skip", "fail")
+
+
+def as_dict(obj):
+    """A dataclass (or list of them) as plain JSON-ready data."""
+    if isinstance(obj, list):
+        return [as_dict(item) for item in obj]
+    return dataclasses.asdict(obj)
+
+
+@dataclasses.dataclass
+class Disk:
+    """One disk (or cdrom/floppy) of a guest."""
+
+    target: str
+    device: str = "disk"
+    source_type: str = "file"
+    path: Optional[str] = None
+    format: Optional[str] = None
+    bus: Optional[str] = None
+    readonly: bool = False
+    shareable: bool = False
+    pool: Optional[str] = None
+    shared: bool = False
+
+
+@dataclasses.dataclass
+class Nic:
+    """One network interface of a guest."""
+
+    type: str
+    source: Optional[str] = None
+    mac: Optional[str] = None
+    model: Optional[str] = None
+
+    @property
+    def bridge(self):
+        return self.source if self.type == "bridge" else None
+
+    @property
+    def network(self):
+        return self.source if self.type == "network" else None
+
+
+@dataclasses.dataclass
+class HostDevice:
+    """A device passed through from the host; it pins the guest to its host."""
+
+    type: str
+    description: str
+
+
+@dataclasses.dataclass
+class MigrationRecord:
+    """Where a guest came from, kept in the guest's own libvirt metadata."""
+
+    origin_host: str
+    origin_host_uuid: Optional[str] = None
+    run_id: Optional[str] = None
+    time: Optional[str] = None
+
+
+@dataclasses.dataclass
+class Guest:
+    """A libvirt domain as the engine sees it."""
+
+    name: str
+    uuid: str
+    state: str = "shutoff"
+    persistent: bool = True
+    memory_mib: int = 0
+    max_memory_mib: int = 0
+    vcpus: int = 1
+    domain_type: str = "kvm"
+    machine: Optional[str] = None
+    arch: Optional[str] = None
+    cpu_mode: Optional[str] = None
+    cpu_model: Optional[str] = None
+    hugepages: bool = False
+    disks: List[Disk] = dataclasses.field(default_factory=list)
+    interfaces: List[Nic] = dataclasses.field(default_factory=list)
+    host_devices: List[HostDevice] = dataclasses.field(default_factory=list)
+    non_migratable_reasons: List[str] = dataclasses.field(default_factory=list)
+    policy: str = "migrate"
+    anti_affinity: Optional[str] = None
+    record: Optional[MigrationRecord] = None
+
+    @property
+    def migratable(self):
+        return not self.non_migratable_reasons
+
+    @property
+    def active(self):
+        return self.state not in ("shutoff", "shutdown", "crashed", "nostate")
+
+    def as_dict(self):
+        data = dataclasses.asdict(self)
+        data["migratable"] = self.migratable
+        return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Decision-layer data: host facts, problems, limits, plans and the convergence ladder.
+# ---------------------------------------------------------------------------------------------
+
+# What a planned move does with its guest.
+#   migrate          live migration (running or paused guest; a paused guest stays paused)
+#   move_definition  shut-off persistent guest: its definition moves, it stays shut off
+#   shutdown         cannot move and its policy is shutdown: clean shutdown, stays on its host
+#   start            restore only: a guest shut down by policy on its home host is started again
+ACTIONS = ("migrate", "move_definition", "shutdown", "start")
+
+# Moves that use a migration slot (per-source outbound, per-destination inbound).
+TRANSFER_ACTIONS = ("migrate", "move_definition")
+
+# What the convergence ladder may ask the executor to do.
+LADDER_KINDS = ("wait", "set_downtime", "auto_converge", "postcopy", "abort")
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+
+class DecisionError(HostmaintError, ValueError):
+    """Bad input to a pure decision: one sentence naming the object, structured ``details`` beside it.
+
+    A HostmaintError, so the modules' one exit point reports it like any other failure.
+    """
+
+
+def version_string(version):
+    """A libvirt-encoded version (major * 1000000 + minor * 1000 + micro) as 'major.minor.micro'."""
+    version = int(version or 0)
+    return "%d.%d.%d" % (version // 1000000, (version // 1000) % 1000, version % 1000)
+
+
+def memory_need_mib(guest):
+    """The memory a guest may use on its destination: its maximum, not its balloon target."""
+    return max(int(guest.memory_mib or 0), int(guest.max_memory_mib or 0))
+
+
+@dataclasses.dataclass
+class HostFacts:
+    """One hypervisor as the decisions see it; the adapter fills it from libvirt.
+
+    ``memory_free_mib`` is what the host can give to new guests (free plus reclaimable cache,
+    hugepages excluded). ``hugepages_free_mib`` maps a page size in KiB to the free MiB of that
+    size. ``volume_paths`` lists the disk locations (see ``preflight.disk_location``) that exist on
+    this host. ``cpu_compatible`` maps a guest name (or UUID) to ``(compatible, reason)`` as
+    libvirt's virConnectCompareHypervisorCPU on this host judged that guest's CPU.
+    ``resident_groups`` holds the anti-affinity groups of the guests already running here.
+    """
+
+    name: str
+    uri: Optional[str] = None
+    uuid: Optional[str] = None
+    hostname: Optional[str] = None
+    libvirt_version: int = 0
+    qemu_version: int = 0
+    arch: Optional[str] = None
+    cpu_model: Optional[str] = None
+    memory_total_mib: int = 0
+    memory_free_mib: int = 0
+    hugepages_free_mib: Dict[int, int] = dataclasses.field(default_factory=dict)
+    machine_types: List[str] = dataclasses.field(default_factory=list)
+    bridges: List[str] = dataclasses.field(default_factory=list)
+    networks: List[str] = dataclasses.field(default_factory=list)
+    pools: List[dict] = dataclasses.field(default_factory=list)
+    volume_paths: List[str] = dataclasses.field(default_factory=list)
+    maintenance: bool = False
+    maintenance_info: Optional[dict] = None
+    reachable: bool = True
+    unreachable_reason: Optional[str] = None
+    cpu_compatible: Dict[str, Tuple[bool, Optional[str]]] = dataclasses.field(default_factory=dict)
+    resident_groups: List[str] = dataclasses.field(default_factory=list)
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Problem:
+    """One reason a guest cannot go to a destination (destination None: to any destination)."""
+
+    code: str
+    message: str
+    guest: str
+    destination: Optional[str] = None
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Limits:
+    """How much a plan may ask of the hosts.
+
+    reserve_mib: memory kept free on every destination for the host itself and QEMU's own
+      per-guest overhead (1024 MiB: Nova's 512 MiB default covers only the host, while each
+      QEMU process adds tens of MiB beyond guest RAM).
+    max_inbound / max_outbound: concurrent migrations per destination / per source (2 and 2,
+      like oVirt and KubeVirt; the lab measured 2-3 at a time as the sweet spot).
+    allow_storage_copy: True, False, or the names of the guests whose local disks may be
+      copied to the destination.
+    allow_partial: move what can move even when some guests are blocked.
+    """
+
+    reserve_mib: int = 1024
+    max_inbound: int = 2
+    max_outbound: int = 2
+    allow_storage_copy: Union[bool, List[str]] = False
+    allow_partial: bool = False
+
+    def storage_copy_allowed(self, guest_name):
+        if isinstance(self.allow_storage_copy, bool):
+            return self.allow_storage_copy
+        return guest_name in (self.allow_storage_copy or [])
+
+    def validate(self):
+        """Raise DecisionError for limits no plan can honour."""
+        if int(self.reserve_mib) < 0:
+            raise DecisionError("invalid limits: reserve_mib must be 0 or more, got %s" % self.reserve_mib)
+        for key in ("max_inbound", "max_outbound"):
+            if int(getattr(self, key)) < 1:
+                raise DecisionError("invalid limits: %s must be 1 or more, got %s" % (key, getattr(self, key)))
+        return self
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Move:
+    """One planned step for one guest; ``wave`` and ``order`` count from 1."""
+
+    guest: str
+    action: str
+    source: str
+    destination: Optional[str] = None
+    uuid: Optional[str] = None
+    state: Optional[str] = None
+    memory_mib: int = 0
+    expected_bytes: int = 0
+    storage_copy: bool = False
+    copy_disks: List[str] = dataclasses.field(default_factory=list)
+    wave: int = 0
+    order: int = 0
+    reasons: List[Problem] = dataclasses.field(default_factory=list)
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Blocked:
+    """A guest the plan cannot move, with every reason (per destination where it applies)."""
+
+    guest: str
+    policy: str
+    state: str
+    reasons: List[Problem] = dataclasses.field(default_factory=list)
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Skipped:
+    """A guest the plan deliberately leaves where it is."""
+
+    guest: str
+    code: str
+    reason: str
+    problems: List[Problem] = dataclasses.field(default_factory=list)
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Plan:
+    """A whole-host plan: what moves where, in which wave, and what does not move and why.
+
+    ``kind`` is 'evacuate' (empty ``source``) or 'restore' (bring guests back to ``home``).
+    Evacuation: ``complete`` is False when any guest is blocked; ``proceed`` says whether the
+    executor may start (complete, or allow_partial and no blocked guest has policy 'fail').
+    Restore: guests that cannot come home are in ``not_home``; they never stop the others.
+    """
+
+    kind: str = "evacuate"
+    source: Optional[str] = None
+    home: Optional[str] = None
+    run_id: Optional[str] = None
+    allow_partial: bool = False
+    moves: List[Move] = dataclasses.field(default_factory=list)
+    blocked: List[Blocked] = dataclasses.field(default_factory=list)
+    skipped: List[Skipped] = dataclasses.field(default_factory=list)
+    not_home: List[Blocked] = dataclasses.field(default_factory=list)
+
+    @property
+    def complete(self):
+        return not self.blocked and not self.not_home
+
+    @property
+    def proceed(self):
+        if self.kind == "restore" or not self.blocked:
+            return True
+        return self.allow_partial and all(entry.policy != "fail" for entry in self.blocked)
+
+    @property
+    def waves(self):
+        """Guest names per wave, in order."""
+        count = max([move.wave for move in self.moves] or [0])
+        waves = [[] for number in range(count)]
+        for move in sorted(self.moves, key=lambda m: m.order):
+            if move.wave > 0:
+                waves[move.wave - 1].append(move.guest)
+        return waves
+
+    def move_for(self, guest_name):
+        for move in self.moves:
+            if move.guest == guest_name:
+                return move
+        return None
+
+    def as_dict(self):
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "home": self.home,
+            "run_id": self.run_id,
+            "allow_partial": self.allow_partial,
+            "complete": self.complete,
+            "proceed": self.proceed,
+            "moves": [move.as_dict() for move in sorted(self.moves, key=lambda m: m.order)],
+            "waves": self.waves,
+            "blocked": [entry.as_dict() for entry in self.blocked],
+            "skipped": [entry.as_dict() for entry in self.skipped],
+            "not_home": [entry.as_dict() for entry in self.not_home],
+        }
+
+
+@dataclasses.dataclass
+class LadderPolicy:
+    """How hard one migration may push before it gives up.
+
+    downtime_steps_ms: 50 first (the lab measured 13-98 ms pauses at 50 ms against up to 342 ms at
+      QEMU's 300 ms default, for no longer total time), then up to 500 ms, the ceiling of Nova and
+      oVirt; KubeVirt's 900 ms is too long a pause for TCP clients.
+    step_interval_s / stall_passes / min_shrink: a step is raised only after at least
+      ``step_interval_s`` at the current one and ``stall_passes`` completed memory passes (QEMU's own
+      auto-converge trigger is two unproductive passes) in which the dirty set did not shrink by
+      ``min_shrink`` and the remaining memory would not fit in the current downtime.
+    auto_converge: request QEMU's CPU throttling at start (libvirt cannot switch it on later); QEMU
+      throttles only a guest it sees not converging. ``auto_converge_window_s`` is how long the
+      ladder lets the throttle work after the downtime steps ran out.
+    postcopy: off by default (QEMU, Nova, oVirt agree): in post-copy a failure of either host loses
+      the guest. When on, it is requested at start and switched to only as the last resort.
+    timeout_s_per_gib / timeout_floor_s: abort after max(floor, 150 s per GiB); KubeVirt's 150 s/GiB
+      is lenient even on 1 GbE (about 7 MiB/s), Nova's 800 s/GiB lets hung evacuations hang.
+    no_progress_timeout_s: abort when no byte was transferred for this long (a stalled stream).
+    """
+
+    downtime_steps_ms: List[int] = dataclasses.field(default_factory=lambda: [50, 100, 200, 300, 500])
+    step_interval_s: float = 2.0
+    stall_passes: int = 2
+    min_shrink: float = 0.1
+    auto_converge: bool = True
+    auto_converge_initial: int = 20
+    auto_converge_increment: int = 10
+    auto_converge_window_s: float = 20.0
+    postcopy: bool = False
+    timeout_s_per_gib: float = 150.0
+    timeout_floor_s: float = 60.0
+    no_progress_timeout_s: float = 60.0
+    poll_interval_s: float = 0.5
+
+    def validate(self):
+        """Raise DecisionError for a ladder that cannot work."""
+        steps = list(self.downtime_steps_ms or [])
+        if not steps or any(int(step) <= 0 for step in steps):
+            raise DecisionError("invalid ladder policy: downtime_steps_ms must be positive numbers, got %s" % steps)
+        if steps != sorted(steps):
+            raise DecisionError("invalid ladder policy: downtime_steps_ms must rise, got %s" % steps)
+        for key in ("step_interval_s", "timeout_s_per_gib", "timeout_floor_s", "no_progress_timeout_s",
+                    "poll_interval_s", "auto_converge_window_s"):
+            if float(getattr(self, key)) < 0:
+                raise DecisionError("invalid ladder policy: %s must be 0 or more, got %s" % (key, getattr(self, key)))
+        if int(self.stall_passes) < 1:
+            raise DecisionError("invalid ladder policy: stall_passes must be 1 or more, got %s" % self.stall_passes)
+        return self
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class StartOptions:
+    """What the executor requests when it starts one migration.
+
+    auto_converge -> VIR_MIGRATE_AUTO_CONVERGE plus VIR_MIGRATE_PARAM_AUTO_CONVERGE_INITIAL and
+    _INCREMENT; postcopy -> VIR_MIGRATE_POSTCOPY (it only makes virDomainMigrateStartPostCopy
+    possible later); downtime_ms -> virDomainMigrateSetMaxDowntime before or right after the start.
+    """
+
+    downtime_ms: int
+    auto_converge: bool = False
+    auto_converge_initial: Optional[int] = None
+    auto_converge_increment: Optional[int] = None
+    postcopy: bool = False
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class JobSample:
+    """One poll of a migration job (virDomainGetJobStats), in bytes and seconds."""
+
+    elapsed_s: float = 0.0
+    data_total: int = 0
+    data_processed: int = 0
+    data_remaining: int = 0
+    memory_total: int = 0
+    memory_processed: int = 0
+    memory_remaining: int = 0
+    memory_bps: int = 0
+    dirty_rate_bps: int = 0
+    memory_iteration: int = 0
+    auto_converge_throttle: int = 0
+
+    @classmethod
+    def from_job_stats(cls, stats, elapsed_s=None):
+        """From the dict libvirt-python's ``dom.jobStats()`` returns.
+
+        ``memory_dirty_rate`` is in pages per second there; it becomes bytes per second here.
+        ``elapsed_s`` overrides libvirt's ``time_elapsed`` (the executor's own clock).
+        """
+        stats = stats or {}
+
+        def number(key):
+            return int(stats.get(key) or 0)
+
+        page_size = number("memory_page_size") or 4096
+        if elapsed_s is None:
+            elapsed_s = number("time_elapsed") / 1000.0
+        return cls(
+            elapsed_s=float(elapsed_s),
+            data_total=number("data_total"),
+            data_processed=number("data_processed"),
+            data_remaining=number("data_remaining"),
+            memory_total=number("memory_total"),
+            memory_processed=number("memory_processed"),
+            memory_remaining=number("memory_remaining"),
+            memory_bps=number("memory_bps"),
+            dirty_rate_bps=number("memory_dirty_rate") * page_size,
+            memory_iteration=number("memory_iteration"),
+            auto_converge_throttle=number("auto_converge_throttle"),
+        )
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class LadderAction:
+    """The ladder's decision for one poll: kind is one of LADDER_KINDS, value e.g. downtime ms."""
+
+    kind: str
+    value: Optional[int] = None
+    reason: str = ""
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class LadderState:
+    """What the ladder remembers about one running migration (the executor keeps one per guest).
+
+    Built by ``convergence.new_state``; updated by ``convergence.observe`` (each poll) and
+    ``convergence.applied`` (after the executor carried out an action).
+    """
+
+    guest: str
+    memory_mib: int
+    timeout_s: float
+    downtime_ms: int
+    step_index: int = 0
+    paused: bool = False
+    auto_converge_enabled: bool = False
+    postcopy_enabled: bool = False
+    auto_converge_marked: bool = False
+    postcopy_started: bool = False
+    elapsed_s: float = 0.0
+    last_change_s: float = 0.0
+    last_change_iteration: int = 0
+    last_progress_s: float = 0.0
+    best_processed: int = 0
+    pass_starts: Dict[int, int] = dataclasses.field(default_factory=dict)
+    last: Optional[JobSample] = None
+    steps: List[LadderAction] = dataclasses.field(default_factory=list)
+
+    def as_dict(self):
+        data = dataclasses.asdict(self)
+        data.pop("pass_starts")
+        return data

@@ -1,0 +1,434 @@
+# -*- coding: utf-8 -*-
+# Copyright: hostmaint.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Placement: a whole-host plan before anything moves.
+
+``plan`` empties one source host onto destinations; ``restore_plan`` brings guests back home.
+Both are pure and return a Plan: moves (with wave and order), blocked guests with every reason per
+destination, skipped guests, and (restore) guests that cannot come home. Nothing raises for a
+guest that cannot move; only bad input raises DecisionError.
+
+Evacuation, per guest (a guest lands in exactly one of moves, blocked, skipped):
+
+- running, paused (stays paused) or otherwise active: live-migrated, needs memory on the destination;
+- shut off and persistent: its definition moves (action move_definition), no memory needed, but
+  it still goes only where preflight says it could run (CPU, machine type, networks, disks);
+- shut off and transient: does not exist for libvirt; skipped (not_defined).
+
+A guest that can move is always moved, whatever its policy. Its policy decides what happens when
+it cannot (preflight problems everywhere, no room left, or anti-affinity):
+
+- ``migrate`` (default): blocked; with ``allow_partial`` the rest may still move;
+- ``fail``: blocked, and the plan may not proceed even with ``allow_partial``;
+- ``shutdown``: a shutdown move on its own host, in the last wave (the guest is down for the
+  shortest time, and not at all if the migrations before it fail); shut-off guests just stay;
+- ``skip``: skipped, it stays where it is.
+
+Packing takes the guests biggest first (running ones by memory, then shut-off ones). Each goes to
+the destination with the most room left among those with no preflight problem (worst fit: it
+spreads load and leaves every host headroom). Worst fit can strand a guest that best fit would place, so when it leaves a guest out the
+packing is redone best fit (least room that still fits) and the result that places more guests wins.
+Anti-affinity: guests sharing a non-empty group never share a destination, nor join a destination
+whose resident guests (``HostFacts.resident_groups``) carry that group.
+
+Placement adds three codes to preflight's: capacity (room used up by guests planned earlier),
+anti_affinity, no_destination.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Optional
+
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import preflight
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
+    MIB,
+    POLICIES,
+    TRANSFER_ACTIONS,
+    Blocked,
+    DecisionError,
+    Limits,
+    Move,
+    Plan,
+    Problem,
+    Skipped,
+    memory_need_mib,
+)
+
+
+def _check_inputs(guests, hosts, limits):
+    limits = (limits or Limits()).validate()
+    names = set()
+    for guest in guests:
+        if not getattr(guest, "name", None):
+            raise DecisionError("invalid guest: a guest has no name", guest=repr(guest))
+        if guest.name in names:
+            raise DecisionError("duplicate guest %s in the guest list" % guest.name)
+        names.add(guest.name)
+        if guest.policy not in POLICIES:
+            raise DecisionError("invalid policy %r for guest %s: expected one of %s"
+                                % (guest.policy, guest.name, ", ".join(POLICIES)))
+        if memory_need_mib(guest) < 0:
+            raise DecisionError("invalid guest %s: memory cannot be negative" % guest.name)
+    host_names = set()
+    for host in hosts:
+        if not getattr(host, "name", None):
+            raise DecisionError("invalid host facts: a host has no name", host=repr(host))
+        if host.name in host_names:
+            raise DecisionError("duplicate host %s in the host list" % host.name)
+        host_names.add(host.name)
+    return limits
+
+
+class _Room(object):
+    """What is left on one destination while packing."""
+
+    def __init__(self, host, limits):
+        self.host = host
+        self.reserve = int(limits.reserve_mib)
+        self.memory = int(host.memory_free_mib) - self.reserve
+        self.hugepages = dict((int(size), int(free)) for size, free in (host.hugepages_free_mib or {}).items())
+        self.groups = dict((group, None) for group in (host.resident_groups or []) if group)
+        self.planned_mib = 0
+        self.planned_hugepages_mib = 0
+
+    def planned_for(self, guest):
+        """MiB already planned from the pool this guest would use (hugepages or plain memory)."""
+        return self.planned_hugepages_mib if guest.hugepages else self.planned_mib
+
+    def free_for(self, guest):
+        if guest.hugepages:
+            return max(list(self.hugepages.values()) or [0])
+        return self.memory
+
+    def take(self, guest):
+        need = memory_need_mib(guest)
+        if guest.active and guest.hugepages:
+            # the smallest page size with room: the host default (2 MiB on x86) in practice
+            for size in sorted(self.hugepages):
+                if self.hugepages[size] >= need:
+                    self.hugepages[size] -= need
+                    break
+            self.planned_hugepages_mib += need
+        elif guest.active:
+            self.memory -= need
+            self.planned_mib += need
+        if guest.anti_affinity:
+            self.groups[guest.anti_affinity] = guest.name
+
+
+def _room_problems(guest, room, verb_sentence):
+    """Capacity and anti-affinity problems of one guest against one destination's remaining room.
+
+    Code 'memory' when the destination never had the room, 'capacity' when guests planned before
+    this one took it.
+    """
+    problems = []
+    name = room.host.name
+    group = guest.anti_affinity
+    if group and group in room.groups:
+        holder = room.groups[group]
+        where = ("guest %s is planned there" % holder) if holder else "a guest of that group already runs there"
+        problems.append(Problem(code="anti_affinity", guest=guest.name, destination=name,
+                                message=verb_sentence(guest, name, "anti-affinity group %s: %s" % (group, where))))
+    need = memory_need_mib(guest)
+    free = room.free_for(guest)
+    if guest.active and free < need:
+        if guest.hugepages:
+            have = "%d MiB of free hugepages" % max(free, 0)
+        else:
+            have = "%d MiB free after the %d MiB reserve" % (max(free, 0), room.reserve)
+        planned = room.planned_for(guest)
+        if planned:
+            problems.append(Problem(code="capacity", guest=guest.name, destination=name, message=verb_sentence(
+                guest, name, "destination has %s once %d MiB of guests planned before it are placed, guest needs "
+                "%d MiB" % (have, planned, need))))
+        else:
+            problems.append(Problem(code="memory", guest=guest.name, destination=name, message=verb_sentence(
+                guest, name, "destination has %s, guest needs %d MiB" % (have, need))))
+    return problems
+
+
+def _pack(order, destinations, static, limits, tight, verb_sentence):
+    """Place ``order`` (guests) greedily; returns ({guest: destination}, {guest: [problems]})."""
+    rooms = [_Room(host, limits) for host in destinations]
+    placed = {}  # type: Dict[str, str]
+    failed = {}  # type: Dict[str, List[Problem]]
+    for guest in order:
+        reasons = []
+        fits = []
+        for room in rooms:
+            problems = static[guest.name].get(room.host.name) or _room_problems(guest, room, verb_sentence)
+            if problems:
+                reasons.extend(problems)
+            else:
+                fits.append(room)
+        if not fits:
+            failed[guest.name] = reasons
+            continue
+        if tight:
+            chosen = min(fits, key=lambda r: r.free_for(guest))
+        else:
+            chosen = max(fits, key=lambda r: r.free_for(guest))
+        chosen.take(guest)
+        placed[guest.name] = chosen.host.name
+    return placed, failed
+
+
+def _packing_order(guests):
+    """Active guests biggest first, then shut-off ones; names break ties so plans are stable."""
+    return sorted(guests, key=lambda g: (not g.active, -memory_need_mib(g), g.name))
+
+
+def _best_packing(order, destinations, static, limits, verb_sentence):
+    placed, failed = _pack(order, destinations, static, limits, False, verb_sentence)
+    if failed:
+        placed_tight, failed_tight = _pack(order, destinations, static, limits, True, verb_sentence)
+        if len(placed_tight) > len(placed):
+            return placed_tight, failed_tight
+    return placed, failed
+
+
+def _transfer_move(guest, source_name, destination, limits, disk_bytes):
+    move = Move(guest=guest.name, uuid=guest.uuid, state=guest.state, source=source_name,
+                destination=destination.name, action="migrate" if guest.active else "move_definition")
+    if guest.active:
+        move.memory_mib = memory_need_mib(guest)
+        move.expected_bytes = move.memory_mib * MIB
+    if limits.storage_copy_allowed(guest.name):
+        copy = preflight.disks_to_copy(guest, destination)
+        if copy:
+            move.storage_copy = True
+            move.copy_disks = [disk.target for disk in copy]
+            move.expected_bytes += int((disk_bytes or {}).get(guest.name, 0))
+    return move
+
+
+def _cannot_move(plan, guest, source_name, reasons):
+    """Apply the guest's policy to a guest that cannot move."""
+    if not guest.active:
+        if guest.policy in ("shutdown", "skip"):
+            reason = "%s cannot be moved and stays %s on %s (policy %s)" % (guest.name, guest.state, source_name,
+                                                                            guest.policy)
+            plan.skipped.append(Skipped(guest=guest.name, code="stays_off", problems=reasons, reason=reason))
+        else:
+            plan.blocked.append(Blocked(guest=guest.name, policy=guest.policy, state=guest.state, reasons=reasons))
+        return
+    if guest.policy == "shutdown":
+        plan.moves.append(Move(guest=guest.name, uuid=guest.uuid, state=guest.state, source=source_name,
+                               destination=None, action="shutdown", reasons=reasons))
+    elif guest.policy == "skip":
+        plan.skipped.append(Skipped(guest=guest.name, code="policy_skip", problems=reasons, reason=(
+            "%s cannot live-migrate and stays on %s (policy skip)" % (guest.name, source_name))))
+    else:
+        plan.blocked.append(Blocked(guest=guest.name, policy=guest.policy, state=guest.state, reasons=reasons))
+
+
+def schedule(moves, limits):
+    """Give each move a wave and an order; returns the moves in order.
+
+    Transfers (migrate, move_definition) go biggest first (longest processing time first). A wave
+    holds at most ``max_outbound`` transfers per source and ``max_inbound`` per destination, and
+    fills first with moves whose source and destination it does not use yet, then with moves to
+    destinations it does not use yet, then with anything the limits allow, so large guests spread
+    over the links. Starts (restore) need no link and join the first wave; shutdowns form the last
+    wave. An executor that starts the next move in ``order`` as soon as the limits allow is never
+    slower than running wave by wave.
+    """
+    limits = (limits or Limits()).validate()
+    transfers = sorted([m for m in moves if m.action in TRANSFER_ACTIONS],
+                       key=lambda m: (-m.expected_bytes, -m.memory_mib, m.guest))
+    starts = sorted([m for m in moves if m.action == "start"], key=lambda m: m.guest)
+    shutdowns = sorted([m for m in moves if m.action == "shutdown"], key=lambda m: m.guest)
+
+    waves = []  # type: List[List[Move]]
+    remaining = transfers
+    while remaining:
+        wave = []  # type: List[Move]
+        outbound = {}  # type: Dict[str, int]
+        inbound = {}  # type: Dict[Optional[str], int]
+        for rule in ("new_source_and_destination", "new_destination", "any"):
+            for move in remaining:
+                if any(move is taken for taken in wave):
+                    continue
+                if outbound.get(move.source, 0) >= limits.max_outbound:
+                    continue
+                if inbound.get(move.destination, 0) >= limits.max_inbound:
+                    continue
+                if rule != "any" and inbound.get(move.destination, 0):
+                    continue
+                if rule == "new_source_and_destination" and outbound.get(move.source, 0):
+                    continue
+                wave.append(move)
+                outbound[move.source] = outbound.get(move.source, 0) + 1
+                inbound[move.destination] = inbound.get(move.destination, 0) + 1
+        remaining = [move for move in remaining if not any(move is taken for taken in wave)]
+        wave.sort(key=lambda m: (-m.expected_bytes, -m.memory_mib, m.guest))
+        waves.append(wave)
+    if starts:
+        if waves:
+            waves[0] = starts + waves[0]
+        else:
+            waves.append(starts)
+    if shutdowns:
+        waves.append(shutdowns)
+
+    ordered = []
+    for number, wave in enumerate(waves, 1):
+        for move in wave:
+            move.wave = number
+            move.order = len(ordered) + 1
+            ordered.append(move)
+    return ordered
+
+
+def plan(guests, source, destinations, limits=None, run_id=None, disk_bytes=None):
+    """The evacuation plan for every guest of ``source`` onto ``destinations``.
+
+    ``disk_bytes`` (optional) maps a guest name to the bytes its copied disks add to a storage-copy
+    move's ``expected_bytes``.
+    """
+    destinations = list(destinations)
+    limits = _check_inputs(guests, destinations, limits)
+    source_name = source.name if source is not None else None
+    result = Plan(kind="evacuate", source=source_name, run_id=run_id, allow_partial=bool(limits.allow_partial))
+
+    movable = []
+    static = {}  # type: Dict[str, Dict[str, List[Problem]]]
+    for guest in guests:
+        guest_problems = preflight.check_guest(guest)
+        if any(problem.code == "not_defined" for problem in guest_problems):
+            result.skipped.append(Skipped(guest=guest.name, code="not_defined", problems=guest_problems, reason=(
+                "%s is transient and not running: libvirt holds nothing to move" % guest.name)))
+            continue
+        if guest_problems:
+            _cannot_move(result, guest, source_name, guest_problems)
+            continue
+        static[guest.name] = dict((host.name, preflight.destination_problems(guest, source, host, limits))
+                                  for host in destinations)
+        movable.append(guest)
+
+    placed, failed = _best_packing(_packing_order(movable), destinations, static, limits, preflight.sentence)
+    by_name = dict((host.name, host) for host in destinations)
+    for guest in movable:
+        if guest.name in placed:
+            result.moves.append(_transfer_move(guest, source_name, by_name[placed[guest.name]], limits, disk_bytes))
+            continue
+        reasons = failed.get(guest.name) or [Problem(
+            code="no_destination", guest=guest.name, destination=None,
+            message=preflight.sentence(guest, None, "no destination host was given"))]
+        _cannot_move(result, guest, source_name, reasons)
+
+    result.moves = schedule(result.moves, limits)
+    result.blocked.sort(key=lambda entry: entry.guest)
+    result.skipped.sort(key=lambda entry: entry.guest)
+    return result
+
+
+def record_names(record, host):
+    """Whether a migration record names ``host`` as the guest's origin (by UUID or by name)."""
+    if record is None:
+        return False
+    if record.origin_host_uuid and host.uuid and record.origin_host_uuid == host.uuid:
+        return True
+    return record.origin_host in [name for name in (host.name, host.hostname) if name]
+
+
+def _home_sentence(guest, home_name, reason):
+    return "cannot bring %s home to %s: %s" % (guest.name, home_name, reason)
+
+
+def _start_sentence(guest, home_name, reason):
+    return "cannot start %s on %s: %s" % (guest.name, home_name, reason)
+
+
+def _pick_copies(guests_by_host, home):
+    """One (host name, guest) per guest whose record names home: the running copy wins, then home's."""
+    chosen = {}  # type: Dict[str, tuple]
+    for host_name in sorted(guests_by_host):
+        for guest in guests_by_host[host_name]:
+            if not record_names(guest.record, home):
+                continue
+            key = guest.uuid or guest.name
+            rank = (guest.active, host_name == home.name)
+            if key not in chosen or rank > chosen[key][0]:
+                chosen[key] = (rank, host_name, guest)
+    return sorted([(host_name, guest) for rank, host_name, guest in chosen.values()], key=lambda pair: pair[1].name)
+
+
+def restore_plan(guests_by_host, home, current_hosts, limits=None, run_id=None, disk_bytes=None):
+    """Bring home every guest whose migration record names ``home``, from wherever it is.
+
+    ``guests_by_host`` maps a host name to the guests found on it (home included); ``current_hosts``
+    maps those host names to their facts. Guests without a record naming home are left out.
+
+    - on home and running: skipped (already_home); the executor clears its record;
+    - on home and shut off: it was shut down by policy; a start move (needs memory on home);
+    - elsewhere and running or paused: migrated home; elsewhere and shut off: its definition moves.
+
+    Home's room (free memory less the reserve, hugepages) goes to starts first, then to the
+    smallest guests first, which brings the most guests home. A guest that does not fit, or that
+    preflight blocks, is reported in ``not_home`` and stays where it is. Home's own maintenance mark
+    is ignored: restore is what ends it.
+    """
+    all_guests = [guest for name in guests_by_host for guest in guests_by_host[name]]
+    limits = (limits or Limits()).validate()
+    for guest in all_guests:
+        if not getattr(guest, "name", None):
+            raise DecisionError("invalid guest: a guest has no name", guest=repr(guest))
+    for host_name in guests_by_host:
+        if host_name != home.name and host_name not in current_hosts:
+            raise DecisionError("no host facts for %s, where guests to bring home to %s are" % (host_name, home.name))
+    result = Plan(kind="restore", home=home.name, run_id=run_id, allow_partial=True)
+
+    def not_home(guest, reasons):
+        result.not_home.append(Blocked(guest=guest.name, policy=guest.policy, state=guest.state, reasons=reasons))
+
+    def problem(code, guest, reason):
+        return Problem(code=code, guest=guest.name, destination=home.name,
+                       message=_home_sentence(guest, home.name, reason))
+
+    needs_room = []
+    for host_name, guest in _pick_copies(guests_by_host, home):
+        if host_name == home.name:
+            if guest.active:
+                result.skipped.append(Skipped(guest=guest.name, code="already_home",
+                                              reason="%s already runs on %s" % (guest.name, home.name)))
+            else:
+                needs_room.append((host_name, guest))
+            continue
+        current = current_hosts[host_name]
+        if not current.reachable:
+            reason = "its current host %s is unreachable" % host_name
+            if current.unreachable_reason:
+                reason += " (%s)" % current.unreachable_reason
+            not_home(guest, [problem("unreachable", guest, reason)])
+            continue
+        problems = [p for p in preflight.check(guest, current, home, limits) if p.code not in ("maintenance", "memory")]
+        if problems:
+            not_home(guest, problems)
+            continue
+        needs_room.append((host_name, guest))
+
+    # starts first (those guests have been down the whole time), then the smallest guests first
+    needs_room.sort(key=lambda pair: (pair[0] != home.name, memory_need_mib(pair[1]), pair[1].name))
+    room = _Room(home, limits)
+    for host_name, guest in needs_room:
+        starting = host_name == home.name
+        # a shut-off guest that is to start needs its memory like a running one
+        seen_as = dataclasses.replace(guest, state="running") if starting else guest
+        problems = _room_problems(seen_as, room, _start_sentence if starting else _home_sentence)
+        if problems:
+            not_home(guest, problems)
+            continue
+        room.take(seen_as)
+        if starting:
+            result.moves.append(Move(guest=guest.name, uuid=guest.uuid, state=guest.state, source=home.name,
+                                     destination=home.name, action="start", memory_mib=memory_need_mib(guest)))
+        else:
+            result.moves.append(_transfer_move(guest, host_name, home, limits, disk_bytes))
+
+    result.moves = schedule(result.moves, limits)
+    result.not_home.sort(key=lambda entry: entry.guest)
+    result.skipped.sort(key=lambda entry: entry.guest)
+    return result

@@ -1,0 +1,584 @@
+# -*- coding: utf-8 -*-
+# Copyright: hostmaint.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Placement: evacuation and restore plans, their waves, and the properties every plan keeps."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement, preflight
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
+    MIB,
+    POLICIES,
+    DecisionError,
+    Disk,
+    Guest,
+    HostFacts,
+    Limits,
+    MigrationRecord,
+    Nic,
+)
+
+SHARED = "/var/lib/libvirt/shared"
+
+
+def host(name, free=8192, **changes):
+    facts = HostFacts(name=name, uuid="uuid-%s" % name, hostname=name, memory_free_mib=free, bridges=["br0"],
+                      volume_paths=["%s/%s.qcow2" % (SHARED, n) for n in ("a", "b", "c", "d", "e", "f", "g", "h")])
+    return dataclasses.replace(facts, **changes)
+
+
+def guest(name, memory=1024, disk="a", **changes):
+    base = Guest(name=name, uuid="uuid-%s" % name, state="running", memory_mib=memory, max_memory_mib=memory,
+                 disks=[Disk(target="vda", path="%s/%s.qcow2" % (SHARED, disk))],
+                 interfaces=[Nic(type="bridge", source="br0")])
+    return dataclasses.replace(base, **changes)
+
+
+HV1 = host("hv1")
+NO_RESERVE = Limits(reserve_mib=0)
+
+
+def placed(plan):
+    return dict((m.guest, m.destination) for m in plan.moves if m.action in ("migrate", "move_definition"))
+
+
+def load(plan, action="migrate"):
+    used = collections.Counter()
+    for move in plan.moves:
+        if move.action == action:
+            used[move.destination] += move.memory_mib
+    return used
+
+
+# --- evacuation: capacity and reserve -----------------------------------------------------------------------
+
+def test_everything_fits_and_moves():
+    guests = [guest("g%d" % i) for i in range(4)]
+    plan = placement.plan(guests, HV1, [host("hv2"), host("hv3")], NO_RESERVE, run_id="r1")
+    assert plan.complete and plan.proceed
+    assert sorted(placed(plan)) == ["g0", "g1", "g2", "g3"]
+    assert plan.run_id == "r1" and plan.source == "hv1"
+    assert all(m.expected_bytes == 1024 * MIB for m in plan.moves)
+
+
+def test_worst_fit_spreads_equal_guests_evenly():
+    guests = [guest("g%d" % i) for i in range(4)]
+    plan = placement.plan(guests, HV1, [host("hv2"), host("hv3")], NO_RESERVE)
+    assert load(plan) == {"hv2": 2048, "hv3": 2048}
+
+
+def test_biggest_guest_goes_to_the_roomiest_host():
+    plan = placement.plan([guest("small", 512), guest("big", 4096)], HV1, [host("hv2", 6000), host("hv3", 9000)],
+                          NO_RESERVE)
+    assert placed(plan) == {"big": "hv3", "small": "hv2"}
+
+
+def test_best_fit_takes_over_when_worst_fit_strands_a_guest():
+    # worst fit: 3->hv2 (1 left), 2->hv3 (1 left), 2 stranded; best fit places all three
+    guests = [guest("a", 3072), guest("b", 2048), guest("c", 2048, disk="b")]
+    plan = placement.plan(guests, HV1, [host("hv2", 4096), host("hv3", 3072)], NO_RESERVE)
+    assert plan.complete
+    assert load(plan) == {"hv2": 4096, "hv3": 3072}
+
+
+def test_no_room_left_blocks_with_capacity_and_memory_reasons():
+    guests = [guest("a", 3000), guest("b", 3000), guest("c", 3000)]
+    plan = placement.plan(guests, HV1, [host("hv2", 4000), host("hv3", 2500)], Limits(reserve_mib=500))
+    assert not plan.complete and not plan.proceed
+    assert len(plan.moves) == 1 and plan.moves[0].destination == "hv2"
+    assert [b.guest for b in plan.blocked] == ["b", "c"]
+    for entry in plan.blocked:
+        assert sorted(p.code for p in entry.reasons) == ["capacity", "memory"]
+        capacity = [p for p in entry.reasons if p.code == "capacity"][0]
+        assert capacity.destination == "hv2"
+        assert capacity.message == ("cannot live-migrate %s to hv2: destination has 500 MiB free after the 500 MiB "
+                                    "reserve once 3000 MiB of guests planned before it are placed, guest needs "
+                                    "3000 MiB" % entry.guest)
+
+
+@pytest.mark.parametrize("reserve, fits", [(0, True), (1024, True), (1025, False)])
+def test_reserve_is_kept_free(reserve, fits):
+    plan = placement.plan([guest("a", 2048)], HV1, [host("hv2", 3072)], Limits(reserve_mib=reserve))
+    assert plan.complete is fits
+
+
+def test_default_reserve_is_one_gib():
+    assert Limits().reserve_mib == 1024
+    plan = placement.plan([guest("a", 7169)], HV1, [host("hv2", 8192)])
+    assert [p.code for p in plan.blocked[0].reasons] == ["memory"]
+
+
+def test_max_memory_counts_not_the_balloon():
+    plan = placement.plan([guest("a", 1024, max_memory_mib=4096)], HV1, [host("hv2", 3000)], NO_RESERVE)
+    assert [p.code for p in plan.blocked[0].reasons] == ["memory"]
+
+
+def test_hugepage_guests_use_hugepages():
+    guests = [guest("h1", 2048, hugepages=True), guest("h2", 2048, hugepages=True, disk="b")]
+    plan = placement.plan(guests, HV1, [host("hv2", 0, hugepages_free_mib={2048: 3072})], NO_RESERVE)
+    assert len(plan.moves) == 1
+    assert plan.blocked[0].reasons[0].code == "capacity"
+    assert "of free hugepages" in plan.blocked[0].reasons[0].message
+
+
+# --- evacuation: destinations that must not receive ---------------------------------------------------------
+
+@pytest.mark.parametrize("bad, code", [
+    (host("hv2", maintenance=True), "maintenance"),
+    (host("hv2", reachable=False), "unreachable"),
+    (host("hv2", bridges=[]), "bridge_missing"),
+    (host("hv1"), "same_host"),
+])
+def test_a_host_that_fails_preflight_never_receives(bad, code):
+    plan = placement.plan([guest("a")], HV1, [bad, host("hv3", 2048)], NO_RESERVE)
+    assert placed(plan) == {"a": "hv3"}
+    plan = placement.plan([guest("a")], HV1, [bad], NO_RESERVE)
+    assert [p.code for p in plan.blocked[0].reasons] == [code]
+
+
+def test_all_blocked_plan_lists_every_guest_and_every_destination():
+    guests = [guest("a"), guest("b", disk="b"), guest("c", state="shutoff", disk="c")]
+    plan = placement.plan(guests, HV1, [host("hv2", maintenance=True), host("hv3", bridges=[])])
+    assert plan.moves == [] and not plan.complete and not plan.proceed
+    assert [b.guest for b in plan.blocked] == ["a", "b", "c"]
+    for entry in plan.blocked:
+        assert sorted(set(p.destination for p in entry.reasons)) == ["hv2", "hv3"]
+
+
+def test_no_destination_at_all_is_a_reason():
+    plan = placement.plan([guest("a")], HV1, [])
+    assert [p.code for p in plan.blocked[0].reasons] == ["no_destination"]
+
+
+def test_partial_plan_proceeds_only_when_asked():
+    guests = [guest("a"), guest("b", 999999, disk="b")]
+    strict = placement.plan(guests, HV1, [host("hv2")])
+    partial = placement.plan(guests, HV1, [host("hv2")], Limits(allow_partial=True))
+    for plan in (strict, partial):
+        assert [m.guest for m in plan.moves] == ["a"]
+        assert [b.guest for b in plan.blocked] == ["b"]
+        assert not plan.complete
+    assert not strict.proceed
+    assert partial.proceed
+
+
+# --- evacuation: policies and guest states ------------------------------------------------------------------
+
+PASSTHROUGH = ["host device passthrough (PCI 0000:01:00.0) pins the guest to its host"]
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_migratable_guest_migrates_whatever_its_policy(policy):
+    plan = placement.plan([guest("a", policy=policy)], HV1, [host("hv2")])
+    assert [(m.guest, m.action) for m in plan.moves] == [("a", "migrate")]
+
+
+@pytest.mark.parametrize("policy, where, proceed_partial", [
+    ("migrate", "blocked", True),
+    ("fail", "blocked", False),
+    ("shutdown", "moves", True),
+    ("skip", "skipped", True),
+])
+def test_policy_decides_for_a_guest_that_cannot_migrate(policy, where, proceed_partial):
+    guests = [guest("gpu", non_migratable_reasons=PASSTHROUGH, policy=policy), guest("web", disk="b")]
+    plan = placement.plan(guests, HV1, [host("hv2")], Limits(allow_partial=True))
+    assert placed(plan) == {"web": "hv2"}
+    entries = getattr(plan, where)
+    gpu = [e for e in entries if e.guest == "gpu"]
+    assert len(gpu) == 1
+    reasons = gpu[0].problems if where == "skipped" else gpu[0].reasons
+    assert [p.code for p in reasons] == ["host_device"]
+    assert plan.proceed is proceed_partial
+    if where == "moves":
+        assert gpu[0].action == "shutdown" and gpu[0].destination is None
+        assert gpu[0].wave == max(m.wave for m in plan.moves)  # shutdowns go last
+        assert plan.waves[-1] == ["gpu"]
+
+
+def test_policy_applies_when_the_room_runs_out_too():
+    guests = [guest("big", 6000), guest("late", 4000, policy="shutdown", disk="b")]
+    plan = placement.plan(guests, HV1, [host("hv2", 8000)], NO_RESERVE)
+    assert [(m.guest, m.action) for m in plan.moves] == [("big", "migrate"), ("late", "shutdown")]
+    assert plan.moves[1].reasons[0].code == "capacity"
+    assert plan.complete
+
+
+def test_paused_guest_migrates_and_needs_its_memory():
+    plan = placement.plan([guest("p", 4096, state="paused")], HV1, [host("hv2", 5000)], NO_RESERVE)
+    assert plan.moves[0].action == "migrate" and plan.moves[0].state == "paused"
+    assert plan.moves[0].memory_mib == 4096
+    plan = placement.plan([guest("p", 4096, state="paused")], HV1, [host("hv2", 4000)], NO_RESERVE)
+    assert plan.blocked[0].reasons[0].code == "memory"
+
+
+def test_shut_off_guest_moves_its_definition_without_memory():
+    plan = placement.plan([guest("off", 64000, state="shutoff")], HV1, [host("hv2", 0)], NO_RESERVE)
+    move = plan.moves[0]
+    assert (move.action, move.destination, move.memory_mib, move.expected_bytes) == ("move_definition", "hv2", 0, 0)
+
+
+def test_shut_off_guest_still_lands_only_where_it_could_run():
+    plan = placement.plan([guest("off", state="shutoff")], HV1, [host("hv2", bridges=[]), host("hv3", 0)])
+    assert placed(plan) == {"off": "hv3"}
+
+
+@pytest.mark.parametrize("policy, where", [("migrate", "blocked"), ("fail", "blocked"), ("shutdown", "skipped"),
+                                           ("skip", "skipped")])
+def test_shut_off_guest_that_cannot_move(policy, where):
+    plan = placement.plan([guest("off", state="shutoff", policy=policy)], HV1, [host("hv2", bridges=[])])
+    assert [e.guest for e in getattr(plan, where)] == ["off"]
+    if where == "skipped":
+        assert plan.skipped[0].code == "stays_off"
+
+
+def test_transient_shut_off_guest_is_skipped_as_not_defined():
+    plan = placement.plan([guest("t", state="shutoff", persistent=False)], HV1, [host("hv2")])
+    assert [(s.guest, s.code) for s in plan.skipped] == [("t", "not_defined")]
+    assert plan.complete
+
+
+def test_transient_running_guest_migrates():
+    plan = placement.plan([guest("t", persistent=False)], HV1, [host("hv2")])
+    assert [(m.guest, m.action) for m in plan.moves] == [("t", "migrate")]
+
+
+def test_crashed_guest_is_blocked_with_state():
+    plan = placement.plan([guest("c", state="crashed")], HV1, [host("hv2")])
+    assert [p.code for p in plan.blocked[0].reasons] == ["state"]
+
+
+# --- evacuation: anti-affinity ------------------------------------------------------------------------------
+
+def test_anti_affinity_group_never_shares_a_destination():
+    guests = [guest("db%d" % i, anti_affinity="db", disk="abc"[i]) for i in range(3)]
+    plan = placement.plan(guests, HV1, [host("hv2", 64000), host("hv3", 64000)], NO_RESERVE)
+    assert sorted(placed(plan).values()) == ["hv2", "hv3"]
+    assert len(plan.blocked) == 1
+    assert sorted(p.code for p in plan.blocked[0].reasons) == ["anti_affinity", "anti_affinity"]
+    assert "anti-affinity group db: guest db" in plan.blocked[0].reasons[0].message
+
+
+def test_anti_affinity_counts_guests_already_on_the_destination():
+    plan = placement.plan([guest("db1", anti_affinity="db")], HV1,
+                          [host("hv2", 64000, resident_groups=["db"]), host("hv3", 1500)], NO_RESERVE)
+    assert placed(plan) == {"db1": "hv3"}
+    plan = placement.plan([guest("db1", anti_affinity="db")], HV1, [host("hv2", resident_groups=["db"])])
+    assert "a guest of that group already runs there" in plan.blocked[0].reasons[0].message
+
+
+def test_guests_without_a_group_share_freely():
+    plan = placement.plan([guest("a", anti_affinity=None), guest("b", anti_affinity="", disk="b")], HV1,
+                          [host("hv2", 64000, resident_groups=[""])], NO_RESERVE)
+    assert plan.complete
+
+
+# --- evacuation: storage copy, bytes ------------------------------------------------------------------------
+
+def test_storage_copy_move_names_the_disks_and_counts_their_bytes():
+    local = Disk(target="vda", path="/var/lib/libvirt/images/a.qcow2")
+    destination = host("hv2", pools=[{"name": "default", "path": "/var/lib/libvirt/images", "active": True}])
+    the_guest = guest("a", 1024, disks=[local, Disk(target="vdb", path=SHARED + "/a.qcow2")])
+    plan = placement.plan([the_guest], HV1, [destination], Limits(allow_storage_copy=["a"], reserve_mib=0),
+                          disk_bytes={"a": 10 * MIB})
+    move = plan.moves[0]
+    assert move.storage_copy and move.copy_disks == ["vda"]
+    assert move.expected_bytes == 1024 * MIB + 10 * MIB
+    blocked = placement.plan([the_guest], HV1, [destination], NO_RESERVE)
+    assert [p.code for p in blocked.blocked[0].reasons] == ["disk_not_shared"]
+
+
+# --- waves --------------------------------------------------------------------------------------------------
+
+def wave_counts(plan):
+    waves = collections.defaultdict(lambda: (collections.Counter(), collections.Counter()))
+    for move in plan.moves:
+        if move.action in ("migrate", "move_definition"):
+            outbound, inbound = waves[move.wave]
+            outbound[move.source] += 1
+            inbound[move.destination] += 1
+    return waves
+
+
+@pytest.mark.parametrize("count, inbound, outbound, destinations, waves", [
+    (6, 2, 2, 3, 3),
+    (6, 1, 4, 2, 3),
+    (6, 3, 6, 2, 1),
+    (5, 1, 1, 3, 5),
+    (1, 2, 2, 2, 1),
+])
+def test_waves_respect_inbound_and_outbound_limits(count, inbound, outbound, destinations, waves):
+    guests = [guest("g%d" % i, 1024 * (i + 1), disk="abcdefgh"[i]) for i in range(count)]
+    hosts = [host("hv%d" % (i + 2), 64000) for i in range(destinations)]
+    plan = placement.plan(guests, HV1, hosts, Limits(reserve_mib=0, max_inbound=inbound, max_outbound=outbound))
+    assert plan.complete
+    assert len(plan.waves) == waves
+    for outbound_used, inbound_used in wave_counts(plan).values():
+        assert max(outbound_used.values()) <= outbound
+        assert max(inbound_used.values()) <= inbound
+    assert [m.order for m in plan.moves] == list(range(1, count + 1))
+
+
+def test_largest_guests_go_first_and_spread_over_destinations():
+    guests = [guest("g%d" % i, 1024 * (i + 1), disk="abcdefgh"[i]) for i in range(4)]
+    plan = placement.plan(guests, HV1, [host("hv2", 64000), host("hv3", 64000)], NO_RESERVE)
+    assert plan.waves == [["g3", "g2"], ["g1", "g0"]]
+    first = [m for m in plan.moves if m.wave == 1]
+    assert sorted(m.destination for m in first) == ["hv2", "hv3"]
+
+
+def test_plan_is_json_ready():
+    guests = [guest("a"), guest("gpu", non_migratable_reasons=PASSTHROUGH, policy="shutdown")]
+    data = placement.plan(guests, HV1, [host("hv2")]).as_dict()
+    text = json.dumps(data)
+    assert json.loads(text)["waves"] == [["a"], ["gpu"]]
+    assert set(data) == {"kind", "source", "home", "run_id", "allow_partial", "complete", "proceed", "moves",
+                         "waves", "blocked", "skipped", "not_home"}
+
+
+@pytest.mark.parametrize("guests, hosts, limits, message", [
+    ([guest("a"), guest("a")], [host("hv2")], None, "duplicate guest a"),
+    ([guest("a", policy="pray")], [host("hv2")], None, "invalid policy 'pray' for guest a"),
+    ([guest("")], [host("hv2")], None, "a guest has no name"),
+    ([guest("a")], [host("hv2"), host("hv2")], None, "duplicate host hv2"),
+    ([guest("a")], [host("hv2")], Limits(max_outbound=0), "max_outbound"),
+])
+def test_bad_input_raises_decision_error(guests, hosts, limits, message):
+    with pytest.raises(DecisionError, match=message):
+        placement.plan(guests, HV1, hosts, limits)
+
+
+# --- restore ------------------------------------------------------------------------------------------------
+
+HOME = host("hv1", 8192, uuid="uuid-hv1", hostname="hv1.lab", maintenance=True)
+
+
+def away(name, memory=1024, origin="hv1", **changes):
+    return guest(name, memory, record=MigrationRecord(origin_host=origin, origin_host_uuid="uuid-%s" % origin,
+                                                      run_id="r1"), **changes)
+
+
+def test_restore_brings_every_recorded_guest_home_and_skips_the_rest():
+    guests = {
+        "hv1": [away("home-already")],
+        "hv2": [away("a"), guest("native"), away("other", origin="hv3")],
+        "hv3": [away("b", disk="b"), away("off", state="shutoff", disk="c")],
+    }
+    plan = placement.restore_plan(guests, HOME, {"hv2": host("hv2"), "hv3": host("hv3")}, NO_RESERVE, run_id="r2")
+    assert plan.kind == "restore" and plan.home == "hv1" and plan.proceed
+    assert sorted((m.guest, m.source, m.destination, m.action) for m in plan.moves) == [
+        ("a", "hv2", "hv1", "migrate"), ("b", "hv3", "hv1", "migrate"), ("off", "hv3", "hv1", "move_definition")]
+    assert [(s.guest, s.code) for s in plan.skipped] == [("home-already", "already_home")]
+    assert plan.not_home == [] and plan.complete
+
+
+@pytest.mark.parametrize("record", [
+    MigrationRecord(origin_host="somename", origin_host_uuid="uuid-hv1"),
+    MigrationRecord(origin_host="hv1"),
+    MigrationRecord(origin_host="hv1.lab"),
+])
+def test_restore_matches_records_by_uuid_or_name(record):
+    plan = placement.restore_plan({"hv2": [guest("a", record=record)]}, HOME, {"hv2": host("hv2")})
+    assert [m.guest for m in plan.moves] == ["a"]
+
+
+def test_restore_plans_home_capacity_and_reports_not_home():
+    guests = {"hv2": [away("big", 6000), away("s1", 2000, disk="b"), away("s2", 2000, disk="c")]}
+    plan = placement.restore_plan(guests, host("hv1", 5000), {"hv2": host("hv2")}, NO_RESERVE)
+    # smallest first brings the most guests home
+    assert sorted(m.guest for m in plan.moves) == ["s1", "s2"]
+    assert [b.guest for b in plan.not_home] == ["big"]
+    assert plan.not_home[0].reasons[0].code == "capacity"
+    assert plan.not_home[0].reasons[0].message.startswith("cannot bring big home to hv1: ")
+    assert plan.proceed and not plan.complete
+
+
+def test_restore_reports_a_guest_home_never_had_room_for_as_memory():
+    plan = placement.restore_plan({"hv2": [away("big", 6000)]}, host("hv1", 5000), {"hv2": host("hv2")})
+    assert [p.code for p in plan.not_home[0].reasons] == ["memory"]
+
+
+def test_restore_starts_guests_shut_down_by_policy_first():
+    guests = {"hv1": [away("stopped", 3000, state="shutoff")], "hv2": [away("a", 1000), away("b", 3000, disk="b")]}
+    plan = placement.restore_plan(guests, host("hv1", 4500), {"hv2": host("hv2")}, NO_RESERVE)
+    assert [(m.guest, m.action, m.wave) for m in plan.moves if m.action == "start"] == [("stopped", "start", 1)]
+    assert [m.guest for m in plan.moves if m.action == "migrate"] == ["a"]
+    assert [b.guest for b in plan.not_home] == ["b"]
+    plan = placement.restore_plan({"hv1": [away("stopped", 3000, state="shutoff")]}, host("hv1", 2000), {})
+    assert plan.not_home[0].reasons[0].message == ("cannot start stopped on hv1: destination has 976 MiB free after "
+                                                   "the 1024 MiB reserve, guest needs 3000 MiB")
+
+
+def test_restore_ignores_home_maintenance_but_not_other_preflight_problems():
+    plan = placement.restore_plan({"hv2": [away("a")]}, host("hv1", bridges=[], maintenance=True),
+                                  {"hv2": host("hv2")})
+    assert [p.code for p in plan.not_home[0].reasons] == ["bridge_missing"]
+
+
+def test_restore_leaves_guests_on_an_unreachable_host_where_they_are():
+    plan = placement.restore_plan({"hv2": [away("a")]}, HOME, {"hv2": host("hv2", reachable=False)})
+    assert [p.code for p in plan.not_home[0].reasons] == ["unreachable"]
+    assert "its current host hv2 is unreachable" in plan.not_home[0].reasons[0].message
+
+
+def test_restore_prefers_the_running_copy_of_a_guest_defined_twice():
+    guests = {"hv1": [away("a", state="shutoff")], "hv2": [away("a")]}
+    plan = placement.restore_plan(guests, HOME, {"hv2": host("hv2")})
+    assert [(m.guest, m.source, m.action) for m in plan.moves] == [("a", "hv2", "migrate")]
+
+
+def test_restore_keeps_anti_affinity_with_home_residents():
+    plan = placement.restore_plan({"hv2": [away("db2", anti_affinity="db")]}, host("hv1", resident_groups=["db"]),
+                                  {"hv2": host("hv2")})
+    assert [p.code for p in plan.not_home[0].reasons] == ["anti_affinity"]
+
+
+def test_restore_waves_respect_home_inbound_and_per_host_outbound():
+    guests = {"hv2": [away("a%d" % i, 512, disk="abcd"[i]) for i in range(4)],
+              "hv3": [away("b%d" % i, 512, disk="efgh"[i]) for i in range(4)]}
+    limits = Limits(reserve_mib=0, max_inbound=3, max_outbound=1)
+    plan = placement.restore_plan(guests, host("hv1", 64000), {"hv2": host("hv2"), "hv3": host("hv3")}, limits)
+    assert len(plan.moves) == 8
+    for outbound, inbound in wave_counts(plan).values():
+        assert inbound["hv1"] <= 2  # one per source host, two hosts
+        assert max(outbound.values()) <= 1
+    assert len(plan.waves) == 4
+
+
+def test_restore_needs_facts_for_every_current_host():
+    with pytest.raises(DecisionError, match="no host facts for hv2"):
+        placement.restore_plan({"hv2": [away("a")]}, HOME, {})
+
+
+# --- properties ---------------------------------------------------------------------------------------------
+
+GROUPS = st.sampled_from([None, None, "a", "b"])
+
+
+@st.composite
+def hosts_strategy(draw):
+    count = draw(st.integers(min_value=0, max_value=4))
+    hosts = []
+    for index in range(count):
+        hosts.append(HostFacts(
+            name="hv%d" % (index + 2),
+            uuid="uuid-hv%d" % (index + 2),
+            memory_free_mib=draw(st.integers(min_value=0, max_value=12000)),
+            hugepages_free_mib=draw(st.sampled_from([{}, {2048: 2048}, {2048: 4096, 1048576: 2048}])),
+            bridges=draw(st.sampled_from([["br0"], ["br0"], ["br0"], []])),
+            volume_paths=[SHARED + "/a.qcow2"],
+            maintenance=draw(st.booleans()) and draw(st.booleans()),
+            reachable=not (draw(st.booleans()) and draw(st.booleans()) and draw(st.booleans())),
+            resident_groups=draw(st.lists(st.sampled_from(["a", "b"]), max_size=1)),
+        ))
+    return hosts
+
+
+@st.composite
+def guests_strategy(draw):
+    count = draw(st.integers(min_value=0, max_value=10))
+    guests = []
+    for index in range(count):
+        guests.append(Guest(
+            name="g%d" % index,
+            uuid="uuid-g%d" % index,
+            state=draw(st.sampled_from(["running", "running", "paused", "shutoff", "crashed"])),
+            persistent=draw(st.booleans()) or draw(st.booleans()),
+            memory_mib=draw(st.integers(min_value=0, max_value=6000)),
+            hugepages=draw(st.booleans()) and draw(st.booleans()),
+            disks=[Disk(target="vda", path=SHARED + "/a.qcow2")],
+            interfaces=[Nic(type="bridge", source="br0")],
+            non_migratable_reasons=PASSTHROUGH if (draw(st.booleans()) and draw(st.booleans())) else [],
+            policy=draw(st.sampled_from(POLICIES)),
+            anti_affinity=draw(GROUPS),
+        ))
+    return guests
+
+
+LIMITS = st.builds(Limits, reserve_mib=st.integers(min_value=0, max_value=2048),
+                   max_inbound=st.integers(min_value=1, max_value=3),
+                   max_outbound=st.integers(min_value=1, max_value=3),
+                   allow_partial=st.booleans())
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(guests=guests_strategy(), hosts=hosts_strategy(), limits=LIMITS)
+def test_property_evacuation_plans_keep_every_promise(guests, hosts, limits):
+    plan = placement.plan(guests, HV1, hosts, limits)
+    by_name = dict((g.name, g) for g in guests)
+    by_host = dict((h.name, h) for h in hosts)
+
+    # every guest exactly once: moved, blocked (with a reason) or skipped (with a reason)
+    seen = [m.guest for m in plan.moves] + [b.guest for b in plan.blocked] + [s.guest for s in plan.skipped]
+    assert sorted(seen) == sorted(by_name)
+    assert all(entry.reasons for entry in plan.blocked)
+    assert all(entry.reason for entry in plan.skipped)
+
+    # no destination over capacity, hugepages included; no move that preflight would refuse
+    general = collections.Counter()
+    huge = collections.Counter()
+    for move in plan.moves:
+        the_guest = by_name[move.guest]
+        if move.action == "migrate":
+            assert the_guest.active
+            (huge if the_guest.hugepages else general)[move.destination] += move.memory_mib
+        if move.action in ("migrate", "move_definition"):
+            assert preflight.check(the_guest, HV1, by_host[move.destination], limits) == []
+        if move.action == "shutdown":
+            assert the_guest.policy == "shutdown" and the_guest.active
+    for name, used in general.items():
+        assert used <= by_host[name].memory_free_mib - limits.reserve_mib
+    for name, used in huge.items():
+        assert used <= sum(by_host[name].hugepages_free_mib.values())
+
+    # no wave over the inbound or outbound limit
+    for outbound, inbound in wave_counts(plan).values():
+        assert max(outbound.values()) <= limits.max_outbound
+        assert max(inbound.values()) <= limits.max_inbound
+    assert sorted(m.order for m in plan.moves) == list(range(1, len(plan.moves) + 1))
+
+    # anti-affinity kept, residents included
+    for name in by_host:
+        groups = [by_name[m.guest].anti_affinity for m in plan.moves
+                  if m.destination == name and by_name[m.guest].anti_affinity]
+        assert len(groups) == len(set(groups))
+        assert not set(groups) & set(by_host[name].resident_groups)
+
+    # proceed means: nothing blocked, or partial asked and no blocked guest says fail
+    expected = not plan.blocked or (limits.allow_partial and all(b.policy != "fail" for b in plan.blocked))
+    assert plan.proceed is expected
+    json.dumps(plan.as_dict())
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(guests=guests_strategy(), free=st.integers(min_value=0, max_value=16000), limits=LIMITS,
+       homes=st.lists(st.sampled_from(["hv1", "hv2", "hv3"]), min_size=10, max_size=10),
+       hosts=st.lists(st.sampled_from(["hv1", "hv2", "hv3"]), min_size=10, max_size=10))
+def test_property_restore_never_overfills_home(guests, free, limits, homes, hosts):
+    home = host("hv1", free, hugepages_free_mib={2048: 4096})
+    guests_by_host = {"hv1": [], "hv2": [], "hv3": []}
+    for index, the_guest in enumerate(guests):
+        the_guest.record = MigrationRecord(origin_host=homes[index])
+        if not the_guest.persistent and not the_guest.active:
+            continue
+        guests_by_host[hosts[index]].append(the_guest)
+    plan = placement.restore_plan(guests_by_host, home, {"hv2": host("hv2"), "hv3": host("hv3")}, limits)
+
+    candidates = sorted(g.name for name in guests_by_host for g in guests_by_host[name]
+                        if g.record.origin_host == "hv1")
+    seen = [m.guest for m in plan.moves] + [b.guest for b in plan.not_home] + [s.guest for s in plan.skipped]
+    assert sorted(seen) == candidates
+    assert all(entry.reasons for entry in plan.not_home)
+    general = sum(m.memory_mib for m in plan.moves if m.action in ("migrate", "start")
+                  and not [g for g in guests if g.name == m.guest][0].hugepages)
+    assert general <= max(free - limits.reserve_mib, 0)
+    for outbound, inbound in wave_counts(plan).values():
+        assert max(outbound.values()) <= limits.max_outbound
+        assert max(inbound.values()) <= limits.max_inbound
