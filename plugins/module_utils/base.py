@@ -14,6 +14,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import libvirt_adapter
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import DecisionError
 
 # Options every module shares (documented in the hostmaint.libvirt.connection doc fragment).
 CONNECTION_SPEC = dict(
@@ -59,6 +60,9 @@ class LibvirtModule(object):
             adapter.close()
         self._adapters = {}
 
+    def validate(self):
+        """Check options beyond what the argument spec can; raise HostmaintError."""
+
     def run(self):
         raise NotImplementedError
 
@@ -67,8 +71,9 @@ class LibvirtModule(object):
         error = None
         result = {}
         try:
+            self.validate()
             result = self.run()
-        except HostmaintError as exc:
+        except (HostmaintError, DecisionError) as exc:
             error = exc
         finally:
             self.close()

@@ -1,0 +1,121 @@
+# -*- coding: utf-8 -*-
+# Copyright: hostmaint.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+
+    DOCUMENTATION = r"""
+options:
+  address:
+    description:
+      - The address other hosts reach this host at. The action plugin fills it from C(ansible_host).
+      - Defaults to O(name).
+    type: str
+  allow_partial:
+    description:
+      - Move what can move even when some guests are blocked. Guests with policy V(fail) still stop the run.
+    type: bool
+    default: false
+  allow_storage_copy:
+    description:
+      - Allow copying the disks of guests whose disks are not on shared storage (slow; the whole disk crosses the network).
+    type: bool
+    default: false
+  auto_converge:
+    description:
+      - Request QEMU's auto-converge (CPU throttling of a guest that does not converge) when each migration starts.
+    type: bool
+    default: true
+  bandwidth_mib:
+    description:
+      - Bandwidth per migration in MiB/s, passed to libvirt explicitly. V(0) means no cap (QEMU's 128 MiB/s default cap never applies).
+    type: int
+    default: 0
+  connect_timeout:
+    description:
+      - Seconds to wait for a peer's libvirt port to answer; a peer that does not is reported unreachable.
+    type: int
+    default: 10
+  destinations:
+    description:
+      - The other hosts. The action plugin fills them from the inventory (the other hosts of this host's groups) when omitted.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The host's name (inventory name); migration records name hosts by it.
+        type: str
+        required: true
+      address:
+        description: The address in O(uri_template) for this host. Defaults to O(destinations[].name).
+        type: str
+  downtime_steps_ms:
+    description:
+      - The convergence ladder's downtime limits in milliseconds; a migration starts at the first and
+        moves up a step each time it stops converging.
+    type: list
+    elements: int
+    default: [50, 100, 200, 300, 500]
+  max_inbound:
+    description: Concurrent migrations into one destination.
+    type: int
+    default: 2
+  max_outbound:
+    description: Concurrent migrations out of one source.
+    type: int
+    default: 2
+  name:
+    description:
+      - This host's name as the inventory and migration records know it. The action plugin fills it with
+        C(inventory_hostname); defaults to the host name libvirt reports.
+    type: str
+  policies:
+    description:
+      - Per-guest policy by guest name, overriding the guest's own settings metadata. What to do with a guest
+        that cannot live-migrate, V(migrate) (block), V(shutdown), V(skip) or V(fail).
+    type: dict
+    default: {}
+  postcopy:
+    description:
+      - Allow switching a migration that does not converge to post-copy as the ladder's last step. In post-copy a
+        failure of either host loses the guest, so it is off by default.
+    type: bool
+    default: false
+  reserve_mib:
+    description: Memory in MiB kept free on every destination for the host and QEMU's own overhead.
+    type: int
+    default: 1024
+  shared_pools:
+    description:
+      - Storage pools to treat as shared storage (see M(hostmaint.libvirt.guest_info)). Migrating a guest whose
+        disks sit on a pool shared only by this list tells libvirt the migration is safe (C(VIR_MIGRATE_UNSAFE)).
+    type: list
+    elements: str
+    default: []
+  shutdown_timeout:
+    description: Seconds to wait for a clean shutdown of a guest with policy V(shutdown).
+    type: int
+    default: 120
+  timeout_per_gib:
+    description:
+      - A migration is aborted after this many seconds per GiB of guest memory (at least 60 s); the guest keeps
+        running on its source.
+    type: int
+    default: 150
+  tls:
+    description:
+      - Encrypt the migration data stream with TLS (C(VIR_MIGRATE_TLS)). Set V(false) only where the migration
+        network is trusted; the hosts need migration TLS certificates otherwise.
+    type: bool
+    default: true
+  uri_template:
+    description:
+      - The libvirt URI of a peer, with C({host}) replaced by its address. Used by this module to read peers and by
+        libvirtd for peer-to-peer migration.
+    type: str
+    default: qemu+tls://{host}/system
+"""

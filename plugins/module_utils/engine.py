@@ -1,0 +1,215 @@
+# -*- coding: utf-8 -*-
+# Copyright: hostmaint.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""EngineModule: what the migration modules share on top of LibvirtModule.
+
+Options (documented in the hostmaint.libvirt.engine doc fragment), this host's identity, peers'
+URIs, gathering HostFacts from every peer, and the executor. Peers are reached through libvirt
+remote URIs built from ``uri_template``; a peer that does not answer within ``connect_timeout``
+is unreachable (a verdict, not a failure).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import preflight
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.base import LibvirtModule
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.libvirt_adapter import LibvirtAdapter
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
+    POLICIES,
+    DecisionError,
+    HostFacts,
+    LadderPolicy,
+    Limits,
+    MigrationRecord,
+)
+
+DEFAULT_PORTS = {"tls": 16514, "tcp": 16509, "ssh": 22, "libssh": 22, "libssh2": 22}
+
+ENGINE_SPEC = dict(
+    address=dict(type="str"),
+    allow_partial=dict(type="bool", default=False),
+    allow_storage_copy=dict(type="bool", default=False),
+    auto_converge=dict(type="bool", default=True),
+    bandwidth_mib=dict(type="int", default=0),
+    connect_timeout=dict(type="int", default=10),
+    destinations=dict(type="list", elements="dict", default=[], options=dict(
+        name=dict(type="str", required=True),
+        address=dict(type="str"),
+    )),
+    downtime_steps_ms=dict(type="list", elements="int", default=[50, 100, 200, 300, 500]),
+    max_inbound=dict(type="int", default=2),
+    max_outbound=dict(type="int", default=2),
+    name=dict(type="str"),
+    policies=dict(type="dict", default={}),
+    postcopy=dict(type="bool", default=False),
+    reserve_mib=dict(type="int", default=1024),
+    shared_pools=dict(type="list", elements="str", default=[]),
+    shutdown_timeout=dict(type="int", default=120),
+    timeout_per_gib=dict(type="int", default=150),
+    tls=dict(type="bool", default=True),
+    uri_template=dict(type="str", default="qemu+tls://{host}/system"),
+)
+
+
+def scheme_port(uri):
+    """The TCP port a libvirt remote URI connects to (explicit port, else the transport's default)."""
+    scheme, _sep, rest = uri.partition("://")
+    transport = scheme.partition("+")[2] or "tls"
+    hostpart = rest.split("/", 1)[0].rpartition("@")[2]
+    if hostpart.startswith("["):
+        host, _sep, port = hostpart[1:].partition("]")
+        port = port.lstrip(":")
+    else:
+        host, _sep, port = hostpart.partition(":")
+    return host, int(port) if port.isdigit() else DEFAULT_PORTS.get(transport, 16514)
+
+
+class EngineModule(LibvirtModule):
+    """Base of the modules that plan and move guests."""
+
+    def __init__(self, module=None, adapter_factory=None):
+        super(EngineModule, self).__init__(module=module, adapter_factory=adapter_factory)
+        self._self_name = None
+        self._run_id = None
+
+    # -- options ------------------------------------------------------------------------------
+    def validate(self):
+        """Bad options: one sentence naming the option, before anything is read or changed."""
+        p = self.params
+        if "{host}" not in (p.get("uri_template") or ""):
+            self.fail_early("uri_template %r must contain {host}" % p.get("uri_template"))
+        for key in ("max_inbound", "max_outbound", "connect_timeout", "timeout_per_gib", "shutdown_timeout"):
+            if p.get(key) is not None and p[key] < 1:
+                self.fail_early("%s must be 1 or more, got %s" % (key, p[key]))
+        for key in ("reserve_mib", "bandwidth_mib"):
+            if p.get(key) is not None and p[key] < 0:
+                self.fail_early("%s must be 0 or more, got %s" % (key, p[key]))
+        for guest, policy in (p.get("policies") or {}).items():
+            if policy not in POLICIES:
+                self.fail_early("policy %r for guest %s is not one of %s" % (policy, guest, ", ".join(POLICIES)))
+        names = [d["name"] for d in p.get("destinations") or []]
+        duplicates = sorted(set(n for n in names if names.count(n) > 1))
+        if duplicates:
+            self.fail_early("destination %s is listed more than once" % ", ".join(duplicates))
+        try:
+            self.ladder()
+            self.limits()
+        except DecisionError as exc:
+            self.fail_early(exc.message)
+
+    @staticmethod
+    def fail_early(message):
+        raise HostmaintError(message)
+
+    def limits(self):
+        p = self.params
+        return Limits(reserve_mib=p["reserve_mib"], max_inbound=p["max_inbound"], max_outbound=p["max_outbound"],
+                      allow_storage_copy=p["allow_storage_copy"], allow_partial=p["allow_partial"]).validate()
+
+    def ladder(self):
+        p = self.params
+        return LadderPolicy(downtime_steps_ms=list(p["downtime_steps_ms"]), auto_converge=p["auto_converge"],
+                            postcopy=p["postcopy"], timeout_s_per_gib=float(p["timeout_per_gib"])).validate()
+
+    # -- identities ---------------------------------------------------------------------------
+    @property
+    def run_id(self):
+        if self._run_id is None:
+            self._run_id = "%s-%s" % (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), uuid.uuid4().hex[:6])
+        return self._run_id
+
+    @property
+    def self_name(self):
+        if self._self_name is None:
+            self._self_name = self.params["name"] or self.adapter().host_identity()["hostname"]
+        return self._self_name
+
+    def destinations(self):
+        return [d for d in self.params["destinations"] if d["name"] != self.self_name]
+
+    def address_of(self, host):
+        if host == self.self_name:
+            return self.params["address"] or host
+        for dest in self.params["destinations"]:
+            if dest["name"] == host:
+                return dest.get("address") or host
+        raise HostmaintError("unknown host %s: it is not among the destinations %s"
+                             % (host, ", ".join(d["name"] for d in self.params["destinations"]) or "(none given)"))
+
+    def peer_uri(self, host):
+        return self.params["uri_template"].replace("{host}", self.address_of(host))
+
+    def connect(self, host):
+        """A fresh adapter for host (the executor's one connection per migration)."""
+        uri = self.params["uri"] if host == self.self_name else self.peer_uri(host)
+        if self._factory is not None:
+            return self._factory(uri)
+        return LibvirtAdapter(uri)
+
+    def peer(self, host):
+        """The shared (cached) adapter for a peer, after a bounded TCP probe of its libvirt port."""
+        uri = self.peer_uri(host)
+        address, port = scheme_port(uri)
+        if self._factory is None and address:
+            try:
+                sock = socket.create_connection((address, port), timeout=self.params["connect_timeout"])
+                sock.close()
+            except (OSError, socket.timeout) as exc:
+                raise HostmaintError("cannot reach %s at %s port %d: %s" % (host, address, port, exc))
+        return self.adapter(uri)
+
+    # -- facts --------------------------------------------------------------------------------
+    def local_guests(self, pools):
+        guests = self.adapter().guests(pools=pools)
+        for guest in guests:
+            override = self.params["policies"].get(guest.name)
+            if override:
+                guest.policy = override
+        return guests
+
+    def cpu_xml(self, adapter, guests):
+        return dict((g.name, adapter.guest_cpu_xml(g.name)) for g in guests)
+
+    def facts(self, host, adapter_getter, guests=(), cpu_xml=None):
+        """HostFacts of host; an unreachable host gives facts with reachable False and the reason."""
+        paths = sorted(set(filter(None, (preflight.disk_location(d) for g in guests for d in g.disks))))
+        paths = [p for p in paths if p.startswith("/")]
+        try:
+            adapter = adapter_getter(host)
+            return adapter.host_facts(host, shared_names=self.params["shared_pools"], guests=guests,
+                                      cpu_xml=cpu_xml, paths=paths)
+        except HostmaintError as exc:
+            return HostFacts(name=host, reachable=False, unreachable_reason=exc.message)
+
+    def unsafe_guests(self, guests, pools):
+        """Guests with a disk on a pool shared only by the operator's word (libvirt cannot tell)."""
+        listed = set(p["name"] for p in pools if p.get("shared_by") == "listed in shared_pools")
+        return [g.name for g in guests if any(d.pool in listed for d in g.disks)]
+
+    def record(self, identity):
+        return MigrationRecord(origin_host=self.self_name, origin_host_uuid=identity.get("uuid"), run_id=self.run_id,
+                               time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    def executor(self, unsafe=()):
+        p = self.params
+        return Executor(self.connect, self.peer_uri, policy=self.ladder(), bandwidth_mib=p["bandwidth_mib"],
+                        tls=p["tls"], shutdown_timeout_s=p["shutdown_timeout"], unsafe_guests=unsafe)
+
+
+def summary(outcomes):
+    """Counts and totals of a run, for reports and assertions."""
+    moved = [o for o in outcomes if o.get("moved")]
+    downtimes = [o["downtime_ms"] for o in moved if o.get("downtime_ms") is not None]
+    return dict(
+        moves=len(outcomes),
+        moved=len(moved),
+        failed=len([o for o in outcomes if o["outcome"] in ("failed", "aborted")]),
+        bytes_transferred=sum(int(o.get("bytes_transferred") or 0) for o in outcomes),
+        max_downtime_ms=max(downtimes) if downtimes else None,
+    )

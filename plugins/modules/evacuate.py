@@ -1,0 +1,207 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hostmaint.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: evacuate
+short_description: Empty a libvirt hypervisor by live-migrating every guest to the other hosts
+version_added: 0.1.0
+description:
+  - Runs on the host to empty. Marks it in maintenance (a libvirt secret on the host itself, so no other
+    evacuation sends it guests), plans every guest's destination before the first move, then migrates in
+    bounded parallel waves with a per-guest convergence ladder.
+  - The plan is a bin-packing over the destinations' free memory less O(reserve_mib), with per-destination
+    and per-source concurrency limits, anti-affinity groups and CPU, machine type, network, bridge, storage
+    and version checks. If any guest cannot be placed nothing moves (unless O(allow_partial)).
+  - Each migrated guest carries a migration record (origin host, its UUID, run id, time) in its own libvirt
+    metadata, which M(hostmaint.libvirt.restore) uses to bring it home, whenever that is.
+  - Fails when the host is not empty at the end (a guest blocked, aborted or failed), with the full report.
+    A guest whose migration is aborted or fails keeps running on this host.
+author:
+  - hostmaint.libvirt maintainers
+extends_documentation_fragment:
+  - hostmaint.libvirt.connection
+  - hostmaint.libvirt.engine
+  - hostmaint.libvirt.connection.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Returns the exact plan (guest, destination, wave, order, expected bytes) and changes nothing.
+options: {}
+"""
+
+EXAMPLES = r"""
+- name: Empty hv3 onto the other hosts of its inventory groups
+  hostmaint.libvirt.evacuate:
+
+- name: Empty a host onto two given hosts over SSH, three migrations at a time
+  hostmaint.libvirt.evacuate:
+    destinations:
+      - {name: hv1, address: 10.0.0.11}
+      - {name: hv2, address: 10.0.0.12}
+    uri_template: qemu+ssh://root@{host}/system
+    max_outbound: 3
+    policies:
+      licence-server: shutdown
+  register: evacuation
+"""
+
+RETURN = r"""
+changed:
+  description: Whether a guest moved or the maintenance mark was set.
+  returned: always
+  type: bool
+empty:
+  description: Whether no guest runs on the host any more (guests shut down or skipped by policy aside).
+  returned: always
+  type: bool
+  sample: true
+maintenance:
+  description: The host's maintenance mark after the run.
+  returned: always
+  type: dict
+  sample: {since: "2026-11-25T18:00:00Z", run_id: 20261125T180000Z-1a2b3c, reason: evacuate}
+plan:
+  description: The whole-host plan (the same in check mode and in a real run).
+  returned: always
+  type: dict
+  contains:
+    moves:
+      description: Guest, action, source, destination, wave, order, memory_mib, expected_bytes per move.
+      type: list
+      elements: dict
+    waves:
+      description: Guest names per wave.
+      type: list
+      elements: list
+    blocked:
+      description: Guests that cannot be placed, each with every reason (code, message, destination).
+      type: list
+      elements: dict
+    skipped:
+      description: Guests left where they are on purpose (policy skip, transient and off).
+      type: list
+      elements: dict
+    complete:
+      description: Whether every guest is placed.
+      type: bool
+    proceed:
+      description: Whether the plan may run (complete, or partial allowed and no blocked guest has policy V(fail)).
+      type: bool
+  sample:
+    moves: [{guest: web1, action: migrate, source: hv1, destination: hv2, wave: 1, order: 1, memory_mib: 256}]
+    waves: [[web1]]
+    blocked: []
+    skipped: []
+    complete: true
+    proceed: true
+outcomes:
+  description: One entry per move carried out.
+  returned: when not in check mode
+  type: list
+  elements: dict
+  sample:
+    - guest: web1
+      action: migrate
+      source: hv1
+      destination: hv2
+      wave: 1
+      outcome: migrated
+      moved: true
+      duration_s: 2.1
+      downtime_ms: 36
+      bytes_transferred: 96676954
+      iterations: 3
+      ladder_steps: []
+      reason: null
+      runs_on: [hv2]
+remaining:
+  description: Guests still running on the host after the run.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+run_id:
+  description: This run's id, written into every migration record.
+  returned: always
+  type: str
+  sample: 20261125T180000Z-1a2b3c
+summary:
+  description: Counts and totals of the run.
+  returned: when not in check mode
+  type: dict
+  sample: {moves: 4, moved: 4, failed: 0, bytes_transferred: 380000000, max_downtime_ms: 61}
+"""
+
+import time
+
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import ENGINE_SPEC, EngineModule, summary
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
+
+
+class Evacuate(EngineModule):
+    argument_spec = ENGINE_SPEC
+
+    def run(self):
+        local = self.adapter()
+        identity = local.host_identity()
+        pools = local.pools(shared_names=self.params["shared_pools"])
+        guests = self.local_guests(pools)
+        marked = False
+        mark = local.maintenance()
+        if mark is None and not self.module.check_mode:
+            # mark first, so that no concurrent evacuation picks this host while we plan
+            mark = dict(since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), run_id=self.run_id, reason="evacuate")
+            marked = local.set_maintenance(mark)
+            mark = local.maintenance()
+        try:
+            plan = self.plan(local, identity, guests)
+        except (HostmaintError,):
+            if marked:
+                local.clear_maintenance()
+            raise
+        result = dict(run_id=self.run_id, plan=plan.as_dict(), maintenance=mark)
+        if not plan.proceed:
+            if marked:
+                local.clear_maintenance()  # nothing moves: the host stays in service
+            blocked = ["%s (%s)" % (b.guest, "; ".join(sorted(set(r.message for r in b.reasons)))) for b in plan.blocked]
+            raise HostmaintError("cannot evacuate %s: %d guest(s) cannot be placed, nothing was moved: %s"
+                                 % (self.self_name, len(plan.blocked), " | ".join(blocked)),
+                                 plan=plan.as_dict(), run_id=self.run_id, changed=False)
+        if self.module.check_mode:
+            moving = set(m.guest for m in plan.moves if m.action != "shutdown")
+            result.update(changed=bool(plan.moves) or mark is None, empty=not [g for g in guests if g.active and
+                                                                                 g.name not in moving],
+                          remaining=sorted(g.name for g in guests if g.active and g.name not in moving))
+            return result
+        record = self.record(identity)
+        records = dict((g.name, record) for g in guests if g.record is None)
+        outcomes = self.executor(self.unsafe_guests(guests, pools)).run(plan, records=records)
+        remaining = sorted(g.name for g in local.guests(pools=pools) if g.active)
+        result.update(changed=marked or any(o["moved"] or o["outcome"] == "shut_down" for o in outcomes),
+                      outcomes=outcomes, summary=summary(outcomes), remaining=remaining, empty=not remaining)
+        skipped = set(s.guest for s in plan.skipped)
+        unexpected = [name for name in remaining if name not in skipped]
+        if unexpected and not self.params["allow_partial"]:
+            failed = ["%s: %s" % (o["guest"], o["reason"]) for o in outcomes if o["outcome"] in ("failed", "aborted")]
+            raise HostmaintError("%s is not empty: %s still run there%s" % (
+                self.self_name, ", ".join(unexpected), (" (" + "; ".join(failed) + ")") if failed else ""), **result)
+        return result
+
+    def plan(self, local, identity, guests):
+        source = local.host_facts(self.self_name, shared_names=self.params["shared_pools"])
+        cpu_xml = self.cpu_xml(local, guests)
+        destinations = [self.facts(d["name"], self.peer, guests=guests, cpu_xml=cpu_xml) for d in self.destinations()]
+        return placement.plan(guests, source, destinations, self.limits(), run_id=self.run_id)
+
+
+def main():
+    Evacuate().execute()
+
+
+if __name__ == "__main__":
+    main()
