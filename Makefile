@@ -1,0 +1,112 @@
+# hostmaint.libvirt: setup, tests and builds. `make test` is what CI runs (.ci/run).
+#
+# Every target runs with .venv/bin first on PATH and with ANSIBLE_CONFIG and ANSIBLE_COLLECTIONS_PATH
+# set to absolute paths, so that ansible-*, molecule and pytest all see this tree as the collection
+# hostmaint.libvirt through the symlink .build/ansible_collections/hostmaint/libvirt (scripts/setup).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.NOTPARALLEL:
+.DEFAULT_GOAL := help
+
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+NAMESPACE := hostmaint
+NAME := libvirt
+PYTHON_VERSION := 3.11
+VENV := $(ROOT)/.venv
+BUILD := $(ROOT)/.build
+DIST := $(BUILD)/dist
+# ansible-test cannot run from the symlink: it takes os.getcwd(), which resolves symlinks to the
+# repository root, whose path does not end in ansible_collections/<namespace>/<name>. It runs in
+# this copy instead, refreshed by `make sanity` (see the sanity target).
+SANITY_ROOT := $(BUILD)/sanity/ansible_collections/$(NAMESPACE)/$(NAME)
+
+export PATH := $(VENV)/bin:$(PATH)
+export VIRTUAL_ENV := $(VENV)
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(BUILD)
+
+.PHONY: help setup unit sanity lint build integration molecule test lab lab-down clean
+
+help:
+	@echo "make setup        Debian packages, .venv, ansible-test's pip bootstrap, .build collection link"
+	echo "make unit         pytest tests/unit"
+	echo "make sanity       ansible-test sanity, every test, on Python $(PYTHON_VERSION) (no ignore file)"
+	echo "make lint         ansible-lint (profile production)"
+	echo "make build        build the collection into .build/dist, install it in a temporary folder, ansible-doc it"
+	echo "make integration  pytest tests/integration (the tests bring the lab up)"
+	echo "make molecule     molecule test --all (scenarios in extensions/molecule/)"
+	echo "make test         all of the above, in that order; stops at the first failure"
+	echo "make lab          bring the lab up (tests/lab/lab up); make lab-down takes it down"
+
+setup:
+	@"$(ROOT)/scripts/setup"
+
+# --ansible-unit-inject-only: pytest-ansible puts ANSIBLE_COLLECTIONS_PATH (.build) on sys.path;
+# without it, it builds a collections/ tree of symlinks to everything in the repository root and
+# points ANSIBLE_COLLECTIONS_PATH there for the test run.
+PYTEST := python -m pytest --ansible-unit-inject-only -p no:cacheprovider
+
+unit: setup
+	cd "$(ROOT)"
+	$(PYTEST) tests/unit
+
+sanity: setup
+	mkdir -p "$(SANITY_ROOT)"
+	# What git would see (tracked and untracked files, less the ignored ones); the copy's own
+	# tests/output (ansible-test's results) is gitignored, so it is kept.
+	rsync -a --delete --exclude=/.git --filter=':- .gitignore' "$(ROOT)/" "$(SANITY_ROOT)/"
+	cd "$(SANITY_ROOT)"
+	# ANSIBLE_TEST_CONTENT_ROOT stops ansible-test from walking up to the repository's .git, where
+	# `git ls-files` would list nothing under the ignored .build/ and every test would be skipped.
+	env -u ANSIBLE_CONFIG -u ANSIBLE_COLLECTIONS_PATH ANSIBLE_TEST_CONTENT_ROOT="$(SANITY_ROOT)" \
+		ansible-test sanity --python $(PYTHON_VERSION)
+
+lint: setup
+	cd "$(ROOT)"
+	ansible-lint
+
+build: setup
+	cd "$(ROOT)"
+	rm -rf "$(DIST)"
+	mkdir -p "$(DIST)"
+	ansible-galaxy collection build --force --output-path "$(DIST)"
+	tarball="$$(echo "$(DIST)"/$(NAMESPACE)-$(NAME)-*.tar.gz)"
+	installed="$$(mktemp -d)"
+	trap 'rm -rf "$$installed"' EXIT
+	# Only the temporary folder is a collection path from here on: ansible-galaxy would otherwise
+	# find the collection already "installed" in .build, and ansible-doc would read it there.
+	export ANSIBLE_COLLECTIONS_PATH="$$installed"
+	ansible-galaxy collection install --offline -p "$$installed" "$$tarball"
+	ansible-doc -t module $(NAMESPACE).$(NAME).guest_info >/dev/null
+	# Every module of the installed copy must be there and have documentation ansible-doc renders.
+	ansible-doc --list_files -t module $(NAMESPACE).$(NAME) | tee "$$installed/modules.txt"
+	if grep -v " $$installed/ansible_collections/$(NAMESPACE)/$(NAME)/plugins/modules/" "$$installed/modules.txt"; then
+		echo "build: the modules above are not read from the installed copy" >&2
+		exit 1
+	fi
+	grep -q "^$(NAMESPACE)\.$(NAME)\.guest_info " "$$installed/modules.txt"
+	ansible-doc -t module $$(cut -d' ' -f1 "$$installed/modules.txt") >/dev/null
+	echo "build: $$tarball installs, and ansible-doc renders its modules from the installed copy"
+
+integration: setup
+	cd "$(ROOT)"
+	$(PYTEST) tests/integration
+
+molecule: setup
+	cd "$(ROOT)"
+	molecule test --all
+
+test: setup unit sanity lint build integration molecule
+
+lab: setup
+	cd "$(ROOT)"
+	tests/lab/lab up
+
+lab-down:
+	cd "$(ROOT)"
+	tests/lab/lab down
+
+clean:
+	rm -rf "$(BUILD)" "$(ROOT)/tests/output"
