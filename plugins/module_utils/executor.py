@@ -37,12 +37,16 @@ def outcome_dict(move, outcome, reason=None, **extra):
 
 
 class Executor(object):
-    """Runs plans. ``connect(uri)`` returns a fresh LibvirtAdapter (the caller closes nothing)."""
+    """Runs plans.
 
-    def __init__(self, connect, uri_for, policy=None, bandwidth_mib=0, tls=False, shutdown_timeout_s=120.0,
+    ``connect(host)`` returns a fresh adapter connected to that host as this module reaches it;
+    ``peer_uri(host)`` is the URI a source host's libvirtd uses to reach that host (peer-to-peer).
+    """
+
+    def __init__(self, connect, peer_uri, policy=None, bandwidth_mib=0, tls=False, shutdown_timeout_s=120.0,
                  unsafe_guests=(), clock=time.time, sleep=time.sleep):
         self.connect = connect
-        self.uri_for = uri_for
+        self.peer_uri = peer_uri
         self.policy = (policy or LadderPolicy()).validate()
         self.bandwidth_mib = int(bandwidth_mib)
         self.tls = tls
@@ -61,7 +65,11 @@ class Executor(object):
             moves = [m for m in sorted(plan.moves, key=lambda m: m.order) if m.wave == wave]
             results = [None] * len(moves)
 
+            failed_before = any(o["outcome"] in ("failed", "aborted") for o in outcomes)
+
             def work(index, move):
+                if move.action == "shutdown" and failed_before:
+                    return  # shutting a guest down only helps if the host can be emptied
                 results[index] = self.run_move(move, records.get(move.guest))
 
             threads = [threading.Thread(target=work, args=(i, m), name="move-%s" % m.guest) for i, m in enumerate(moves)]
@@ -70,6 +78,9 @@ class Executor(object):
             for thread in threads:
                 thread.join()
             for move, result in zip(moves, results):
+                if result is None:  # a shutdown held back, see work()
+                    result = outcome_dict(move, "not_run", "%s stays running: migrations before it failed, so the "
+                                          "host will not be emptied" % move.guest, runs_on=[move.source])
                 outcomes.append(result)
                 if on_done is not None:
                     on_done(move, result)
@@ -102,7 +113,7 @@ class Executor(object):
         for host in (move.source, move.destination):
             if not host or host in found:
                 continue
-            adapter = self.connect(self.uri_for(host))
+            adapter = self.connect(host)
             try:
                 if adapter.has_domain(move.guest):
                     found.append(host)
@@ -138,8 +149,8 @@ class Executor(object):
         return flags, params
 
     def migrate(self, move, record):
-        source = self.connect(self.uri_for(move.source))
-        dest_uri = self.uri_for(move.destination)
+        source = self.connect(move.source)
+        dest_uri = self.peer_uri(move.destination)
         wrote_record = False
         try:
             dom = source.domain(move.guest)
@@ -178,11 +189,14 @@ class Executor(object):
                 try:
                     stats = dom.jobStats(0)
                 except LIBVIRT_ERRORS:
-                    continue  # the job may be finishing; the worker tells
+                    stats = {}  # the job may be finishing; the worker tells
                 if stats.get("type", 0) == 0:
-                    continue
-                last_stats = stats
-                convergence.observe(state, JobSample.from_job_stats(stats, elapsed_s=max(elapsed, state.elapsed_s)))
+                    # no job (yet): time still counts, so the timeout and no-progress rungs can fire
+                    sample = JobSample(elapsed_s=max(elapsed, state.elapsed_s))
+                else:
+                    last_stats = stats
+                    sample = JobSample.from_job_stats(stats, elapsed_s=max(elapsed, state.elapsed_s))
+                convergence.observe(state, sample)
                 action = convergence.next_action(self.policy, state)
                 if action.kind == "wait":
                     continue
@@ -203,7 +217,7 @@ class Executor(object):
             duration = self.clock() - started
             steps = [s.as_dict() for s in state.steps]
             if box.get("ok"):
-                dest = self.connect(dest_uri)
+                dest = self.connect(move.destination)
                 try:
                     completed = self._completed_stats(dest, move.guest)
                     runs = dest.domain(move.guest)
@@ -238,8 +252,8 @@ class Executor(object):
 
     def move_definition(self, move, record):
         """A shut-off persistent guest: define it on the destination, then undefine it on the source."""
-        source = self.connect(self.uri_for(move.source))
-        dest = self.connect(self.uri_for(move.destination))
+        source = self.connect(move.source)
+        dest = self.connect(move.destination)
         try:
             xml = source.inactive_xml(move.guest)
             if dest.has_domain(move.guest):
@@ -260,7 +274,7 @@ class Executor(object):
 
     def shutdown(self, move, record):
         """A guest that cannot move and whose policy is shutdown: clean shutdown, bounded wait."""
-        source = self.connect(self.uri_for(move.source))
+        source = self.connect(move.source)
         try:
             if record is not None:
                 source.set_record(move.guest, record)
@@ -272,7 +286,7 @@ class Executor(object):
             source.close()
 
     def start(self, move):
-        home = self.connect(self.uri_for(move.destination))
+        home = self.connect(move.destination)
         try:
             home.start(move.guest)
             return outcome_dict(move, "started", None, runs_on=[move.destination], state_after="running")

@@ -1,0 +1,171 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hostmaint.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: restore
+short_description: Bring home every guest whose migration record names this hypervisor
+version_added: 0.1.0
+description:
+  - Runs on a host back from maintenance. Finds, on this host and on every other host, the guests whose
+    migration record (left by M(hostmaint.libvirt.evacuate)) names this host, plans the way home as one
+    capacity problem, and migrates them back with the same engine and limits.
+  - Guests already home are skipped; guests shut down by policy are started; shut-off guests get their
+    definition moved back.
+  - A guest that does not fit at home, or that preflight blocks, is reported in RV(plan.not_home) and keeps
+    running where it is; the run does not fail for it unless O(fail_on_not_home).
+  - Clears the record of each guest that is home again, and the host's maintenance mark.
+author:
+  - hostmaint.libvirt maintainers
+extends_documentation_fragment:
+  - hostmaint.libvirt.connection
+  - hostmaint.libvirt.engine
+  - hostmaint.libvirt.connection.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Returns the exact plan and changes nothing (the maintenance mark stays).
+options:
+  fail_on_not_home:
+    description: Fail the task when a guest cannot come home.
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: Bring hv3's guests home
+  hostmaint.libvirt.restore:
+
+- name: Bring guests home and insist that all of them come
+  hostmaint.libvirt.restore:
+    fail_on_not_home: true
+"""
+
+RETURN = r"""
+changed:
+  description: Whether a guest came home, was started, or a record or the maintenance mark was cleared.
+  returned: always
+  type: bool
+home:
+  description: Guests whose record names this host and that run here after the run.
+  returned: always
+  type: list
+  elements: str
+  sample: [web1, web2]
+plan:
+  description: The restore plan; RV(plan.not_home) lists the guests that cannot come home, with reasons.
+  returned: always
+  type: dict
+  sample:
+    moves: [{guest: web1, action: migrate, source: hv2, destination: hv1, wave: 1, order: 1}]
+    not_home: []
+    skipped: []
+outcomes:
+  description: One entry per move carried out (same keys as M(hostmaint.libvirt.evacuate)).
+  returned: when not in check mode
+  type: list
+  elements: dict
+  sample: []
+records_cleared:
+  description: Guests whose migration record was removed because they are home.
+  returned: when not in check mode
+  type: list
+  elements: str
+  sample: [web1]
+maintenance_cleared:
+  description: Whether this run removed the host's maintenance mark.
+  returned: always
+  type: bool
+  sample: true
+summary:
+  description: Counts and totals of the run.
+  returned: when not in check mode
+  type: dict
+  sample: {moves: 2, moved: 2, failed: 0, bytes_transferred: 190000000, max_downtime_ms: 40}
+run_id:
+  description: This run's id.
+  returned: always
+  type: str
+  sample: 20261125T190000Z-4d5e6f
+"""
+
+import copy
+
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import ENGINE_SPEC, EngineModule, summary
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import HostFacts
+
+SPEC = copy.deepcopy(ENGINE_SPEC)
+SPEC.update(fail_on_not_home=dict(type="bool", default=False))
+
+
+class Restore(EngineModule):
+    argument_spec = SPEC
+
+    def run(self):
+        local = self.adapter()
+        pools = local.pools(shared_names=self.params["shared_pools"])
+        guests_by_host = {self.self_name: self.local_guests(pools)}
+        hosts = {}
+        cpu_xml = {}
+        stub = self.home_stub()
+        for dest in self.destinations():
+            name = dest["name"]
+            try:
+                peer = self.peer(name)
+                peer_pools = peer.pools(shared_names=self.params["shared_pools"])
+                guests = peer.guests(pools=peer_pools)
+                for guest in guests:
+                    if guest.record is not None and placement.record_names(guest.record, stub):
+                        cpu_xml[guest.name] = peer.guest_cpu_xml(guest.name)
+                guests_by_host[name] = guests
+                hosts[name] = peer.host_facts(name, shared_names=self.params["shared_pools"])
+            except HostmaintError as exc:
+                guests_by_host[name] = []
+                hosts[name] = HostFacts(name=name, reachable=False, unreachable_reason=exc.message)
+                self.module.warn("cannot look for %s's guests on %s: %s" % (self.self_name, name, exc.message))
+        returning = [g for n, gs in guests_by_host.items() if n != self.self_name for g in gs if g.name in cpu_xml]
+        home = self.facts(self.self_name, lambda _n: local, guests=returning, cpu_xml=cpu_xml)
+        plan = placement.restore_plan(guests_by_host, home, hosts, self.limits(), run_id=self.run_id)
+        mark = local.maintenance()
+        result = dict(run_id=self.run_id, plan=plan.as_dict())
+        if self.module.check_mode:
+            already = [s.guest for s in plan.skipped if s.code == "already_home"]
+            result.update(changed=bool(plan.moves) or mark is not None or bool(already), maintenance_cleared=False,
+                          home=sorted(already))
+            return result
+        unsafe = self.unsafe_guests(returning, pools)
+        outcomes = self.executor(unsafe).run(plan)
+        home_now = dict((g.name, g) for g in local.guests(pools=pools))
+        cleared = []
+        for name, guest in sorted(home_now.items()):
+            if guest.record is not None and placement.record_names(guest.record, home) and (
+                    guest.active or name in [o["guest"] for o in outcomes if o["moved"]]):
+                local.clear_record(name)
+                cleared.append(name)
+        maintenance_cleared = local.clear_maintenance()
+        result.update(changed=bool(cleared) or maintenance_cleared or any(o["moved"] for o in outcomes),
+                      outcomes=outcomes, summary=summary(outcomes), records_cleared=cleared,
+                      maintenance_cleared=maintenance_cleared, home=cleared)
+        failed = [o for o in outcomes if o["outcome"] in ("failed", "aborted")]
+        if self.params["fail_on_not_home"] and (plan.not_home or failed):
+            names = [b.guest for b in plan.not_home] + [o["guest"] for o in failed]
+            raise HostmaintError("%s: %s did not come home" % (self.self_name, ", ".join(sorted(names))), **result)
+        return result
+
+    def home_stub(self):
+        """Enough of home's facts to match records before the full facts are read."""
+        identity = self.adapter().host_identity()
+        return HostFacts(name=self.self_name, uuid=identity.get("uuid"), hostname=identity.get("hostname"))
+
+
+def main():
+    Restore().execute()
+
+
+if __name__ == "__main__":
+    main()
