@@ -1,0 +1,154 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hostmaint.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: hypervisor_info
+short_description: A libvirt hypervisor's facts as the migration engine sees them
+version_added: 0.1.0
+description:
+  - libvirt and QEMU versions, host CPU, total and available memory, machine types, bridges, active libvirt
+    networks, storage pools (and which are shared storage) and whether the host is in maintenance.
+  - Read-only.
+author:
+  - hostmaint.libvirt maintainers
+extends_documentation_fragment:
+  - hostmaint.libvirt.connection
+  - hostmaint.libvirt.connection.attributes
+attributes:
+  check_mode:
+    support: full
+options:
+  name:
+    description: The host's name in the result; defaults to the host name libvirt reports.
+    type: str
+  shared_pools:
+    description: Storage pools to treat as shared storage (see M(hostmaint.libvirt.guest_info)).
+    type: list
+    elements: str
+    default: []
+"""
+
+EXAMPLES = r"""
+- name: Read a hypervisor's facts
+  hostmaint.libvirt.hypervisor_info:
+  register: facts
+
+- name: Stop if the host is in maintenance
+  ansible.builtin.assert:
+    that: not facts.hypervisor.maintenance
+"""
+
+RETURN = r"""
+hypervisor:
+  description: The host's facts.
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: The host's name.
+      type: str
+      sample: hv1
+    uuid:
+      description: libvirt's host UUID.
+      type: str
+      sample: 6f1c0f0e-2d43-4c63-9e0b-5d7c8b1a9f21
+    hostname:
+      description: The host name libvirt reports.
+      type: str
+      sample: hv1
+    libvirt_version:
+      description: libvirt's version as a string.
+      type: str
+      sample: 9.0.0
+    qemu_version:
+      description: QEMU's version as a string.
+      type: str
+      sample: 7.2.0
+    arch:
+      description: Host CPU architecture.
+      type: str
+      sample: x86_64
+    cpu_model:
+      description: Host CPU model as libvirt names it.
+      type: str
+      sample: EPYC-Rome
+    memory_total_mib:
+      description: Total memory in MiB.
+      type: int
+      sample: 24105
+    memory_free_mib:
+      description: Memory available to new guests in MiB (free plus reclaimable cache).
+      type: int
+      sample: 23100
+    machine_types:
+      description: Machine types QEMU supports here (aliases and canonical names).
+      type: list
+      elements: str
+      sample: [pc, pc-i440fx-7.2, q35, pc-q35-7.2]
+    bridges:
+      description: Active bridges.
+      type: list
+      elements: str
+      sample: [br0]
+    networks:
+      description: Active libvirt networks.
+      type: list
+      elements: str
+      sample: [default]
+    pools:
+      description: Storage pools (name, type, path, active, shared, shared_by).
+      type: list
+      elements: dict
+      sample: [{name: default, type: dir, path: /var/lib/libvirt/images, active: true, shared: false, shared_by: null}]
+    maintenance:
+      description: Whether the host carries the maintenance mark.
+      type: bool
+      sample: false
+    maintenance_info:
+      description: The mark's details (since, run_id, reason), or null.
+      type: dict
+      sample: null
+    guests:
+      description: Number of guests defined or running on the host.
+      type: int
+      sample: 4
+    running_memory_mib:
+      description: Memory of the running guests, in MiB.
+      type: int
+      sample: 1024
+"""
+
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.base import LibvirtModule
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import memory_need_mib, version_string
+
+
+class HypervisorInfo(LibvirtModule):
+    argument_spec = dict(
+        name=dict(type="str"),
+        shared_pools=dict(type="list", elements="str", default=[]),
+    )
+
+    def run(self):
+        adapter = self.adapter()
+        name = self.params["name"] or adapter.host_identity()["hostname"]
+        facts = adapter.host_facts(name, shared_names=self.params["shared_pools"])
+        guests = adapter.guests(pools=facts.pools)
+        data = facts.as_dict()
+        for key in ("volume_paths", "cpu_compatible", "reachable", "unreachable_reason", "resident_groups",
+                    "hugepages_free_mib"):
+            data.pop(key, None)
+        data.update(libvirt_version=version_string(facts.libvirt_version), qemu_version=version_string(facts.qemu_version),
+                    guests=len(guests), running_memory_mib=sum(memory_need_mib(g) for g in guests if g.active))
+        return dict(changed=False, hypervisor=data)
+
+
+def main():
+    HypervisorInfo().execute()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hostmaint.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: live_migrate
+short_description: Live-migrate one guest of this hypervisor to another host
+version_added: 0.1.0
+description:
+  - Checks the guest against the destination first (the checks of M(hostmaint.libvirt.migration_preflight)),
+    then migrates it peer-to-peer and live, persistent on the destination and undefined here only once the
+    destination runs it, with the convergence ladder and a bounded time.
+  - Idempotent - a guest that already runs on the destination and not here is reported unchanged.
+  - Leaves a migration record on the guest (unless it carries one already) so M(hostmaint.libvirt.restore)
+    can bring it back.
+author:
+  - hostmaint.libvirt maintainers
+extends_documentation_fragment:
+  - hostmaint.libvirt.connection
+  - hostmaint.libvirt.engine
+  - hostmaint.libvirt.connection.attributes
+attributes:
+  check_mode:
+    support: full
+options:
+  destination:
+    description: The destination host, by name (one of O(destinations)).
+    type: str
+    required: true
+  guest:
+    description: The guest to move.
+    type: str
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Move web1 to hv2
+  hostmaint.libvirt.live_migrate:
+    guest: web1
+    destination: hv2
+"""
+
+RETURN = r"""
+outcome:
+  description: What happened (the keys of an M(hostmaint.libvirt.evacuate) outcome).
+  returned: when not in check mode and something moved
+  type: dict
+  sample: {guest: web1, destination: hv2, outcome: migrated, duration_s: 2.1, downtime_ms: 36}
+plan:
+  description: The one-move plan.
+  returned: always
+  type: dict
+  sample: {moves: [{guest: web1, destination: hv2, action: migrate}]}
+"""
+
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import ENGINE_SPEC, EngineModule
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
+
+SPEC = dict(ENGINE_SPEC, destination=dict(type="str", required=True), guest=dict(type="str", required=True))
+
+
+class LiveMigrate(EngineModule):
+    argument_spec = SPEC
+
+    def run(self):
+        name, target = self.params["guest"], self.params["destination"]
+        if target not in [d["name"] for d in self.destinations()]:
+            raise HostmaintError("unknown destination %s: expected one of %s" % (
+                target, ", ".join(d["name"] for d in self.destinations()) or "(no destinations given)"))
+        local = self.adapter()
+        if not local.has_domain(name):
+            if self.peer(target).has_domain(name):
+                return dict(changed=False, plan=dict(moves=[]), msg="%s already runs on %s" % (name, target))
+            raise HostmaintError("unknown guest %s: neither %s nor %s has it" % (name, self.self_name, target))
+        pools = local.pools(shared_names=self.params["shared_pools"])
+        guest = local.guest(name, pools=pools)
+        guest.policy = "fail"  # one named guest: it moves or the task fails
+        source = local.host_facts(self.self_name, shared_names=self.params["shared_pools"])
+        destination = self.facts(target, self.peer, guests=[guest], cpu_xml=self.cpu_xml(local, [guest]))
+        plan = placement.plan([guest], source, [destination], self.limits(), run_id=self.run_id)
+        if plan.blocked:
+            reasons = sorted(set(r.message for r in plan.blocked[0].reasons))
+            raise HostmaintError("; ".join(reasons), plan=plan.as_dict(), changed=False)
+        if self.module.check_mode:
+            return dict(changed=True, plan=plan.as_dict())
+        identity = local.host_identity()
+        records = {} if guest.record is not None else {name: self.record(identity)}
+        outcome = self.executor(self.unsafe_guests([guest], pools)).run(plan, records=records)[0]
+        if not outcome["moved"]:
+            raise HostmaintError(outcome["reason"] or "%s did not move" % name, outcome=outcome, plan=plan.as_dict())
+        return dict(changed=True, outcome=outcome, plan=plan.as_dict())
+
+
+def main():
+    LiveMigrate().execute()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hostmaint.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: migration_preflight
+short_description: Whether each guest of a hypervisor can live-migrate to each other host, and why not
+version_added: 0.1.0
+description:
+  - Read-only. For each guest of this host and each destination, a verdict with every reason that blocks it
+    (a code and a sentence) - CPU compatibility as libvirt on the destination judges the guest's CPU, machine
+    type, free memory less O(reserve_mib), bridges and networks, disks reachable at the same path
+    (or storage copy allowed), libvirt and QEMU not older than here, destination not in maintenance, not this
+    host, and reachable.
+  - Also returns the whole-host plan M(hostmaint.libvirt.evacuate) would carry out now.
+author:
+  - hostmaint.libvirt maintainers
+extends_documentation_fragment:
+  - hostmaint.libvirt.connection
+  - hostmaint.libvirt.engine
+  - hostmaint.libvirt.connection.attributes
+attributes:
+  check_mode:
+    support: full
+options:
+  guests:
+    description: Only judge these guests (all when omitted). Unknown names fail the task.
+    type: list
+    elements: str
+"""
+
+EXAMPLES = r"""
+- name: Can hv3 be emptied, and where would each guest go?
+  hostmaint.libvirt.migration_preflight:
+  register: preflight
+
+- name: Show the blocked guests
+  ansible.builtin.debug:
+    var: preflight.blocked
+"""
+
+RETURN = r"""
+verdicts:
+  description: Per guest, per destination, C(ok) and the list of C(problems) (code, message, guest, destination).
+  returned: always
+  type: dict
+  sample:
+    web1:
+      hv2: {ok: true, problems: []}
+      hv3: {ok: false, problems: [{code: bridge_missing, message: "cannot live-migrate web1 to hv3: bridge br7 is missing", guest: web1, destination: hv3}]}
+blocked:
+  description: Guests that no destination can take, with every reason.
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+ready:
+  description: Whether evacuation would proceed now.
+  returned: always
+  type: bool
+  sample: true
+plan:
+  description: The plan M(hostmaint.libvirt.evacuate) would carry out now.
+  returned: always
+  type: dict
+  sample: {moves: [], blocked: [], waves: []}
+"""
+
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement, preflight
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import ENGINE_SPEC, EngineModule
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
+
+SPEC = dict(ENGINE_SPEC, guests=dict(type="list", elements="str"))
+
+
+class MigrationPreflight(EngineModule):
+    argument_spec = SPEC
+
+    def run(self):
+        local = self.adapter()
+        pools = local.pools(shared_names=self.params["shared_pools"])
+        guests = self.local_guests(pools)
+        wanted = self.params["guests"]
+        if wanted is not None:
+            unknown = sorted(set(wanted) - set(g.name for g in guests))
+            if unknown:
+                raise HostmaintError("unknown guest %s: %s has no such guest" % (", ".join(unknown), self.self_name))
+            guests = [g for g in guests if g.name in wanted]
+        source = local.host_facts(self.self_name, shared_names=self.params["shared_pools"])
+        cpu_xml = self.cpu_xml(local, guests)
+        destinations = [self.facts(d["name"], self.peer, guests=guests, cpu_xml=cpu_xml) for d in self.destinations()]
+        limits = self.limits()
+        verdicts = preflight.verdicts(guests, source, destinations, limits)
+        plan = placement.plan(guests, source, destinations, limits, run_id=self.run_id)
+        return dict(changed=False, verdicts=verdicts, plan=plan.as_dict(), ready=plan.proceed,
+                    blocked=[b.as_dict() for b in plan.blocked])
+
+
+def main():
+    MigrationPreflight().execute()
+
+
+if __name__ == "__main__":
+    main()
