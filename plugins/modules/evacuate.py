@@ -21,7 +21,7 @@ description:
   - Fails when the host is not empty at the end (a guest blocked, aborted or failed), with the full report.
     A guest whose migration is aborted or fails keeps running on this host.
 author:
-  - hostmaint.libvirt maintainers
+  - hostmaint.libvirt maintainers (@hostmaint)
 extends_documentation_fragment:
   - hostmaint.libvirt.connection
   - hostmaint.libvirt.engine
@@ -174,9 +174,8 @@ class Evacuate(EngineModule):
                                  plan=plan.as_dict(), run_id=self.run_id, changed=False)
         if self.module.check_mode:
             moving = set(m.guest for m in plan.moves if m.action != "shutdown")
-            result.update(changed=bool(plan.moves) or mark is None, empty=not [g for g in guests if g.active and
-                                                                                 g.name not in moving],
-                          remaining=sorted(g.name for g in guests if g.active and g.name not in moving))
+            staying = sorted(g.name for g in guests if g.active and g.name not in moving)
+            result.update(changed=bool(plan.moves) or mark is None, empty=not staying, remaining=staying)
             return result
         record = self.record(identity)
         records = dict((g.name, record) for g in guests if g.record is None)

@@ -16,9 +16,9 @@ description:
     whether that pool is shared storage), network interfaces (bridge or network, MAC), host devices, whether it
     can live-migrate (with every reason it cannot), its per-guest policy and anti-affinity group, and the
     migration record that evacuation leaves on it (origin host and time).
-  - Read-only: never changes anything.
+  - Read-only, it never changes anything.
 author:
-  - hostmaint.libvirt maintainers
+  - hostmaint.libvirt maintainers (@hostmaint)
 extends_documentation_fragment:
   - hostmaint.libvirt.connection
   - hostmaint.libvirt.connection.attributes
@@ -168,7 +168,7 @@ guests:
           pool: default
           shared: false
     interfaces:
-      description: Network interfaces; RV(guests[].interfaces[].source) is the bridge or network name.
+      description: Network interfaces; C(source) is the bridge or network name.
       type: list
       elements: dict
       sample:

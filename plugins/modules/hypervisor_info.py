@@ -14,7 +14,7 @@ description:
     networks, storage pools (and which are shared storage) and whether the host is in maintenance.
   - Read-only.
 author:
-  - hostmaint.libvirt maintainers
+  - hostmaint.libvirt maintainers (@hostmaint)
 extends_documentation_fragment:
   - hostmaint.libvirt.connection
   - hostmaint.libvirt.connection.attributes

@@ -17,7 +17,7 @@ description:
   - Leaves a migration record on the guest (unless it carries one already) so M(hostmaint.libvirt.restore)
     can bring it back.
 author:
-  - hostmaint.libvirt maintainers
+  - hostmaint.libvirt maintainers (@hostmaint)
 extends_documentation_fragment:
   - hostmaint.libvirt.connection
   - hostmaint.libvirt.engine

@@ -17,7 +17,7 @@ description:
     host, and reachable.
   - Also returns the whole-host plan M(hostmaint.libvirt.evacuate) would carry out now.
 author:
-  - hostmaint.libvirt maintainers
+  - hostmaint.libvirt maintainers (@hostmaint)
 extends_documentation_fragment:
   - hostmaint.libvirt.connection
   - hostmaint.libvirt.engine

@@ -15,11 +15,11 @@ description:
     capacity problem, and migrates them back with the same engine and limits.
   - Guests already home are skipped; guests shut down by policy are started; shut-off guests get their
     definition moved back.
-  - A guest that does not fit at home, or that preflight blocks, is reported in RV(plan.not_home) and keeps
+  - A guest that does not fit at home, or that preflight blocks, is reported in C(plan.not_home) and keeps
     running where it is; the run does not fail for it unless O(fail_on_not_home).
   - Clears the record of each guest that is home again, and the host's maintenance mark.
 author:
-  - hostmaint.libvirt maintainers
+  - hostmaint.libvirt maintainers (@hostmaint)
 extends_documentation_fragment:
   - hostmaint.libvirt.connection
   - hostmaint.libvirt.engine
@@ -56,7 +56,7 @@ home:
   elements: str
   sample: [web1, web2]
 plan:
-  description: The restore plan; RV(plan.not_home) lists the guests that cannot come home, with reasons.
+  description: The restore plan; C(plan.not_home) lists the guests that cannot come home, with reasons.
   returned: always
   type: dict
   sample:

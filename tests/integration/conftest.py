@@ -20,7 +20,7 @@ INVENTORY = os.path.join(ROOT, ".lab", "inventory.yml")
 
 
 def lab_cli(*args, check=True, timeout=300):
-    proc = subprocess.run([LAB_CMD] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.run([LAB_CMD] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
                           universal_newlines=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError("lab %s failed: %s" % (" ".join(args), proc.stderr.strip()))
@@ -46,21 +46,35 @@ class Lab(object):
     def running_on(self, guest):
         return sorted(h for h in self.hosts() if guest in self.virsh(h, "list", "--name").stdout.split())
 
+    def placement(self):
+        """{guest: host} for running guests, from each host's libvirt."""
+        return dict((g["name"], g["host"]) for g in self.status()["guests"] if g["state"] == "running")
+
+    def record(self, host, guest):
+        """The migration record element on a guest, as virsh shows it (None when there is none)."""
+        proc = self.virsh(host, "metadata", guest, "--uri", "urn:hostmaint:libvirt:origin:1", check=False)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def in_maintenance(self, host):
+        return "hostmaint:maintenance" in self.virsh(host, "secret-list").stdout
+
     def add_guest(self, name, host="hv1", *extra):
         return json.loads(lab_cli("guest", "add", name, "--host", host, *extra).stdout)
 
     def remove_guest(self, name):
         lab_cli("guest", "rm", name, check=False)
 
-    def ansible(self, pattern, module, args=None):
+    def ansible(self, pattern, module, args=None, check=False):
         """Run one module ad hoc against lab hosts; returns {host: result}."""
         cmd = [shutil.which("ansible") or os.path.join(ROOT, ".venv", "bin", "ansible"), "-i", INVENTORY, pattern, "-m", module]
+        if check:
+            cmd.append("--check")
         if args is not None:
             cmd += ["-a", json.dumps(args)]
         env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="oneline", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                    ANSIBLE_DEPRECATION_WARNINGS="0", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                    ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, ".build")))
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False,
                               timeout=600, env=env, cwd=ROOT)
         results = {}
         for line in proc.stdout.splitlines():

@@ -14,7 +14,8 @@ from conftest import LAB_CMD, ROOT, lab_cli
 
 
 def netns():
-    return set(subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE, universal_newlines=True).stdout.split())
+    return set(subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE, universal_newlines=True,
+                              check=True).stdout.split())
 
 
 def lab_processes():
@@ -42,7 +43,8 @@ def assert_nothing_left():
 
 def test_refuses_a_subnet_that_overlaps_the_machine():
     lab_cli("down")
-    routes = subprocess.run(["ip", "-4", "-o", "route"], stdout=subprocess.PIPE, universal_newlines=True).stdout
+    routes = subprocess.run(["ip", "-4", "-o", "route"], stdout=subprocess.PIPE, universal_newlines=True,
+                            check=True).stdout
     own = next(ipaddress.ip_network(line.split()[0]) for line in routes.splitlines() if not line.startswith("default"))
     before = netns()
     proc = lab_cli("up", "--subnet", str(own), check=False)

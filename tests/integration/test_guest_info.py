@@ -55,7 +55,8 @@ def test_guest_info_matches_virsh(lab, guests):
         assert re.search(r"CPU\(s\):\s+%d\n" % guest["vcpus"], dominfo)
         assert guest["persistent"] is True and guest["migratable"] is True
         iflist = lab.virsh("hv1", "domiflist", name).stdout.split()
-        assert guest["interfaces"][0]["mac"] in iflist and guest["interfaces"][0]["source"] == "br0" in iflist
+        assert guest["interfaces"][0]["mac"] in iflist and "br0" in iflist
+        assert guest["interfaces"][0]["source"] == "br0"
         blk = lab.virsh("hv1", "domblklist", name, "--details").stdout.split()
         disk = guest["disks"][0]
         assert disk["path"] in blk and disk["target"] == "vda" and disk["format"] == "qcow2" and disk["bus"] == "virtio"

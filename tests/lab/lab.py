@@ -1,0 +1,731 @@
+"""The hostmaint lab: real libvirt hypervisors on one machine.
+
+Each host hvN is a network namespace plus a private mount and UTS namespace running its own
+virtlogd, libvirtd and sshd, with a bridge br0 that carries the host's address (its uplink is a
+veth into the lab's switch, a bridge in a namespace of its own). The controller reaches the lab
+through one veth from the root namespace. Guests are tiny TCG Linux guests that answer HTTP.
+
+Everything the lab writes lives under .lab/ (state, host folders, keys, inventory) and .cache/lab/
+(the guest kernel and initramfs, kept across `down`; `down --purge` removes it too).
+
+Standard library only: it runs before the project's venv exists.
+"""
+
+import argparse
+import fcntl
+import ipaddress
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+import xml.etree.ElementTree as ET
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB = os.path.join(ROOT, ".lab")
+CACHE = os.path.join(ROOT, ".cache", "lab")
+GUEST_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest")
+STATE = os.path.join(LAB, "state.json")
+SWITCH_NS = "hvlab"
+CTL_VETH = "hvlab0"
+HOST_RE = re.compile(r"^hv[0-9]+$")
+SUBNET_CANDIDATES = ("10.213.7.0/24", "10.231.77.0/24", "172.30.213.0/24", "192.168.213.0/24")
+SHARED_DIR = "/var/lib/libvirt/shared"
+SHARED_POOL = "lab-shared"
+LOCAL_DIR = "/var/lib/libvirt/images"
+PRIVATE_DIRS = {
+    "/etc/libvirt": "etc-libvirt",
+    "/var/lib/libvirt": "var-lib-libvirt",
+    "/var/log/libvirt": "var-log-libvirt",
+    "/var/cache/libvirt": "var-cache-libvirt",
+    "/root": "root",
+}
+GUEST_MODULES = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci",
+                 "failover", "net_failover", "virtio_net", "virtio_blk")
+NEEDED_TOOLS = ("ip", "unshare", "nsenter", "libvirtd", "virtlogd", "virsh", "qemu-system-x86_64", "qemu-img",
+                "/usr/sbin/sshd", "ssh-keygen", "busybox", "cpio", "gcc", "apt-get", "dpkg")
+BOUND_S = 60
+
+
+class LabError(Exception):
+    pass
+
+
+def log(msg):
+    print("lab: %s" % msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, check=True, capture=True, timeout=120, input=None):
+    proc = subprocess.run(cmd, check=False, stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE if capture else None,
+                          universal_newlines=True, timeout=timeout, input=input)
+    if check and proc.returncode != 0:
+        raise LabError("%s failed (%d): %s" % (" ".join(cmd), proc.returncode, (proc.stderr or proc.stdout or "").strip()))
+    return proc
+
+
+def load_state():
+    if not os.path.exists(STATE):
+        return None
+    with open(STATE) as fh:
+        return json.load(fh)
+
+
+def save_state(state):
+    os.makedirs(LAB, exist_ok=True)
+    tmp = STATE + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(state, fh, indent=2)
+    os.replace(tmp, STATE)
+
+
+def host_dir(name):
+    return os.path.join(LAB, "hosts", name)
+
+
+def pid_of(name, daemon="libvirtd"):
+    """The pid of a host's daemon if it is alive, read from its private /run (a folder of ours)."""
+    path = os.path.join(host_dir(name), "run", "libvirt" if daemon != "sshd" else "", "%s.pid" % daemon)
+    try:
+        with open(path) as fh:
+            pid = int(fh.read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def in_host(name, cmd, check=True, timeout=120, input=None):
+    """Run a command inside a lab host (its network, mount and UTS namespaces)."""
+    pid = pid_of(name)
+    if pid is None:
+        raise LabError("host %s is not running (no libvirtd)" % name)
+    return run(["nsenter", "-t", str(pid), "-m", "-u", "-n", "--"] + cmd, check=check, timeout=timeout, input=input)
+
+
+def virsh(name, *args, check=True, timeout=120, input=None):
+    return in_host(name, ["virsh", "-q", "-c", "qemu:///system"] + list(args), check=check, timeout=timeout, input=input)
+
+
+# ---------------------------------------------------------------------------------------------- subnet
+
+def machine_networks():
+    nets = []
+    out = run(["ip", "-4", "-o", "route", "show", "table", "all"], check=False).stdout
+    for line in out.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        dest = words[1] if words[0] in ("local", "broadcast", "unicast", "multicast") and len(words) > 1 else words[0]
+        if dest == "default":
+            continue
+        try:
+            nets.append(ipaddress.ip_network(dest, strict=False))
+        except ValueError:
+            continue
+    out = run(["ip", "-4", "-o", "addr", "show"], check=False).stdout
+    for line in out.splitlines():
+        match = re.search(r"inet (\S+)", line)
+        if match:
+            nets.append(ipaddress.ip_interface(match.group(1)).network)
+    return nets
+
+
+def choose_subnet(requested):
+    taken = [n for n in machine_networks() if not (n.prefixlen == 8 and n.network_address.is_loopback)]
+    taken = [n for n in taken if not n.is_loopback]
+    if requested:
+        try:
+            subnet = ipaddress.ip_network(requested, strict=True)
+        except ValueError as exc:
+            raise LabError("subnet %s is not a valid IPv4 network: %s" % (requested, exc))
+        if subnet.prefixlen > 26:
+            raise LabError("subnet %s is too small for a lab: give a /26 or larger" % requested)
+        clash = [str(n) for n in taken if n.overlaps(subnet)]
+        if clash:
+            raise LabError("subnet %s overlaps this machine's own routes (%s): choose another with --subnet"
+                           % (requested, ", ".join(clash)))
+        return subnet
+    for candidate in SUBNET_CANDIDATES:
+        subnet = ipaddress.ip_network(candidate)
+        if not any(n.overlaps(subnet) for n in taken):
+            return subnet
+    raise LabError("every candidate lab subnet overlaps this machine's routes: give one with --subnet")
+
+
+def addr(state, index):
+    return str(ipaddress.ip_network(state["subnet"]).network_address + index)
+
+
+def host_address(state, name):
+    return addr(state, 10 + int(name[2:]))
+
+
+# ---------------------------------------------------------------------------------------------- guest image
+
+def build_image():
+    """Kernel and initramfs for lab guests from Debian packages (no other download)."""
+    kernel = os.path.join(CACHE, "vmlinuz")
+    initrd = os.path.join(CACHE, "initrd.img")
+    stamp = os.path.join(CACHE, "stamp")
+    sources = [os.path.join(GUEST_SRC, f) for f in ("init", "dirty.c")]
+    if os.path.exists(stamp) and all(os.path.getmtime(s) <= os.path.getmtime(stamp) for s in sources):
+        return kernel, initrd
+    log("building the guest kernel and initramfs")
+    work = os.path.join(CACHE, "build")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    debs = os.path.join(work, "debs")
+    os.makedirs(debs)
+    meta = run(["apt-cache", "depends", "linux-image-cloud-amd64"], check=False).stdout
+    match = re.search(r"Depends: (linux-image-[0-9][^\s]*-cloud-amd64)", meta)
+    if not match:
+        run(["apt-get", "update", "-qq"], timeout=300)
+        meta = run(["apt-cache", "depends", "linux-image-cloud-amd64"]).stdout
+        match = re.search(r"Depends: (linux-image-[0-9][^\s]*-cloud-amd64)", meta)
+        if not match:
+            raise LabError("cannot find the Debian cloud kernel package (linux-image-cloud-amd64)")
+    run(["sh", "-c", "cd %s && apt-get download %s busybox-static" % (debs, match.group(1))], timeout=600)
+    unpacked = os.path.join(work, "x")
+    for deb in os.listdir(debs):
+        run(["dpkg", "-x", os.path.join(debs, deb), unpacked])
+    boot = os.path.join(unpacked, "boot")
+    vmlinuz = [f for f in os.listdir(boot) if f.startswith("vmlinuz-")][0]
+    release = vmlinuz[len("vmlinuz-"):]
+
+    root = os.path.join(work, "root")
+    for sub in ("bin", "proc", "sys", "dev", "www", "lib/modules/%s" % release):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    shutil.copy(os.path.join(unpacked, "bin", "busybox"), os.path.join(root, "bin", "busybox"))
+    os.symlink("busybox", os.path.join(root, "bin", "sh"))  # /init's interpreter, before busybox --install
+    moddir = os.path.join(unpacked, "lib", "modules", release)
+    if not os.path.isdir(moddir):
+        moddir = os.path.join(unpacked, "usr", "lib", "modules", release)
+    wanted = set(GUEST_MODULES)
+    for dirpath, _dirs, files in os.walk(moddir):
+        for fname in files:
+            base = fname.split(".ko")[0]
+            if base in wanted and ".ko" in fname:
+                target = os.path.join(root, "lib", "modules", release, base + ".ko")
+                src = os.path.join(dirpath, fname)
+                if fname.endswith(".ko.xz"):
+                    run(["sh", "-c", "xz -dc '%s' > '%s'" % (src, target)])
+                elif fname.endswith(".ko.zst"):
+                    run(["sh", "-c", "zstd -dc '%s' > '%s'" % (src, target)])
+                elif fname.endswith(".ko.gz"):
+                    run(["sh", "-c", "gzip -dc '%s' > '%s'" % (src, target)])
+                else:
+                    shutil.copy(src, target)
+    shutil.copy(os.path.join(GUEST_SRC, "init"), os.path.join(root, "init"))
+    os.chmod(os.path.join(root, "init"), 0o755)
+    run(["gcc", "-static", "-O2", "-o", os.path.join(root, "bin", "dirty"), os.path.join(GUEST_SRC, "dirty.c")])
+    run(["sh", "-c", "cd '%s' && find . | cpio -o -H newc --quiet | gzip -1 > '%s'" % (root, initrd + ".tmp")])
+    os.replace(initrd + ".tmp", initrd)
+    shutil.copy(os.path.join(boot, vmlinuz), kernel)
+    shutil.rmtree(work, ignore_errors=True)
+    with open(stamp, "w") as fh:
+        fh.write(release + "\n")
+    return kernel, initrd
+
+
+# ---------------------------------------------------------------------------------------------- hosts
+
+def write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fh:
+        fh.write(text)
+    os.chmod(path, mode)
+
+
+def set_conf(path, values):
+    """Set key = value lines in a libvirt-style configuration file (replacing earlier settings)."""
+    with open(path) as fh:
+        lines = [l for l in fh.read().splitlines() if not any(re.match(r"^\s*%s\s*=" % k, l) for k in values)]
+    lines += ["%s = %s" % (k, v) for k, v in values.items()]
+    write(path, "\n".join(lines) + "\n")
+
+
+def prepare_host_files(state, name):
+    hdir = host_dir(name)
+    ip = host_address(state, name)
+    shutil.rmtree(hdir, ignore_errors=True)
+    for real, sub in PRIVATE_DIRS.items():
+        os.makedirs(os.path.join(hdir, sub), exist_ok=True)
+    # A freshly installed hypervisor: the package's configuration, our identity, no TLS yet.
+    shutil.copytree("/etc/libvirt", os.path.join(hdir, "etc-libvirt"), dirs_exist_ok=True, symlinks=True)
+    autostart = os.path.join(hdir, "etc-libvirt", "qemu", "networks", "autostart")
+    shutil.rmtree(autostart, ignore_errors=True)
+    os.makedirs(autostart)
+    set_conf(os.path.join(hdir, "etc-libvirt", "libvirtd.conf"), {
+        "host_uuid": '"%s"' % uuid.uuid4(),
+        "listen_tls": "0",
+        "listen_tcp": "0",
+        "log_outputs": '"3:file:/var/log/libvirt/libvirtd.log"',
+    })
+    set_conf(os.path.join(hdir, "etc-libvirt", "qemu.conf"), {
+        "migration_host": '"%s"' % ip,
+        "migration_address": '"%s"' % ip,
+        "user": '"root"',
+        "group": '"root"',
+        "security_driver": '"none"',
+        "cgroup_controllers": "[ ]",
+        "namespaces": "[ ]",
+    })
+    for sub in ("qemu", "images", "shared"):
+        os.makedirs(os.path.join(hdir, "var-lib-libvirt", sub), exist_ok=True)
+    os.makedirs(os.path.join(hdir, "var-log-libvirt", "qemu"), exist_ok=True)
+    os.makedirs(os.path.join(hdir, "run"), exist_ok=True)
+    # root's home: the lab key, so that libvirtd's qemu+ssh peer-to-peer connections find it.
+    ssh = os.path.join(hdir, "root", ".ssh")
+    os.makedirs(ssh, mode=0o700, exist_ok=True)
+    shutil.copy(os.path.join(LAB, "ssh", "id_ed25519"), os.path.join(ssh, "id_ed25519"))
+    os.chmod(os.path.join(ssh, "id_ed25519"), 0o600)
+    shutil.copy(os.path.join(LAB, "ssh", "id_ed25519.pub"), os.path.join(ssh, "authorized_keys"))
+    write(os.path.join(ssh, "config"), "Host *\n    StrictHostKeyChecking accept-new\n    UserKnownHostsFile /root/.ssh/known_hosts\n", 0o600)
+    write(os.path.join(hdir, "root", ".profile"), "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n")
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", os.path.join(hdir, "ssh_host_ed25519_key")])
+    write(os.path.join(hdir, "sshd_config"), "\n".join([
+        "ListenAddress %s" % ip,
+        "HostKey %s" % os.path.join(hdir, "ssh_host_ed25519_key"),
+        "PidFile /run/sshd.pid",
+        "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "AuthorizedKeysFile /root/.ssh/authorized_keys",
+        "StrictModes no",
+        "PrintMotd no",
+        "AcceptEnv LANG LC_*",
+        "Subsystem sftp internal-sftp",
+        "MaxStartups 100",
+        "MaxSessions 50",
+        "",
+    ]))
+
+
+def start_host(state, name):
+    hdir = host_dir(name)
+    ip = host_address(state, name)
+    binds = " && ".join("mount --bind '%s' '%s'" % (os.path.join(hdir, sub), real) for real, sub in PRIVATE_DIRS.items())
+    script = " && ".join([
+        "mount --make-rprivate /",
+        "mount --bind '%s' /run" % os.path.join(hdir, "run"),
+        "mkdir -p /run/libvirt /run/sshd /run/lock",
+        binds,
+        "mount --bind '%s' '%s'" % (os.path.join(LAB, "shared"), SHARED_DIR),
+        "hostname %s" % name,
+        "virtlogd -d -p /run/libvirt/virtlogd.pid",
+        "libvirtd -d -p /run/libvirt/libvirtd.pid",
+        "/usr/sbin/sshd -f '%s'" % os.path.join(hdir, "sshd_config"),
+    ])
+    run(["ip", "netns", "exec", name, "unshare", "--mount", "--uts", "--propagation", "private", "--", "sh", "-c", script])
+    deadline = time.time() + BOUND_S
+    while time.time() < deadline:
+        if pid_of(name) and virsh(name, "version", check=False).returncode == 0:
+            break
+        time.sleep(0.2)
+    else:
+        raise LabError("libvirtd on %s did not answer within %d s" % (name, BOUND_S))
+    for pool, path in (("default", LOCAL_DIR), (SHARED_POOL, SHARED_DIR)):
+        virsh(name, "pool-define-as", pool, "dir", "--target", path)
+        virsh(name, "pool-autostart", pool)
+        virsh(name, "pool-start", pool)
+    deadline = time.time() + BOUND_S
+    while time.time() < deadline:
+        probe = run(["ssh"] + ssh_opts() + ["root@%s" % ip, "true"], check=False, timeout=30)
+        if probe.returncode == 0:
+            return
+        time.sleep(0.3)
+    raise LabError("sshd on %s (%s) did not answer within %d s" % (name, ip, BOUND_S))
+
+
+def ssh_opts():
+    return ["-i", os.path.join(LAB, "ssh", "id_ed25519"), "-o", "UserKnownHostsFile=%s" % os.path.join(LAB, "ssh", "known_hosts"),
+            "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
+
+
+def write_inventory(state):
+    key = os.path.join(LAB, "ssh", "id_ed25519")
+    known = os.path.join(LAB, "ssh", "known_hosts")
+    lines = [
+        "# Written by tests/lab/lab up: the lab's hypervisors, reachable over SSH as root.",
+        "all:",
+        "  children:",
+        "    hypervisors:",
+        "      hosts:",
+    ]
+    for name in state["hosts"]:
+        lines += ["        %s:" % name, "          ansible_host: %s" % host_address(state, name)]
+    lines += [
+        "      vars:",
+        "        ansible_user: root",
+        "        ansible_ssh_private_key_file: %s" % key,
+        "        ansible_ssh_common_args: >-",
+        "          -o UserKnownHostsFile=%s -o StrictHostKeyChecking=accept-new" % known,
+        "        ansible_python_interpreter: /usr/bin/python3",
+        "        # Lab hosts have no TLS until the TLS role runs: the engine reaches peers over SSH.",
+        "        hostmaint_libvirt_uri_template: qemu+ssh://root@{host}/system",
+        "        # ... and the migration stream is plaintext on the lab's private switch, explicitly.",
+        "        hostmaint_libvirt_tls: false",
+        "        hostmaint_libvirt_shared_pools:",
+        "          - %s" % SHARED_POOL,
+        "",
+    ]
+    write(os.path.join(LAB, "inventory.yml"), "\n".join(lines))
+
+
+def cmd_up(args):
+    state = load_state()
+    if state and state.get("complete"):
+        alive = [h for h in state["hosts"] if pid_of(h)]
+        if len(alive) == len(state["hosts"]) and len(state["hosts"]) == args.hosts:
+            log("the lab is already up (%s)" % ", ".join(state["hosts"]))
+            return 0
+        raise LabError("a lab with hosts %s already exists (%d running): run `tests/lab/lab down` first"
+                       % (", ".join(state["hosts"]), len(alive)))
+    if state:
+        log("a previous `up` did not finish: cleaning it up first")
+        cmd_down(argparse.Namespace(purge=False))
+    missing = [t for t in NEEDED_TOOLS if not shutil.which(t)]
+    if missing:
+        raise LabError("missing tools %s: run scripts/setup first" % ", ".join(missing))
+    if not 1 <= args.hosts <= 9:
+        raise LabError("--hosts must be between 1 and 9, got %d" % args.hosts)
+    existing = set(run(["ip", "netns", "list"]).stdout.split())
+    names = ["hv%d" % i for i in range(1, args.hosts + 1)]
+    clash = sorted(existing & set(names + [SWITCH_NS]))
+    if clash:
+        raise LabError("network namespaces %s already exist and are not this lab's: remove them first" % ", ".join(clash))
+    subnet = choose_subnet(args.subnet)
+    started = time.time()
+    state = {"subnet": str(subnet), "hosts": names, "complete": False, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    save_state(state)  # from here on `down` knows what to remove
+    kernel, initrd = build_image()
+    state["kernel"], state["initrd"] = kernel, initrd
+    os.makedirs(os.path.join(LAB, "shared"), exist_ok=True)
+    os.makedirs(os.path.join(LAB, "ssh"), mode=0o700, exist_ok=True)
+    if not os.path.exists(os.path.join(LAB, "ssh", "id_ed25519")):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hostmaint-lab", "-f", os.path.join(LAB, "ssh", "id_ed25519")])
+    prefix = subnet.prefixlen
+    # The switch, in a namespace of its own.
+    run(["ip", "netns", "add", SWITCH_NS])
+    run(["ip", "-n", SWITCH_NS, "link", "add", "sw0", "type", "bridge"])
+    run(["ip", "-n", SWITCH_NS, "link", "set", "sw0", "up"])
+    run(["ip", "-n", SWITCH_NS, "link", "set", "lo", "up"])
+    # The controller's leg: one veth from the root namespace.
+    run(["ip", "link", "add", CTL_VETH, "type", "veth", "peer", "name", "ctl", "netns", SWITCH_NS])
+    run(["ip", "-n", SWITCH_NS, "link", "set", "ctl", "master", "sw0", "up"])
+    run(["ip", "addr", "add", "%s/%d" % (addr(state, 1), prefix), "dev", CTL_VETH])
+    run(["ip", "link", "set", CTL_VETH, "up"])
+    for name in names:
+        run(["ip", "netns", "add", name])
+        run(["ip", "link", "add", "sw-" + name, "netns", SWITCH_NS, "type", "veth", "peer", "name", "eth0", "netns", name])
+        run(["ip", "-n", SWITCH_NS, "link", "set", "sw-" + name, "master", "sw0", "up"])
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        run(["ip", "-n", name, "link", "add", "br0", "type", "bridge"])
+        run(["ip", "-n", name, "link", "set", "eth0", "master", "br0", "up"])
+        run(["ip", "-n", name, "addr", "add", "%s/%d" % (host_address(state, name), prefix), "dev", "br0"])
+        run(["ip", "-n", name, "link", "set", "br0", "up"])
+        prepare_host_files(state, name)
+        start_host(state, name)
+        log("%s up at %s" % (name, host_address(state, name)))
+    write_inventory(state)
+    state["complete"] = True
+    save_state(state)
+    log("lab up in %.1f s: %s; inventory %s" % (time.time() - started, ", ".join(names), os.path.join(LAB, "inventory.yml")))
+    return 0
+
+
+def kill_pids(pids, bound=10.0):
+    pids = [p for p in pids if p and p != os.getpid()]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.time() + bound
+        while time.time() < deadline:
+            pids = [p for p in pids if os.path.exists("/proc/%d" % p)]
+            if not pids:
+                return
+            time.sleep(0.1)
+
+
+def netns_pids(ns):
+    out = run(["ip", "netns", "pids", ns], check=False).stdout
+    return [int(p) for p in out.split() if p.isdigit()]
+
+
+def cmd_down(args):
+    state = load_state() or {}
+    existing = set(run(["ip", "netns", "list"], check=False).stdout.split())
+    names = set(state.get("hosts", [])) | set(n for n in existing if HOST_RE.match(n))
+    names = sorted(n for n in names if n in existing or os.path.isdir(host_dir(n)))
+    for name in names:
+        # guests (qemu) first, so that libvirtd does not restart them; then the daemons
+        if name in existing:
+            pids = netns_pids(name)
+            qemu = [p for p in pids if "qemu" in _comm(p)]
+            kill_pids(qemu)
+            kill_pids(netns_pids(name))
+        for daemon in ("libvirtd", "virtlogd", "sshd"):
+            kill_pids([pid_of(name, daemon)])
+    for name in names:
+        if name in existing:
+            run(["ip", "netns", "del", name], check=False)
+    if SWITCH_NS in existing:
+        kill_pids(netns_pids(SWITCH_NS))
+        run(["ip", "netns", "del", SWITCH_NS], check=False)
+    if os.path.exists("/sys/class/net/%s" % CTL_VETH):
+        run(["ip", "link", "del", CTL_VETH], check=False)
+    shutil.rmtree(LAB, ignore_errors=True)
+    if getattr(args, "purge", False):
+        shutil.rmtree(CACHE, ignore_errors=True)
+    left = set(run(["ip", "netns", "list"], check=False).stdout.split()) & (set(names) | {SWITCH_NS})
+    if left or os.path.exists(LAB):
+        raise LabError("could not remove %s" % ", ".join(sorted(left) or [LAB]))
+    log("lab removed" if names or state else "no lab to remove")
+    return 0
+
+
+def _comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+# ---------------------------------------------------------------------------------------------- guests
+
+def require_up():
+    state = load_state()
+    if not state or not state.get("complete"):
+        raise LabError("the lab is not up: run `tests/lab/lab up` first")
+    return state
+
+
+def guest_address(xml_text):
+    cmdline = ET.fromstring(xml_text).findtext("os/cmdline") or ""
+    match = re.search(r"lab_ip=([0-9.]+)", cmdline)
+    return match.group(1) if match else None
+
+
+def all_guests(state):
+    guests = []
+    for name in state["hosts"]:
+        if not pid_of(name):
+            continue
+        listing = virsh(name, "list", "--all", "--name", check=False).stdout.split()
+        for guest in listing:
+            dom_state = virsh(name, "domstate", guest, check=False).stdout.strip()
+            xml = virsh(name, "dumpxml", guest, check=False).stdout
+            guests.append({"name": guest, "host": name, "address": guest_address(xml) if xml else None,
+                           "state": dom_state or "unknown"})
+    return guests
+
+
+def http_get(address, timeout=1.0):
+    with urllib.request.urlopen("http://%s/" % address, timeout=timeout) as resp:
+        return resp.read().decode()
+
+
+def cmd_guest_add(args):
+    state = require_up()
+    # one guest add at a time: the address is chosen from what the hosts already have
+    lock = open(os.path.join(LAB, "guest.lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if args.host not in state["hosts"]:
+        raise LabError("unknown host %s: the lab has %s" % (args.host, ", ".join(state["hosts"])))
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", args.name):
+        raise LabError("guest name %r is not valid: use letters, digits, '-', '_' and '.'" % args.name)
+    if args.memory < 64:
+        raise LabError("guest %s needs at least 64 MiB of memory, got %d" % (args.name, args.memory))
+    if args.dirty < 0:
+        raise LabError("--dirty must be 0 or more MiB/s, got %d" % args.dirty)
+    guests = all_guests(state)
+    if any(g["name"] == args.name for g in guests):
+        where = [g["host"] for g in guests if g["name"] == args.name]
+        raise LabError("guest %s already exists on %s" % (args.name, ", ".join(where)))
+    used = set(g["address"] for g in guests)
+    subnet = ipaddress.ip_network(state["subnet"])
+    index = next((i for i in range(100, subnet.num_addresses - 2) if addr(state, i) not in used), None)
+    if index is None:
+        raise LabError("no free guest address left in %s" % subnet)
+    ip = addr(state, index)
+    mac = "52:54:00:%02x:%02x:%02x" % (0x1a, index >> 8 & 0xff, index & 0xff)
+    disk_xml = ""
+    if args.disk:
+        directory = SHARED_DIR if args.disk == "shared" else LOCAL_DIR
+        path = "%s/%s.qcow2" % (directory, args.name)
+        in_host(args.host, ["qemu-img", "create", "-q", "-f", "qcow2", path, "64M"])
+        virsh(args.host, "pool-refresh", SHARED_POOL if args.disk == "shared" else "default")
+        disk_xml = ("<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/>"
+                    "<source file='%s'/><target dev='vda' bus='virtio'/></disk>" % path)
+    for bridge in args.extra_bridge:
+        disk_xml += "<interface type='bridge'><source bridge='%s'/><model type='virtio'/></interface>" % bridge
+    serial = "/var/log/libvirt/qemu/%s-serial.log" % args.name
+    dirty_mib = max(16, min(args.memory // 2, 128))
+    cmdline = "console=ttyS0 quiet panic=-1 lab_name=%s lab_ip=%s/%d lab_gw=%s lab_dirty=%d lab_dirty_mib=%d" % (
+        args.name, ip, subnet.prefixlen, addr(state, 1), args.dirty, dirty_mib)
+    xml = """<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>{memory}</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{kernel}</kernel>
+    <initrd>{initrd}</initrd>
+    <cmdline>{cmdline}</cmdline>
+  </os>
+  <cpu mode='custom' match='exact' check='none'>
+    <model fallback='forbid'>qemu64</model>
+    <feature policy='disable' name='svm'/>
+  </cpu>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    {disk}
+    <interface type='bridge'>
+      <source bridge='br0'/>
+      <mac address='{mac}'/>
+      <model type='virtio'/>
+    </interface>
+    <serial type='file'>
+      <source path='{serial}'/>
+      <target port='0'/>
+    </serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+""".format(name=args.name, memory=args.memory, kernel=state["kernel"], initrd=state["initrd"], cmdline=cmdline,
+           disk=disk_xml, mac=mac, serial=serial)
+    xml_path = os.path.join(LAB, "%s.xml" % args.name)
+    write(xml_path, xml)
+    virsh(args.host, "define", xml_path)
+    os.unlink(xml_path)
+    started = time.time()
+    virsh(args.host, "start", args.name)
+    lock.close()
+    deadline = started + args.timeout
+    answer = None
+    while time.time() < deadline:
+        try:
+            answer = http_get(ip)
+            break
+        except OSError:
+            time.sleep(0.3)
+    if answer is None:
+        log_tail = ""
+        try:
+            with open(os.path.join(host_dir(args.host), "var-log-libvirt", "qemu", "%s-serial.log" % args.name)) as fh:
+                log_tail = fh.read()[-400:]
+        except OSError:
+            pass
+        raise LabError("guest %s on %s did not answer HTTP at %s within %d s; console: %s"
+                       % (args.name, args.host, ip, args.timeout, log_tail))
+    print(json.dumps({"name": args.name, "host": args.host, "address": ip, "answer": answer.strip(),
+                      "boot_seconds": round(time.time() - started, 1)}))
+    return 0
+
+
+def cmd_guest_rm(args):
+    state = require_up()
+    found = [g for g in all_guests(state) if g["name"] == args.name]
+    if not found:
+        raise LabError("unknown guest %s: no lab host has it" % args.name)
+    for guest in found:
+        virsh(guest["host"], "destroy", args.name, check=False)
+        virsh(guest["host"], "undefine", args.name, "--nvram", check=False)
+        virsh(guest["host"], "undefine", args.name, check=False)
+        for directory in (LOCAL_DIR, SHARED_DIR):
+            in_host(guest["host"], ["rm", "-f", "%s/%s.qcow2" % (directory, args.name)], check=False)
+    return 0
+
+
+def cmd_status(args):
+    state = load_state()
+    if not state:
+        result = {"hosts": [], "guests": []}
+    else:
+        hosts = []
+        for name in state["hosts"]:
+            alive = bool(pid_of(name)) and virsh(name, "version", check=False, timeout=20).returncode == 0
+            hosts.append({"name": name, "address": host_address(state, name), "libvirtd": "running" if alive else "stopped"})
+        result = {"hosts": hosts, "guests": all_guests(state)}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for host in result["hosts"]:
+            print("%-6s %-15s libvirtd %s" % (host["name"], host["address"], host["libvirtd"]))
+        for guest in result["guests"]:
+            print("  %-20s on %-5s %-15s %s" % (guest["name"], guest["host"], guest["address"], guest["state"]))
+    return 0
+
+
+def cmd_exec(args):
+    require_up()
+    if not args.command:
+        raise LabError("give a command to run on %s" % args.host)
+    pid = pid_of(args.host)
+    if pid is None:
+        raise LabError("host %s is not running" % args.host)
+    return subprocess.call(["nsenter", "-t", str(pid), "-m", "-u", "-n", "--"] + args.command)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="tests/lab/lab", description=__doc__.split("\n\n", 1)[0])
+    sub = parser.add_subparsers(dest="command_name", required=True)
+    up = sub.add_parser("up", help="build the lab's hypervisor hosts")
+    up.add_argument("--hosts", type=int, default=3, help="number of hosts hv1..hvN (default 3)")
+    up.add_argument("--subnet", help="IPv4 subnet for the lab (default: the first free of %s)" % ", ".join(SUBNET_CANDIDATES))
+    up.set_defaults(func=cmd_up)
+    down = sub.add_parser("down", help="remove everything the lab made")
+    down.add_argument("--purge", action="store_true", help="also remove the cached guest kernel and initramfs")
+    down.set_defaults(func=cmd_down)
+    status = sub.add_parser("status", help="hosts and guests, read from the hosts' libvirt")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+    guest = sub.add_parser("guest", help="lab guests")
+    gsub = guest.add_subparsers(dest="guest_command", required=True)
+    add = gsub.add_parser("add", help="define and start a guest that serves HTTP")
+    add.add_argument("name")
+    add.add_argument("--host", default="hv1")
+    add.add_argument("--memory", type=int, default=256, help="MiB (default 256)")
+    add.add_argument("--dirty", type=int, default=0, help="MiB of memory the guest rewrites per second")
+    add.add_argument("--disk", choices=("local", "shared"), help="a small qcow2 disk on host-private or shared storage")
+    add.add_argument("--extra-bridge", action="append", default=[], metavar="BRIDGE",
+                     help="a second NIC on this bridge of the host (repeatable)")
+    add.add_argument("--timeout", type=int, default=90, help="seconds to wait for the guest's HTTP answer")
+    add.set_defaults(func=cmd_guest_add)
+    rm = gsub.add_parser("rm", help="destroy and undefine a guest wherever it is")
+    rm.add_argument("name")
+    rm.set_defaults(func=cmd_guest_rm)
+    ex = sub.add_parser("exec", help="run a command inside a lab host")
+    ex.add_argument("host")
+    ex.add_argument("command", nargs=argparse.REMAINDER)
+    ex.set_defaults(func=cmd_exec)
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("lab: must run as root (it creates namespaces and runs libvirtd)", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except LabError as exc:
+        print("lab: %s" % exc, file=sys.stderr)
+        return 1
+    except subprocess.TimeoutExpired as exc:
+        print("lab: %s timed out after %s s" % (" ".join(exc.cmd), exc.timeout), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
