@@ -49,10 +49,14 @@ GUESTS = [
 ]
 
 
-def run_module(capsys, args, adapter):
+def run_module(capsys, args, adapter, warned=None):
     with patch_module_args(args):
         with pytest.raises(SystemExit) as exit_info:
-            guest_info.GuestInfo(adapter_factory=lambda uri: adapter).execute()
+            module = guest_info.GuestInfo(adapter_factory=lambda uri: adapter)
+            if warned is not None:
+                real_warn = module.module.warn
+                module.module.warn = lambda msg: (warned.append(msg), real_warn(msg))
+            module.execute()
     return exit_info.value.code, json.loads(capsys.readouterr().out)
 
 
@@ -67,11 +71,12 @@ def test_lists_every_guest_and_marks_shared_pools(capsys):
 
 
 def test_names_filter_reports_missing_with_a_warning(capsys):
-    code, result = run_module(capsys, {"names": ["a", "zz"]}, FakeAdapter("qemu:///system", GUESTS))
+    warned = []
+    code, result = run_module(capsys, {"names": ["a", "zz"]}, FakeAdapter("qemu:///system", GUESTS), warned)
     assert code == 0
     assert [g["name"] for g in result["guests"]] == ["a"]
     assert result["missing"] == ["zz"]
-    assert [w["event"]["msg"] for w in result["warnings"]] == ["host qemu:///system has no guest named zz"]
+    assert warned == ["host qemu:///system has no guest named zz"]
 
 
 def test_connection_failure_is_one_sentence_and_closes(capsys):
