@@ -27,7 +27,7 @@ export VIRTUAL_ENV := $(VENV)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)
 
-.PHONY: help setup unit sanity lint build integration molecule test lab lab-down clean
+.PHONY: demo help setup unit sanity lint build integration molecule test lab lab-down clean
 
 help:
 	@echo "make setup        Debian packages, .venv, ansible-test's pip bootstrap, .build collection link"
@@ -38,6 +38,7 @@ help:
 	echo "make integration  pytest tests/integration (the tests bring the lab up)"
 	echo "make molecule     molecule test --all (scenarios in extensions/molecule/)"
 	echo "make test         all of the above, in that order; stops at the first failure"
+	echo "make demo         build the lab, give hv1 four guests, evacuate hv1 with playbooks/evacuate.yml"
 	echo "make lab          bring the lab up (tests/lab/lab up); make lab-down takes it down"
 
 setup:
@@ -103,6 +104,10 @@ test: setup unit sanity lint build integration molecule
 lab: setup
 	cd "$(ROOT)"
 	tests/lab/lab up
+
+demo: setup
+	cd "$(ROOT)"
+	scripts/demo
 
 lab-down:
 	cd "$(ROOT)"

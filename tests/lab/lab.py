@@ -567,8 +567,9 @@ def cmd_guest_add(args):
         virsh(args.host, "pool-refresh", SHARED_POOL if args.disk == "shared" else "default")
         disk_xml = ("<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/>"
                     "<source file='%s'/><target dev='vda' bus='virtio'/></disk>" % path)
+    extra_nics = ""
     for bridge in args.extra_bridge:
-        disk_xml += "<interface type='bridge'><source bridge='%s'/><model type='virtio'/></interface>" % bridge
+        extra_nics += "<interface type='bridge'><source bridge='%s'/><model type='virtio'/></interface>" % bridge
     serial = "/var/log/libvirt/qemu/%s-serial.log" % args.name
     dirty_mib = max(16, min(args.memory // 2, 128))
     cmdline = "console=ttyS0 quiet panic=-1 lab_name=%s lab_ip=%s/%d lab_gw=%s lab_dirty=%d lab_dirty_mib=%d" % (
@@ -599,6 +600,7 @@ def cmd_guest_add(args):
       <mac address='{mac}'/>
       <model type='virtio'/>
     </interface>
+    {extra_nics}
     <serial type='file'>
       <source path='{serial}'/>
       <target port='0'/>
@@ -607,7 +609,7 @@ def cmd_guest_add(args):
   </devices>
 </domain>
 """.format(name=args.name, memory=args.memory, kernel=state["kernel"], initrd=state["initrd"], cmdline=cmdline,
-           disk=disk_xml, mac=mac, serial=serial)
+           disk=disk_xml, mac=mac, serial=serial, extra_nics=extra_nics)
     xml_path = os.path.join(LAB, "%s.xml" % args.name)
     write(xml_path, xml)
     virsh(args.host, "define", xml_path)
