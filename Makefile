@@ -27,7 +27,7 @@ export VIRTUAL_ENV := $(VENV)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)
 
-.PHONY: demo help setup unit sanity lint build integration molecule test lab lab-down clean
+.PHONY: bench demo help setup unit sanity lint build integration molecule test lab lab-down clean
 
 help:
 	@echo "make setup        Debian packages, .venv, ansible-test's pip bootstrap, .build collection link"
@@ -38,6 +38,7 @@ help:
 	echo "make integration  pytest tests/integration (the tests bring the lab up)"
 	echo "make molecule     molecule test --all (scenarios in extensions/molecule/)"
 	echo "make test         all of the above, in that order; stops at the first failure"
+	echo "make bench        evacuate and restore hv1 at concurrency 1, 2, 3 and print the numbers"
 	echo "make demo         build the lab, give hv1 four guests, evacuate hv1 with playbooks/evacuate.yml"
 	echo "make lab          bring the lab up (tests/lab/lab up); make lab-down takes it down"
 
@@ -108,6 +109,10 @@ lab: setup
 demo: setup
 	cd "$(ROOT)"
 	scripts/demo
+
+bench: setup
+	cd "$(ROOT)"
+	python tests/bench/bench_evacuate.py
 
 lab-down:
 	cd "$(ROOT)"

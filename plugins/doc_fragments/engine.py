@@ -68,6 +68,12 @@ options:
     description: Concurrent migrations out of one source.
     type: int
     default: 2
+  min_timeout:
+    description:
+      - The least time in seconds any migration gets before it is aborted, whatever its size (see O(timeout_per_gib)).
+        A migration that transfers nothing for this long (at most 60 s) is aborted too.
+    type: int
+    default: 60
   name:
     description:
       - This host's name as the inventory and migration records know it. The action plugin fills it with
@@ -102,8 +108,8 @@ options:
     default: 120
   timeout_per_gib:
     description:
-      - A migration is aborted after this many seconds per GiB of guest memory (at least 60 s); the guest keeps
-        running on its source.
+      - A migration is aborted after this many seconds per GiB of guest memory (at least O(min_timeout)); the guest
+        keeps running on its source.
     type: int
     default: 150
   tls:

@@ -45,6 +45,7 @@ ENGINE_SPEC = dict(
     downtime_steps_ms=dict(type="list", elements="int", default=[50, 100, 200, 300, 500]),
     max_inbound=dict(type="int", default=2),
     max_outbound=dict(type="int", default=2),
+    min_timeout=dict(type="int", default=60),
     name=dict(type="str"),
     policies=dict(type="dict", default={}),
     postcopy=dict(type="bool", default=False),
@@ -84,7 +85,8 @@ class EngineModule(LibvirtModule):
         p = self.params
         if "{host}" not in (p.get("uri_template") or ""):
             self.fail_early("uri_template %r must contain {host}" % p.get("uri_template"))
-        for key in ("max_inbound", "max_outbound", "connect_timeout", "timeout_per_gib", "shutdown_timeout"):
+        for key in ("max_inbound", "max_outbound", "connect_timeout", "timeout_per_gib", "shutdown_timeout",
+                    "min_timeout"):
             if p.get(key) is not None and p[key] < 1:
                 self.fail_early("%s must be 1 or more, got %s" % (key, p[key]))
         for key in ("reserve_mib", "bandwidth_mib"):
@@ -115,7 +117,9 @@ class EngineModule(LibvirtModule):
     def ladder(self):
         p = self.params
         return LadderPolicy(downtime_steps_ms=list(p["downtime_steps_ms"]), auto_converge=p["auto_converge"],
-                            postcopy=p["postcopy"], timeout_s_per_gib=float(p["timeout_per_gib"])).validate()
+                            postcopy=p["postcopy"], timeout_s_per_gib=float(p["timeout_per_gib"]),
+                            timeout_floor_s=float(p["min_timeout"]),
+                            no_progress_timeout_s=min(60.0, float(p["min_timeout"]))).validate()
 
     # -- identities ---------------------------------------------------------------------------
     @property

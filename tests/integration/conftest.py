@@ -58,6 +58,13 @@ class Lab(object):
     def in_maintenance(self, host):
         return "hostmaint:maintenance" in self.virsh(host, "secret-list").stdout
 
+    def clear_maintenance(self, *hosts):
+        """Remove the maintenance mark by hand (test clean-up), as an operator would with virsh."""
+        for host in hosts or tuple(self.hosts()):
+            for line in self.virsh(host, "secret-list").stdout.splitlines():
+                if "hostmaint:maintenance" in line:
+                    self.virsh(host, "secret-undefine", line.split()[0])
+
     def add_guest(self, name, host="hv1", *extra):
         return json.loads(lab_cli("guest", "add", name, "--host", host, *extra).stdout)
 

@@ -26,8 +26,7 @@ def plain(lab):
     lab.add_guest("bl-plain", "hv1")
     yield
     lab.remove_guest("bl-plain")
-    for host in ("hv1", "hv2", "hv3"):
-        lab.virsh(host, "secret-undefine", "--secret", "hostmaint:maintenance", check=False)
+    lab.clear_maintenance()
 
 
 def assert_nothing_moved(lab, result, guests):

@@ -20,8 +20,7 @@ def evacuees(lab):
     yield addresses
     for name in GUESTS:
         lab.remove_guest(name)
-    for host in ("hv1", "hv2", "hv3"):
-        lab.virsh(host, "secret-undefine", "--secret", "hostmaint:maintenance", check=False)
+    lab.clear_maintenance()
 
 
 def test_evacuate_then_restore(lab, evacuees):
@@ -104,3 +103,85 @@ def test_evacuate_then_restore(lab, evacuees):
     assert not lab.in_maintenance("hv1")
     again = lab.ansible("hv1", "hostmaint.libvirt.restore", check=True)["hv1"]
     assert again["changed"] is False and again["plan"]["moves"] == []
+
+
+@pytest.fixture()
+def clean_marks(lab):
+    yield
+    lab.clear_maintenance()
+
+
+def set_group(lab, host, guest, group):
+    lab.virsh(host, "metadata", guest, "--uri", "urn:hostmaint:libvirt:settings:1", "--key", "hostmaint",
+              "--set", '<settings anti_affinity="%s"/>' % group, "--live", "--config")
+
+
+def test_paused_and_shut_off_guests_anti_affinity_and_a_restore_short_of_room(lab, clean_marks):
+    names = ["st-run1", "st-run2", "st-paused", "st-off"]
+    for name in names:
+        lab.add_guest(name, "hv1")
+    try:
+        set_group(lab, "hv1", "st-run1", "pair")
+        set_group(lab, "hv1", "st-run2", "pair")
+        lab.virsh("hv1", "suspend", "st-paused")
+        lab.virsh("hv1", "destroy", "st-off")
+        result = lab.ansible("hv1", "hostmaint.libvirt.evacuate")["hv1"]
+        assert not result.get("failed"), result.get("msg")
+        actions = dict((m["guest"], m["action"]) for m in result["plan"]["moves"])
+        assert actions == {"st-run1": "migrate", "st-run2": "migrate", "st-paused": "migrate", "st-off": "move_definition"}
+        where = dict((name, lab.defined_on(name)) for name in names)
+        assert all(len(hosts) == 1 and hosts[0] in ("hv2", "hv3") for hosts in where.values()), where
+        assert where["st-run1"] != where["st-run2"]  # anti-affinity
+        assert lab.virsh(where["st-paused"][0], "domstate", "st-paused").stdout.strip() == "paused"
+        assert lab.virsh(where["st-off"][0], "domstate", "st-off").stdout.strip() == "shut off"
+        assert 'host="hv1"' in lab.virsh(where["st-off"][0], "dumpxml", "--inactive", "st-off").stdout
+
+        # home has room for one 256 MiB guest only: the others are reported not home, and stay put
+        free = lab.ansible("hv1", "hostmaint.libvirt.hypervisor_info")["hv1"]["hypervisor"]["memory_free_mib"]
+        short = lab.ansible("hv1", "hostmaint.libvirt.restore", {"reserve_mib": free - 400})["hv1"]
+        assert not short.get("failed"), short.get("msg")
+        moved = [m["guest"] for m in short["plan"]["moves"] if m["action"] == "migrate"]
+        not_home = dict((b["guest"], [r["code"] for r in b["reasons"]]) for b in short["plan"]["not_home"])
+        assert len(moved) == 1 and sorted(set(not_home) | set(moved)) == sorted(n for n in names if n != "st-off")
+        assert all(codes == ["memory"] for codes in not_home.values()), not_home
+        for name in not_home:
+            assert lab.defined_on(name) == where[name]
+        # the shut-off guest needs no memory: its definition came home
+        assert lab.defined_on("st-off") == ["hv1"] and lab.defined_on(moved[0]) == ["hv1"]
+
+        # a second run with room carries on from where things stand
+        rest = lab.ansible("hv1", "hostmaint.libvirt.restore")["hv1"]
+        assert not rest.get("failed"), rest.get("msg")
+        assert sorted(m["guest"] for m in rest["plan"]["moves"]) == sorted(not_home)
+        for name in names:
+            assert lab.defined_on(name) == ["hv1"]
+            assert lab.record("hv1", name) is None
+        assert lab.virsh("hv1", "domstate", "st-paused").stdout.strip() == "paused"
+        assert not lab.in_maintenance("hv1")
+    finally:
+        for name in names:
+            lab.remove_guest(name)
+
+
+def test_a_migration_that_cannot_finish_is_aborted_and_the_guest_stays(lab, clean_marks):
+    guest = lab.add_guest("slow1", "hv1", "--memory", "512", "--dirty", "40")
+    try:
+        prober = Prober(guest["address"])
+        prober.start()
+        # 4 MiB/s cannot copy 512 MiB of a guest that rewrites 40 MiB/s: the ladder climbs, then gives up
+        result = lab.ansible("hv1", "hostmaint.libvirt.evacuate", {"bandwidth_mib": 4, "min_timeout": 20,
+                                                                    "timeout_per_gib": 1})["hv1"]
+        prober.stop()
+        assert result["failed"] is True
+        assert result["msg"].startswith("hv1 is not empty: slow1 still run there")
+        outcome = result["outcomes"][0]
+        print("abort: %s after %.1f s, %s bytes, ladder %s" % (outcome["outcome"], outcome["duration_s"],
+                                                               outcome["bytes_transferred"], outcome["ladder_steps"]))
+        assert outcome["outcome"] == "aborted" and "keeps running on hv1" in outcome["reason"]
+        assert 18 <= outcome["duration_s"] < 60
+        assert result["empty"] is False and result["remaining"] == ["slow1"]
+        assert lab.running_on("slow1") == ["hv1"] and lab.defined_on("slow1") == ["hv1"]
+        assert lab.record("hv1", "slow1") is None
+        assert prober.answers == {guest["answer"]} and prober.failed <= 5
+    finally:
+        lab.remove_guest("slow1")
