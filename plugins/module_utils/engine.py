@@ -200,10 +200,11 @@ class EngineModule(LibvirtModule):
         return MigrationRecord(origin_host=self.self_name, origin_host_uuid=identity.get("uuid"), run_id=self.run_id,
                                time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
-    def executor(self, unsafe=()):
+    def executor(self, unsafe=(), ignore_marks=()):
         p = self.params
         return Executor(self.connect, self.peer_uri, policy=self.ladder(), bandwidth_mib=p["bandwidth_mib"],
-                        tls=p["tls"], shutdown_timeout_s=p["shutdown_timeout"], unsafe_guests=unsafe)
+                        tls=p["tls"], shutdown_timeout_s=p["shutdown_timeout"], unsafe_guests=unsafe,
+                        ignore_marks=ignore_marks)
 
 
 def summary(outcomes):

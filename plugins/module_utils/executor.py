@@ -44,7 +44,7 @@ class Executor(object):
     """
 
     def __init__(self, connect, peer_uri, policy=None, bandwidth_mib=0, tls=False, shutdown_timeout_s=120.0,
-                 unsafe_guests=(), clock=time.time, sleep=time.sleep):
+                 unsafe_guests=(), ignore_marks=(), clock=time.time, sleep=time.sleep):
         self.connect = connect
         self.peer_uri = peer_uri
         self.policy = (policy or LadderPolicy()).validate()
@@ -52,6 +52,7 @@ class Executor(object):
         self.tls = tls
         self.shutdown_timeout_s = float(shutdown_timeout_s)
         self.unsafe_guests = set(unsafe_guests)
+        self.ignore_marks = set(ignore_marks)
         self.clock = clock
         self.sleep = sleep
 
@@ -124,6 +125,20 @@ class Executor(object):
         return found
 
     # -- actions ------------------------------------------------------------------------------
+    def check_destination(self, move):
+        """Just before a move: a destination marked in maintenance since the plan was made takes nothing."""
+        if move.destination in self.ignore_marks:
+            return
+        dest = self.connect(move.destination)
+        try:
+            mark = dest.maintenance()
+        finally:
+            dest.close()
+        if mark is not None:
+            raise HostmaintError("cannot move %s to %s: %s went into maintenance (run %s) after the plan was made; "
+                                 "%s stays on %s" % (move.guest, move.destination, move.destination,
+                                                     mark.get("run_id"), move.guest, move.source))
+
     def _flags(self, dom, move, options):
         flags = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_ABORT_ON_ERROR)
         params = {libvirt.VIR_MIGRATE_PARAM_BANDWIDTH: self.bandwidth_mib}
@@ -154,6 +169,7 @@ class Executor(object):
         wrote_record = False
         try:
             dom = source.domain(move.guest)
+            self.check_destination(move)
             paused = dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED
             options = convergence.start_flags(self.policy, paused=paused)
             flags, params = self._flags(dom, move, options)
@@ -256,6 +272,7 @@ class Executor(object):
         dest = self.connect(move.destination)
         try:
             xml = source.inactive_xml(move.guest)
+            self.check_destination(move)
             if dest.has_domain(move.guest):
                 raise HostmaintError("cannot move %s to %s: the destination already has a guest of that name"
                                      % (move.guest, move.destination))

@@ -139,7 +139,7 @@ class Restore(EngineModule):
                           home=sorted(already))
             return result
         unsafe = self.unsafe_guests(returning, pools)
-        outcomes = self.executor(unsafe).run(plan)
+        outcomes = self.executor(unsafe, ignore_marks=[self.self_name]).run(plan)  # home ends maintenance
         home_now = dict((g.name, g) for g in local.guests(pools=pools))
         cleared = []
         for name, guest in sorted(home_now.items()):

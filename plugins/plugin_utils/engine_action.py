@@ -5,7 +5,8 @@
 
 - ``name``: inventory_hostname; ``address``: this host's ansible_host.
 - ``destinations``: the other hosts of this host's groups (all but 'all' and 'ungrouped'), each with
-  its ansible_host, so that `-l host3` needs no other host in the play.
+  its ansible_host, so that `-l host3` needs no other host in the play. Given destinations that name
+  inventory hosts without an address get that host's ansible_host.
 - every other engine option not given in the task: the host variable ``hostmaint_libvirt_<option>``
   when the inventory sets one (for example ``hostmaint_libvirt_uri_template``).
 """
@@ -45,6 +46,11 @@ class EngineAction(ActionBase):
                     if host != me and host not in peers:
                         peers.append(host)
             args["destinations"] = [dict(name=host, address=_address(hostvars, host)) for host in peers]
+        elif isinstance(args["destinations"], list):
+            # destinations named after inventory hosts get their ansible_host unless given an address
+            args["destinations"] = [
+                dict(d, address=_address(hostvars, d["name"])) if isinstance(d, dict) and d.get("name") in hostvars
+                and not d.get("address") else d for d in args["destinations"]]
         for option in INVENTORY_OPTIONS:
             var = "hostmaint_libvirt_%s" % option
             if option not in args and var in task_vars:

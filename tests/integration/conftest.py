@@ -18,6 +18,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LAB_CMD = os.path.join(ROOT, "tests", "lab", "lab")
 INVENTORY = os.path.join(ROOT, ".lab", "inventory.yml")
 
+# A guest with a PCI device passed through from the host: definable, never startable here, never migratable.
+PASSTHROUGH = """<domain type='qemu'>
+  <name>%s</name>
+  <memory unit='MiB'>128</memory>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <source><address domain='0x0000' bus='0x3b' slot='0x00' function='0x2'/></source>
+    </hostdev>
+  </devices>
+</domain>
+"""
+
 
 def lab_cli(*args, check=True, timeout=300):
     proc = subprocess.run([LAB_CMD] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,

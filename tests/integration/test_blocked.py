@@ -6,19 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import lab_cli
-
-PASSTHROUGH = """<domain type='qemu'>
-  <name>bl-pci</name>
-  <memory unit='MiB'>128</memory>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <hostdev mode='subsystem' type='pci' managed='yes'>
-      <source><address domain='0x0000' bus='0x3b' slot='0x00' function='0x2'/></source>
-    </hostdev>
-  </devices>
-</domain>
-"""
+from conftest import PASSTHROUGH, lab_cli
 
 
 @pytest.fixture()
@@ -78,7 +66,7 @@ def test_destination_without_memory(lab, plain):
 
 def test_guest_with_a_passthrough_device(lab, plain, tmp_path):
     xml = tmp_path / "pci.xml"
-    xml.write_text(PASSTHROUGH)
+    xml.write_text(PASSTHROUGH % "bl-pci")
     lab.virsh("hv1", "define", str(xml))
     try:
         result = lab.ansible("hv1", "hostmaint.libvirt.evacuate")["hv1"]

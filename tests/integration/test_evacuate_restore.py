@@ -11,7 +11,7 @@ from conftest import Prober
 GUESTS = ["ev1", "ev2", "ev3", "ev4"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def evacuees(lab):
     addresses = {}
     for name in GUESTS:
@@ -21,6 +21,18 @@ def evacuees(lab):
     for name in GUESTS:
         lab.remove_guest(name)
     lab.clear_maintenance()
+
+
+def probed(lab, guests, module):
+    """Run module on hv1 while every guest is probed over HTTP; returns (probers, result)."""
+    probers = dict((name, Prober(guest["address"])) for name, guest in guests.items())
+    for prober in probers.values():
+        prober.start()
+    try:
+        return probers, lab.ansible("hv1", module)["hv1"]
+    finally:
+        for prober in probers.values():
+            prober.stop()
 
 
 def test_evacuate_then_restore(lab, evacuees):
@@ -35,12 +47,7 @@ def test_evacuate_then_restore(lab, evacuees):
     assert all(len(wave) <= 2 for wave in check["plan"]["waves"])
     assert lab.placement() == before and not lab.in_maintenance("hv1")
 
-    probers = dict((g, Prober(evacuees[g]["address"])) for g in GUESTS)
-    for prober in probers.values():
-        prober.start()
-    result = lab.ansible("hv1", "hostmaint.libvirt.evacuate")["hv1"]
-    for prober in probers.values():
-        prober.stop()
+    probers, result = probed(lab, evacuees, "hostmaint.libvirt.evacuate")
     assert not result.get("failed"), result.get("msg")
     assert result["changed"] is True and result["empty"] is True and result["remaining"] == []
 
@@ -85,12 +92,7 @@ def test_evacuate_then_restore(lab, evacuees):
     assert check["changed"] is True
     assert sorted(m["guest"] for m in check["plan"]["moves"]) == GUESTS
     assert lab.placement() == after
-    probers = dict((g, Prober(evacuees[g]["address"])) for g in GUESTS)
-    for prober in probers.values():
-        prober.start()
-    result = lab.ansible("hv1", "hostmaint.libvirt.restore")["hv1"]
-    for prober in probers.values():
-        prober.stop()
+    probers, result = probed(lab, evacuees, "hostmaint.libvirt.restore")
     assert not result.get("failed"), result.get("msg")
     assert result["changed"] is True and result["maintenance_cleared"] is True
     assert sorted(result["records_cleared"]) == GUESTS

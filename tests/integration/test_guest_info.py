@@ -8,17 +8,7 @@ import re
 
 import pytest
 
-PASSTHROUGH = """<domain type='qemu'>
-  <name>gi-pci</name>
-  <memory unit='MiB'>128</memory>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <hostdev mode='subsystem' type='pci' managed='yes'>
-      <source><address domain='0x0000' bus='0x3b' slot='0x00' function='0x2'/></source>
-    </hostdev>
-  </devices>
-</domain>
-"""
+from conftest import PASSTHROUGH
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +16,7 @@ def guests(lab, tmp_path_factory):
     lab.add_guest("gi-shared", "hv1", "--disk", "shared", "--memory", "192")
     lab.add_guest("gi-local", "hv1", "--disk", "local")
     xml = tmp_path_factory.mktemp("xml") / "pci.xml"
-    xml.write_text(PASSTHROUGH)
+    xml.write_text(PASSTHROUGH % "gi-pci")
     lab.virsh("hv1", "define", str(xml))
     lab.virsh("hv1", "metadata", "gi-local", "--uri", "urn:hostmaint:libvirt:origin:1", "--key", "hostmaint",
               "--set", '<origin host="hv3" host_uuid="uuid-of-hv3" run_id="run-42" time="2026-11-25T18:00:00Z"/>',
