@@ -94,8 +94,8 @@ def main():
     addresses = [g["address"] for g in status["guests"] if g["name"] in names]
     print("%d guests of %d MiB on hv1, evacuated to hv2 and hv3 and restored; lab on %s"
           % (args.guests, args.memory, os.uname().nodename))
-    print("%-6s %-8s %8s %6s %8s %9s %26s %6s" % ("limit", "run", "wall s", "moved", "MiB", "sum mig s",
-                                                    "downtime ms min/med/max", "probe"))
+    header = ("limit", "run", "wall s", "moved", "MiB", "sum mig s", "downtime ms min/med/max", "probe")
+    print("%-6s %-8s %8s %6s %8s %9s %26s %6s" % header)
     for limit in args.limits:
         for name in ("evacuate", "restore"):
             r = timed(name, {"max_outbound": limit, "max_inbound": limit}, addresses)

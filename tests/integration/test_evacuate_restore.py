@@ -170,9 +170,9 @@ def test_a_migration_that_cannot_finish_is_aborted_and_the_guest_stays(lab, clea
     try:
         prober = Prober(guest["address"])
         prober.start()
-        # 4 MiB/s cannot copy 512 MiB of a guest that rewrites 40 MiB/s: the ladder climbs, then gives up
-        result = lab.ansible("hv1", "hostmaint.libvirt.evacuate", {"bandwidth_mib": 4, "min_timeout": 20,
-                                                                    "timeout_per_gib": 1})["hv1"]
+        # 4 MiB/s cannot copy 512 MiB of a guest that rewrites 40 MiB/s within 20 s: aborted, it stays
+        slow = {"bandwidth_mib": 4, "min_timeout": 20, "timeout_per_gib": 1}
+        result = lab.ansible("hv1", "hostmaint.libvirt.evacuate", slow)["hv1"]
         prober.stop()
         assert result["failed"] is True
         assert result["msg"].startswith("hv1 is not empty: slow1 still run there")
