@@ -94,7 +94,7 @@ build: setup
 
 integration: setup
 	cd "$(ROOT)"
-	$(PYTEST) tests/integration
+	$(PYTEST) --durations=12 tests/integration
 
 molecule: setup
 	cd "$(ROOT)"

@@ -148,6 +148,23 @@ class LibvirtAdapter(object):
         available = (int(stats.get("free", 0)) + int(stats.get("buffers", 0)) + int(stats.get("cached", 0))) // 1024
         return total, available
 
+    def hugepages_free_mib(self, caps):
+        """Free huge pages per page size (KiB -> free MiB), summed over NUMA cells."""
+        sizes = [int(p.get("size")) for p in caps.findall("host/cpu/pages") if int(p.get("size", 4)) > 4]
+        cells = caps.find("host/topology/cells")
+        count = int(cells.get("num", 1)) if cells is not None else 1
+        if not sizes:
+            return {}
+        try:
+            free = self.conn.getFreePages(sizes, 0, count, 0)
+        except LIBVIRT_ERRORS:
+            return {}
+        result = dict((size, 0) for size in sizes)
+        for per_cell in free.values():
+            for size, pages in per_cell.items():
+                result[int(size)] = result.get(int(size), 0) + int(pages) * int(size) // 1024
+        return result
+
     def bridges(self):
         names = []
         for iface in self.conn.listAllInterfaces(0):
@@ -225,6 +242,7 @@ class LibvirtAdapter(object):
             cpu_model=caps.findtext("host/cpu/model"),
             memory_total_mib=total,
             memory_free_mib=available,
+            hugepages_free_mib=self.hugepages_free_mib(caps),
             machine_types=sorted(m for m in machines if m),
             bridges=self.bridges(),
             networks=self.networks(),

@@ -84,6 +84,10 @@ hypervisor:
       description: Memory available to new guests in MiB (free plus reclaimable cache).
       type: int
       sample: 23100
+    hugepages_free_mib:
+      description: Free huge pages in MiB per page size in KiB (empty when the host has none configured).
+      type: dict
+      sample: {"2048": 0, "1048576": 0}
     machine_types:
       description: Machine types QEMU supports here (aliases and canonical names).
       type: list
@@ -138,8 +142,7 @@ class HypervisorInfo(LibvirtModule):
         facts = adapter.host_facts(name, shared_names=self.params["shared_pools"])
         guests = adapter.guests(pools=facts.pools)
         data = facts.as_dict()
-        for key in ("volume_paths", "cpu_compatible", "reachable", "unreachable_reason", "resident_groups",
-                    "hugepages_free_mib"):
+        for key in ("volume_paths", "cpu_compatible", "reachable", "unreachable_reason", "resident_groups"):
             data.pop(key, None)
         data.update(libvirt_version=version_string(facts.libvirt_version), qemu_version=version_string(facts.qemu_version),
                     guests=len(guests), running_memory_mib=sum(memory_need_mib(g) for g in guests if g.active))

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from conftest import Prober
@@ -145,7 +147,8 @@ def test_paused_and_shut_off_guests_anti_affinity_and_a_restore_short_of_room(la
         moved = [m["guest"] for m in short["plan"]["moves"] if m["action"] == "migrate"]
         not_home = dict((b["guest"], [r["code"] for r in b["reasons"]]) for b in short["plan"]["not_home"])
         assert len(moved) == 1 and sorted(set(not_home) | set(moved)) == sorted(n for n in names if n != "st-off")
-        assert all(codes == ["memory"] for codes in not_home.values()), not_home
+        # no room: memory (the guest alone does not fit) or capacity (guests planned before it took the room)
+        assert all(codes in (["memory"], ["capacity"]) for codes in not_home.values()), not_home
         for name in not_home:
             assert lab.defined_on(name) == where[name]
         # the shut-off guest needs no memory: its definition came home
@@ -187,3 +190,42 @@ def test_a_migration_that_cannot_finish_is_aborted_and_the_guest_stays(lab, clea
         assert prober.answers == {guest["answer"]} and prober.failed <= 5
     finally:
         lab.remove_guest("slow1")
+
+
+def test_policy_shutdown_stops_a_guest_that_cannot_move_and_restore_starts_it(lab, clean_marks):
+    pinned = lab.add_guest("pol-local", "hv1", "--disk", "local")  # its disk is private to hv1
+    lab.add_guest("pol-free", "hv1")
+    try:
+        lab.virsh("hv1", "metadata", "pol-local", "--uri", "urn:hostmaint:libvirt:settings:1", "--key", "hostmaint",
+                  "--set", '<settings policy="shutdown"/>', "--live", "--config")
+        result = lab.ansible("hv1", "hostmaint.libvirt.evacuate")["hv1"]
+        assert not result.get("failed"), result.get("msg")
+        outcomes = dict((o["guest"], o) for o in result["outcomes"])
+        assert outcomes["pol-local"]["action"] == "shutdown" and outcomes["pol-local"]["outcome"] == "shut_down"
+        assert outcomes["pol-free"]["outcome"] == "migrated"
+        # the shutdown comes last, after the migrations
+        assert outcomes["pol-local"]["wave"] > outcomes["pol-free"]["wave"]
+        assert result["empty"] is True
+        assert lab.virsh("hv1", "domstate", "pol-local").stdout.strip() == "shut off"
+        assert lab.defined_on("pol-local") == ["hv1"]
+        assert 'host="hv1"' in lab.virsh("hv1", "dumpxml", "--inactive", "pol-local").stdout
+
+        restored = lab.ansible("hv1", "hostmaint.libvirt.restore")["hv1"]
+        assert not restored.get("failed"), restored.get("msg")
+        outcomes = dict((o["guest"], o) for o in restored["outcomes"])
+        assert outcomes["pol-local"]["outcome"] == "started" and outcomes["pol-free"]["outcome"] == "migrated"
+        assert lab.running_on("pol-local") == ["hv1"] and lab.running_on("pol-free") == ["hv1"]
+        assert lab.record("hv1", "pol-local") is None
+        prober = Prober(pinned["address"], limit_s=60)
+        prober.start()
+        deadline = 60
+        while not prober.answers and deadline > 0:
+            time.sleep(0.5)
+            deadline -= 0.5
+        prober.stop()
+        # it answers again, as a freshly booted instance
+        assert len(prober.answers) == 1 and prober.answers != {pinned["answer"]}
+        assert list(prober.answers)[0].startswith("pol-local ")
+    finally:
+        lab.remove_guest("pol-local")
+        lab.remove_guest("pol-free")

@@ -46,7 +46,7 @@ PRIVATE_DIRS = {
     "/root": "root",
 }
 GUEST_MODULES = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci",
-                 "failover", "net_failover", "virtio_net", "virtio_blk")
+                 "failover", "net_failover", "virtio_net", "virtio_blk", "evdev", "button")
 NEEDED_TOOLS = ("ip", "unshare", "nsenter", "libvirtd", "virtlogd", "virsh", "qemu-system-x86_64", "qemu-img",
                 "/usr/sbin/sshd", "ssh-keygen", "busybox", "cpio", "gcc", "apt-get", "dpkg")
 BOUND_S = 60
@@ -172,7 +172,7 @@ def build_image():
     kernel = os.path.join(CACHE, "vmlinuz")
     initrd = os.path.join(CACHE, "initrd.img")
     stamp = os.path.join(CACHE, "stamp")
-    sources = [os.path.join(GUEST_SRC, f) for f in ("init", "dirty.c")]
+    sources = [os.path.join(GUEST_SRC, f) for f in ("init", "dirty.c", "powerbtn.c")]
     if os.path.exists(stamp) and all(os.path.getmtime(s) <= os.path.getmtime(stamp) for s in sources):
         return kernel, initrd
     log("building the guest kernel and initramfs")
@@ -222,7 +222,8 @@ def build_image():
                     shutil.copy(src, target)
     shutil.copy(os.path.join(GUEST_SRC, "init"), os.path.join(root, "init"))
     os.chmod(os.path.join(root, "init"), 0o755)
-    run(["gcc", "-static", "-O2", "-o", os.path.join(root, "bin", "dirty"), os.path.join(GUEST_SRC, "dirty.c")])
+    for program in ("dirty", "powerbtn"):
+        run(["gcc", "-static", "-O2", "-o", os.path.join(root, "bin", program), os.path.join(GUEST_SRC, program + ".c")])
     run(["sh", "-c", "cd '%s' && find . | cpio -o -H newc --quiet | gzip -1 > '%s'" % (root, initrd + ".tmp")])
     os.replace(initrd + ".tmp", initrd)
     shutil.copy(os.path.join(boot, vmlinuz), kernel)
@@ -588,6 +589,7 @@ def cmd_guest_add(args):
     <model fallback='forbid'>qemu64</model>
     <feature policy='disable' name='svm'/>
   </cpu>
+  <features><acpi/></features>
   <clock offset='utc'/>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>restart</on_reboot>

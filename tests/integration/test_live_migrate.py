@@ -1,0 +1,51 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""live_migrate (check, real, check again) and hypervisor_info against virsh, on the lab."""
+
+from __future__ import annotations
+
+from conftest import Prober
+
+
+def test_live_migrate_check_real_check_again(lab):
+    guest = lab.add_guest("lm1", "hv1")
+    try:
+        args = {"guest": "lm1", "destination": "hv3"}
+        check = lab.ansible("hv1", "hostmaint.libvirt.live_migrate", args, check=True)["hv1"]
+        assert check["changed"] is True and "outcome" not in check
+        assert [(m["guest"], m["destination"], m["action"]) for m in check["plan"]["moves"]] == [("lm1", "hv3", "migrate")]
+        assert lab.defined_on("lm1") == ["hv1"]
+
+        prober = Prober(guest["address"])
+        prober.start()
+        real = lab.ansible("hv1", "hostmaint.libvirt.live_migrate", args)["hv1"]
+        prober.stop()
+        assert not real.get("failed"), real.get("msg")
+        assert real["changed"] is True and real["outcome"]["outcome"] == "migrated"
+        assert real["outcome"]["downtime_ms"] >= 0 and real["outcome"]["bytes_transferred"] > 0
+        assert lab.running_on("lm1") == ["hv3"] and lab.defined_on("lm1") == ["hv3"]
+        assert 'host="hv1"' in lab.record("hv3", "lm1")
+        assert prober.answers == {guest["answer"]} and prober.failed <= 5
+
+        again = lab.ansible("hv1", "hostmaint.libvirt.live_migrate", args, check=True)["hv1"]
+        assert again["changed"] is False and again["msg"] == "lm1 already runs on hv3"
+    finally:
+        lab.remove_guest("lm1")
+
+
+def test_hypervisor_info_matches_virsh(lab):
+    facts = lab.ansible("hv2", "hostmaint.libvirt.hypervisor_info", {"shared_pools": ["lab-shared"]})["hv2"]
+    info = facts["hypervisor"]
+    assert facts["changed"] is False
+    assert info["hostname"] == "hv2" and info["name"] == "hv2"
+    version = lab.virsh("hv2", "version").stdout
+    assert "library: libvirt %s" % info["libvirt_version"] in version.replace("Using library", "library")
+    assert "QEMU %s" % info["qemu_version"] in version
+    assert "<uuid>%s</uuid>" % info["uuid"] in lab.virsh("hv2", "capabilities").stdout
+    assert "br0" in info["bridges"]
+    assert "pc" in info["machine_types"] and any(m.startswith("pc-i440fx-") for m in info["machine_types"])
+    pools = dict((p["name"], p) for p in info["pools"])
+    assert pools["lab-shared"]["shared"] is True and pools["default"]["shared"] is False
+    assert 0 < info["memory_free_mib"] <= info["memory_total_mib"]
+    assert info["maintenance"] is False and info["maintenance_info"] is None
+    assert info["guests"] == len(lab.virsh("hv2", "list", "--all", "--name").stdout.split())
