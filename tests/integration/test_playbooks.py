@@ -1,0 +1,41 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The README's demo (scripts/demo: the evacuate playbook on hv1) and the restore playbook, on the lab."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from conftest import ROOT
+
+DEMO_GUESTS = ["db1", "web1", "web2", "web3"]
+
+
+def run(*cmd):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    return subprocess.run(list(cmd), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=900, check=False)
+
+
+def test_demo_evacuates_hv1_and_the_restore_playbook_brings_it_back(lab):
+    try:
+        demo = run(os.path.join(ROOT, "scripts", "demo"))
+        assert demo.returncode == 0, demo.stdout[-3000:]
+        placement = lab.placement()
+        for guest in DEMO_GUESTS:
+            assert placement[guest] in ("hv2", "hv3"), (guest, placement)
+            assert len(lab.defined_on(guest)) == 1
+        assert lab.in_maintenance("hv1")
+        assert "failed=0" in demo.stdout
+
+        restore = run("ansible-playbook", "playbooks/restore.yml", "-l", "hv1")
+        assert restore.returncode == 0, restore.stdout[-3000:]
+        for guest in DEMO_GUESTS:
+            assert lab.defined_on(guest) == ["hv1"] and lab.running_on(guest) == ["hv1"]
+            assert lab.record("hv1", guest) is None
+        assert not lab.in_maintenance("hv1")
+    finally:
+        for guest in DEMO_GUESTS:
+            lab.remove_guest(guest)
+        lab.clear_maintenance()
