@@ -183,7 +183,6 @@ class EngineModule(LibvirtModule):
     def facts(self, host, adapter_getter, guests=(), cpu_xml=None):
         """HostFacts of host; an unreachable host gives facts with reachable False and the reason."""
         paths = sorted(set(filter(None, (preflight.disk_location(d) for g in guests for d in g.disks))))
-        paths = [p for p in paths if p.startswith("/")]
         try:
             adapter = adapter_getter(host)
             return adapter.host_facts(host, shared_names=self.params["shared_pools"], guests=guests,

@@ -176,7 +176,9 @@ class LibvirtAdapter(object):
         return sorted(net.name() for net in self.conn.listAllNetworks(0) if net.isActive())
 
     def existing_paths(self, paths, pools):
-        """The paths among ``paths`` that this host's storage pools hold (shared pools refreshed first)."""
+        """The disk locations among ``paths`` (absolute paths, or pool/volume) this host's pools hold.
+
+        Shared pools are refreshed first, so files another host created there are seen."""
         found = []
         if not paths:
             return found
@@ -189,10 +191,14 @@ class LibvirtAdapter(object):
                     del exc  # a pool busy refreshing still answers look-ups with what it knew
         for path in paths:
             try:
-                self.conn.storageVolLookupByPath(path)
+                if path.startswith("/"):
+                    self.conn.storageVolLookupByPath(path)
+                else:  # "pool/volume", a disk of type volume
+                    pool, _sep, volume = path.partition("/")
+                    self.conn.storagePoolLookupByName(pool).storageVolLookupByName(volume)
                 found.append(path)
             except LIBVIRT_ERRORS as exc:
-                if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                if exc.get_error_code() not in (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL):
                     raise HostmaintError("cannot look up %s on %s: %s" % (path, self.uri, exc.get_error_message()))
         return found
 

@@ -160,7 +160,7 @@ class Evacuate(EngineModule):
             mark = local.maintenance()
         try:
             plan = self.plan(local, identity, guests)
-        except (HostmaintError,):
+        except HostmaintError:
             if marked:
                 local.clear_maintenance()
             raise
