@@ -28,7 +28,7 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (  
 
 class FakeError(libvirt.libvirtError):
     def __init__(self, message, code=libvirt.VIR_ERR_OPERATION_FAILED):
-        Exception.__init__(self, message)
+        super(FakeError, self).__init__(message)
         self.message, self.code = message, code
 
     def get_error_message(self):
