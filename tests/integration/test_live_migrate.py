@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import time
+
 from conftest import Prober
 
 
@@ -74,3 +76,29 @@ def test_the_ladder_climbs_for_a_guest_that_dirties_memory_faster_than_it_is_cop
         assert prober.answers == {guest["answer"]}
     finally:
         lab.remove_guest("lm-dirty")
+
+
+def test_a_guest_on_local_storage_moves_only_with_storage_copy(lab):
+    guest = lab.add_guest("lm-local", "hv1", "--disk", "local")
+    try:
+        args = {"guest": "lm-local", "destination": "hv2"}
+        blocked = lab.ansible("hv1", "hostmaint.libvirt.live_migrate", args)["hv1"]
+        assert blocked["failed"] is True and "lm-local" in blocked["msg"]
+        assert [r["code"] for r in blocked["plan"]["blocked"][0]["reasons"]] == ["disk_not_shared"]
+        assert lab.defined_on("lm-local") == ["hv1"]
+
+        copied = lab.ansible("hv1", "hostmaint.libvirt.live_migrate", dict(args, allow_storage_copy=True))["hv1"]
+        assert not copied.get("failed"), copied.get("msg")
+        assert copied["plan"]["moves"][0]["storage_copy"] is True
+        assert copied["outcome"]["outcome"] == "migrated"
+        assert lab.running_on("lm-local") == ["hv2"] and lab.defined_on("lm-local") == ["hv2"]
+        listing = lab.virsh("hv2", "vol-list", "default").stdout
+        assert "/var/lib/libvirt/images/lm-local.qcow2" in listing
+        prober = Prober(guest["address"])
+        prober.start()
+        time.sleep(1)
+        prober.stop()
+        assert prober.answers == {guest["answer"]}
+    finally:
+        lab.remove_guest("lm-local")
+        lab.virsh("hv2", "vol-delete", "/var/lib/libvirt/images/lm-local.qcow2", check=False)
