@@ -44,7 +44,7 @@ class Executor(object):
     """
 
     def __init__(self, connect, peer_uri, policy=None, bandwidth_mib=0, tls=False, shutdown_timeout_s=120.0,
-                 unsafe_guests=(), ignore_marks=(), clock=time.time, sleep=time.sleep):
+                 unsafe_guests=(), ignore_marks=(), clock=time.time):
         self.connect = connect
         self.peer_uri = peer_uri
         self.policy = (policy or LadderPolicy()).validate()
@@ -54,7 +54,6 @@ class Executor(object):
         self.unsafe_guests = set(unsafe_guests)
         self.ignore_marks = set(ignore_marks)
         self.clock = clock
-        self.sleep = sleep
 
     # -- plan ---------------------------------------------------------------------------------
     def run(self, plan, records=None, on_done=None):

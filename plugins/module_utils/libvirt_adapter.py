@@ -39,9 +39,6 @@ MAINTENANCE_XML = """<secret ephemeral='no' private='no'>
   <usage type='volume'><volume>%s</volume></usage>
 </secret>"""
 
-# Migration job states: virDomainJobType.
-JOB_NONE = 0
-
 
 def _quiet(_ctx, _err):
     """libvirt prints every error to stderr by default; ours go into the module's result instead."""

@@ -22,13 +22,6 @@ STATES = ("nostate", "running", "blocked", "paused", "shutdown", "shutoff", "cra
 POLICIES = ("migrate", "shutdown", "skip", "fail")
 
 
-def as_dict(obj):
-    """A dataclass (or list of them) as plain JSON-ready data."""
-    if isinstance(obj, list):
-        return [as_dict(item) for item in obj]
-    return dataclasses.asdict(obj)
-
-
 @dataclasses.dataclass
 class Disk:
     """One disk (or cdrom/floppy) of a guest."""
