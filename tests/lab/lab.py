@@ -253,7 +253,8 @@ def set_conf(path, values):
 def prepare_host_files(state, name):
     hdir = host_dir(name)
     ip = host_address(state, name)
-    shutil.rmtree(hdir, ignore_errors=True)
+    if os.path.exists(hdir):
+        shutil.rmtree(hdir)  # a stale key or known_hosts left behind would break SSH between hosts
     for real, sub in PRIVATE_DIRS.items():
         os.makedirs(os.path.join(hdir, sub), exist_ok=True)
     # A freshly installed hypervisor: the package's configuration, our identity, no TLS yet.
@@ -286,7 +287,8 @@ def prepare_host_files(state, name):
     shutil.copy(os.path.join(LAB, "ssh", "id_ed25519"), os.path.join(ssh, "id_ed25519"))
     os.chmod(os.path.join(ssh, "id_ed25519"), 0o600)
     shutil.copy(os.path.join(LAB, "ssh", "id_ed25519.pub"), os.path.join(ssh, "authorized_keys"))
-    write(os.path.join(ssh, "config"), "Host *\n    StrictHostKeyChecking accept-new\n    UserKnownHostsFile /root/.ssh/known_hosts\n", 0o600)
+    # every lab host key is known in advance (write_known_hosts): no first-use prompts, no races
+    write(os.path.join(ssh, "config"), "Host *\n    StrictHostKeyChecking yes\n    UserKnownHostsFile /root/.ssh/known_hosts\n", 0o600)
     write(os.path.join(hdir, "root", ".profile"), "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n")
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", os.path.join(hdir, "ssh_host_ed25519_key")])
     write(os.path.join(hdir, "sshd_config"), "\n".join([
@@ -306,6 +308,19 @@ def prepare_host_files(state, name):
         "MaxSessions 50",
         "",
     ]))
+
+
+def write_known_hosts(state, names):
+    """Every host's key for every host and for the controller, as a managed fleet would have them."""
+    lines = []
+    for name in names:
+        with open(os.path.join(host_dir(name), "ssh_host_ed25519_key.pub")) as fh:
+            key_type, key = fh.read().split()[:2]
+        lines.append("%s %s %s" % (host_address(state, name), key_type, key))
+    text = "\n".join(lines) + "\n"
+    write(os.path.join(LAB, "ssh", "known_hosts"), text, 0o600)
+    for name in names:
+        write(os.path.join(host_dir(name), "root", ".ssh", "known_hosts"), text, 0o600)
 
 
 def start_host(state, name):
@@ -346,7 +361,7 @@ def start_host(state, name):
 
 def ssh_opts():
     return ["-i", os.path.join(LAB, "ssh", "id_ed25519"), "-o", "UserKnownHostsFile=%s" % os.path.join(LAB, "ssh", "known_hosts"),
-            "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
+            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
 
 
 def write_inventory(state):
@@ -366,7 +381,7 @@ def write_inventory(state):
         "        ansible_user: root",
         "        ansible_ssh_private_key_file: %s" % key,
         "        ansible_ssh_common_args: >-",
-        "          -o UserKnownHostsFile=%s -o StrictHostKeyChecking=accept-new" % known,
+        "          -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes" % known,
         "        ansible_python_interpreter: /usr/bin/python3",
         "        # Lab hosts have no TLS until the TLS role runs: the engine reaches peers over SSH.",
         "        hostmaint_libvirt_uri_template: qemu+ssh://root@{host}/system",
@@ -432,6 +447,8 @@ def cmd_up(args):
         run(["ip", "-n", name, "addr", "add", "%s/%d" % (host_address(state, name), prefix), "dev", "br0"])
         run(["ip", "-n", name, "link", "set", "br0", "up"])
         prepare_host_files(state, name)
+    write_known_hosts(state, names)
+    for name in names:
         start_host(state, name)
         log("%s up at %s" % (name, host_address(state, name)))
     write_inventory(state)
@@ -484,6 +501,7 @@ def cmd_down(args):
         run(["ip", "netns", "del", SWITCH_NS], check=False)
     if os.path.exists("/sys/class/net/%s" % CTL_VETH):
         run(["ip", "link", "del", CTL_VETH], check=False)
+    keep_logs(names)
     shutil.rmtree(LAB, ignore_errors=True)
     if getattr(args, "purge", False):
         shutil.rmtree(CACHE, ignore_errors=True)
@@ -492,6 +510,16 @@ def cmd_down(args):
         raise LabError("could not remove %s" % ", ".join(sorted(left) or [LAB]))
     log("lab removed" if names or state else "no lab to remove")
     return 0
+
+
+def keep_logs(names):
+    """The hosts' libvirt logs outlive the lab in .cache/lab/logs (for a post-mortem; `down --purge` drops them)."""
+    target = os.path.join(CACHE, "logs")
+    shutil.rmtree(target, ignore_errors=True)
+    for name in names:
+        source = os.path.join(host_dir(name), "var-log-libvirt")
+        if os.path.isdir(source):
+            shutil.copytree(source, os.path.join(target, name), dirs_exist_ok=True)
 
 
 def _comm(pid):
