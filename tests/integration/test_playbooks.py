@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The README's demo (scripts/demo: the evacuate playbook on hv1) and the restore playbook, on the lab."""
+"""The README's demo (scripts/demo: the evacuate playbook on hv1), then the restore and preflight playbooks."""
 
 from __future__ import annotations
 
@@ -34,6 +34,14 @@ def test_demo_evacuates_hv1_and_the_restore_playbook_brings_it_back(lab):
         for guest in DEMO_GUESTS:
             assert lab.defined_on(guest) == ["hv1"] and lab.running_on(guest) == ["hv1"]
             assert lab.record("hv1", guest) is None
+        assert not lab.in_maintenance("hv1")
+
+        # preflight changes nothing and passes while every guest can be placed
+        preflight = run("ansible-playbook", "playbooks/preflight.yml", "-l", "hv1")
+        assert preflight.returncode == 0, preflight.stdout[-3000:]
+        assert "changed=0" in preflight.stdout and "failed=0" in preflight.stdout
+        for guest in DEMO_GUESTS:
+            assert lab.defined_on(guest) == ["hv1"]
         assert not lab.in_maintenance("hv1")
     finally:
         for guest in DEMO_GUESTS:
