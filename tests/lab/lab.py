@@ -288,7 +288,16 @@ def prepare_host_files(state, name):
     os.chmod(os.path.join(ssh, "id_ed25519"), 0o600)
     shutil.copy(os.path.join(LAB, "ssh", "id_ed25519.pub"), os.path.join(ssh, "authorized_keys"))
     # every lab host key is known in advance (write_known_hosts): no first-use prompts, no races
-    write(os.path.join(ssh, "config"), "Host *\n    StrictHostKeyChecking yes\n    UserKnownHostsFile /root/.ssh/known_hosts\n", 0o600)
+    write(os.path.join(ssh, "config"), "\n".join([
+        "Host *",
+        "    StrictHostKeyChecking yes",
+        "    UserKnownHostsFile /root/.ssh/known_hosts",
+        "    # bounded: a peer that does not answer fails the connection instead of hanging it",
+        "    ConnectTimeout 10",
+        "    ServerAliveInterval 5",
+        "    ServerAliveCountMax 3",
+        "",
+    ]), 0o600)
     write(os.path.join(hdir, "root", ".profile"), "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n")
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", os.path.join(hdir, "ssh_host_ed25519_key")])
     write(os.path.join(hdir, "sshd_config"), "\n".join([
