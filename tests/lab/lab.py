@@ -451,7 +451,13 @@ def cmd_up(args):
         run(["ip", "link", "add", "sw-" + name, "netns", SWITCH_NS, "type", "veth", "peer", "name", "eth0", "netns", name])
         run(["ip", "-n", SWITCH_NS, "link", "set", "sw-" + name, "master", "sw0", "up"])
         run(["ip", "-n", name, "link", "set", "lo", "up"])
-        run(["ip", "-n", name, "link", "add", "br0", "type", "bridge"])
+        # A fixed bridge address: otherwise Linux gives a bridge the lowest address among its ports,
+        # and a guest's tap (fe:54:00:...) joining or leaving would change the host's MAC under its
+        # peers' ARP caches and stall their connections (seen: migrations failing with "client
+        # socket is closed" after a keepalive timeout).
+        index = int(name[2:])
+        run(["ip", "-n", name, "link", "add", "br0", "address", "02:00:00:00:01:%02x" % index, "type", "bridge"])
+        run(["ip", "-n", name, "link", "set", "eth0", "address", "02:00:00:00:02:%02x" % index])
         run(["ip", "-n", name, "link", "set", "eth0", "master", "br0", "up"])
         run(["ip", "-n", name, "addr", "add", "%s/%d" % (host_address(state, name), prefix), "dev", "br0"])
         run(["ip", "-n", name, "link", "set", "br0", "up"])
