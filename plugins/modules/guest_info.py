@@ -22,9 +22,6 @@ author:
 extends_documentation_fragment:
   - hostmaint.libvirt.connection
   - hostmaint.libvirt.connection.attributes
-attributes:
-  check_mode:
-    support: full
 options:
   names:
     description:

@@ -18,9 +18,6 @@ author:
 extends_documentation_fragment:
   - hostmaint.libvirt.connection
   - hostmaint.libvirt.connection.attributes
-attributes:
-  check_mode:
-    support: full
 options:
   name:
     description: The host's name in the result; defaults to the host name libvirt reports.

@@ -22,9 +22,6 @@ extends_documentation_fragment:
   - hostmaint.libvirt.connection
   - hostmaint.libvirt.engine
   - hostmaint.libvirt.connection.attributes
-attributes:
-  check_mode:
-    support: full
 options:
   destination:
     description: The destination host, by name (one of O(destinations)).

@@ -22,9 +22,6 @@ extends_documentation_fragment:
   - hostmaint.libvirt.connection
   - hostmaint.libvirt.engine
   - hostmaint.libvirt.connection.attributes
-attributes:
-  check_mode:
-    support: full
 options:
   guests:
     description: Only judge these guests (all when omitted). Unknown names fail the task.
