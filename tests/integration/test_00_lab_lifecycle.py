@@ -8,7 +8,7 @@ import ipaddress
 import os
 import signal
 import subprocess
-import time
+import threading
 
 from conftest import LAB_CMD, ROOT, lab_cli
 
@@ -57,14 +57,26 @@ def test_refuses_a_subnet_that_overlaps_the_machine():
 
 def test_down_cleans_up_after_a_crash_half_way_through_up():
     lab_cli("down")
-    proc = subprocess.Popen([LAB_CMD, "up", "--hosts", "3"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 180
-    while "hv2" not in netns() and time.time() < deadline:
-        time.sleep(0.05)
-    assert "hv2" in netns(), "up never got to hv2"
-    proc.send_signal(signal.SIGKILL)
+    # Killed once hv1 is up: namespaces, veths, mounts, daemons and files all exist by then, and `up`
+    # still has hv2 and hv3 to start (seconds each). The whole process group dies, as in a crash of the
+    # controller; the daemons it started (they detach) are left running for `down` to find.
+    proc = subprocess.Popen([LAB_CMD, "up", "--hosts", "3"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            universal_newlines=True, start_new_session=True)
+    watchdog = threading.Timer(240, os.killpg, (proc.pid, signal.SIGKILL))  # bounded: up never got to hv1
+    watchdog.start()
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "hv1 up at" in line:
+            break
+    watchdog.cancel()
+    assert proc.poll() is None, "up ended before it could be killed half-way: %s" % "".join(seen)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)
-    assert "hv3" not in netns()
+    proc.stderr.close()
+    assert not os.path.exists(os.path.join(ROOT, ".lab", "inventory.yml")), "up got to its end before the kill"
+    assert {"hvlab", "hv1", "hv2", "hv3"} <= netns()
+    assert lab_processes(), "hv1's daemons should be running"
     lab_cli("down")
     assert_nothing_left()
     # running it again is fine
