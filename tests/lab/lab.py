@@ -527,14 +527,38 @@ def cmd_down(args):
     return 0
 
 
+KEPT_LABS = 8
+
+
 def keep_logs(names):
-    """The hosts' libvirt logs outlive the lab in .cache/lab/logs (for a post-mortem; `down --purge` drops them)."""
-    target = os.path.join(CACHE, "logs")
-    shutil.rmtree(target, ignore_errors=True)
+    """The hosts' libvirt and guest console logs outlive the lab, for a post-mortem.
+
+    Each lab's go into .cache/lab/logs/<time it went down>/<host>/, the newest KEPT_LABS of them are kept
+    (a test run builds several labs: the first one's logs must survive the later ones), and
+    .cache/lab/logs/latest points at the newest. `down --purge` drops them all.
+    """
+    root = os.path.join(CACHE, "logs")
+    target = os.path.join(root, time.strftime("%Y%m%dT%H%M%S", time.gmtime()))
+    suffix = 1
+    while os.path.exists(target):
+        suffix += 1
+        target = os.path.join(root, time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-%d" % suffix)
+    kept = False
     for name in names:
         source = os.path.join(host_dir(name), "var-log-libvirt")
         if os.path.isdir(source):
             shutil.copytree(source, os.path.join(target, name), dirs_exist_ok=True)
+            kept = True
+    if not kept:
+        return
+    latest = os.path.join(root, "latest")
+    if os.path.lexists(latest):
+        os.unlink(latest)
+    os.symlink(os.path.basename(target), latest)
+    runs = sorted(d for d in os.listdir(root) if re.match(r"^\d{8}T\d{6}", d))
+    stale = [d for d in os.listdir(root) if d != "latest" and d not in runs] + runs[:-KEPT_LABS]
+    for old in stale:  # older labs, and the flat layout of earlier versions
+        shutil.rmtree(os.path.join(root, old), ignore_errors=True)
 
 
 def _comm(pid):
