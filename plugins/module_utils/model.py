@@ -22,6 +22,13 @@ STATES = ("nostate", "running", "blocked", "paused", "shutdown", "shutoff", "cra
 POLICIES = ("migrate", "shutdown", "skip", "fail")
 
 
+class _Record(object):
+    """Base of the dataclasses below that results show as plain dicts."""
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
 @dataclasses.dataclass
 class Disk:
     """One disk (or cdrom/floppy) of a guest."""
@@ -75,7 +82,7 @@ class MigrationRecord:
 
 
 @dataclasses.dataclass
-class Guest:
+class Guest(_Record):
     """A libvirt domain as the engine sees it."""
 
     name: str
@@ -108,7 +115,7 @@ class Guest:
         return self.state not in ("shutoff", "shutdown", "crashed", "nostate")
 
     def as_dict(self):
-        data = dataclasses.asdict(self)
+        data = super().as_dict()
         data["migratable"] = self.migratable
         return data
 
@@ -153,7 +160,7 @@ def memory_need_mib(guest):
 
 
 @dataclasses.dataclass
-class HostFacts:
+class HostFacts(_Record):
     """One hypervisor as the decisions see it; the adapter fills it from libvirt.
 
     ``memory_free_mib`` is what the host can give to new guests (free plus reclaimable cache,
@@ -187,12 +194,9 @@ class HostFacts:
     cpu_compatible: Dict[str, Tuple[bool, Optional[str]]] = dataclasses.field(default_factory=dict)
     resident_groups: List[str] = dataclasses.field(default_factory=list)
 
-    def as_dict(self):
-        return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass
-class Problem:
+class Problem(_Record):
     """One reason a guest cannot go to a destination (destination None: to any destination)."""
 
     code: str
@@ -200,12 +204,9 @@ class Problem:
     guest: str
     destination: Optional[str] = None
 
-    def as_dict(self):
-        return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass
-class Limits:
+class Limits(_Record):
     """How much a plan may ask of the hosts.
 
     reserve_mib: memory kept free on every destination for the host itself and QEMU's own
@@ -238,12 +239,9 @@ class Limits:
                 raise DecisionError("invalid limits: %s must be 1 or more, got %s" % (key, getattr(self, key)))
         return self
 
-    def as_dict(self):
-        return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass
-class Move:
+class Move(_Record):
     """One planned step for one guest; ``wave`` and ``order`` count from 1."""
 
     guest: str
@@ -260,12 +258,9 @@ class Move:
     order: int = 0
     reasons: List[Problem] = dataclasses.field(default_factory=list)
 
-    def as_dict(self):
-        return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass
-class Blocked:
+class Blocked(_Record):
     """A guest the plan cannot move, with every reason (per destination where it applies)."""
 
     guest: str
@@ -273,21 +268,15 @@ class Blocked:
     state: str
     reasons: List[Problem] = dataclasses.field(default_factory=list)
 
-    def as_dict(self):
-        return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass
-class Skipped:
+class Skipped(_Record):
     """A guest the plan deliberately leaves where it is."""
 
     guest: str
     code: str
     reason: str
     problems: List[Problem] = dataclasses.field(default_factory=list)
-
-    def as_dict(self):
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass
@@ -354,7 +343,7 @@ class Plan:
 
 
 @dataclasses.dataclass
-class LadderPolicy:
+class LadderPolicy(_Record):
     """How hard one migration may push before it gives up.
 
     downtime_steps_ms: 50 first (the lab measured 13-98 ms pauses at 50 ms against up to 342 ms at
@@ -403,12 +392,9 @@ class LadderPolicy:
             raise DecisionError("invalid ladder policy: stall_passes must be 1 or more, got %s" % self.stall_passes)
         return self
 
-    def as_dict(self):
-        return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass
-class StartOptions:
+class StartOptions(_Record):
     """What the executor requests when it starts one migration.
 
     auto_converge -> VIR_MIGRATE_AUTO_CONVERGE plus VIR_MIGRATE_PARAM_AUTO_CONVERGE_INITIAL and
@@ -422,12 +408,9 @@ class StartOptions:
     auto_converge_increment: Optional[int] = None
     postcopy: bool = False
 
-    def as_dict(self):
-        return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass
-class JobSample:
+class JobSample(_Record):
     """One poll of a migration job (virDomainGetJobStats), in bytes and seconds."""
 
     elapsed_s: float = 0.0
@@ -471,24 +454,18 @@ class JobSample:
             auto_converge_throttle=number("auto_converge_throttle"),
         )
 
-    def as_dict(self):
-        return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass
-class LadderAction:
+class LadderAction(_Record):
     """The ladder's decision for one poll: kind is one of LADDER_KINDS, value e.g. downtime ms."""
 
     kind: str
     value: Optional[int] = None
     reason: str = ""
 
-    def as_dict(self):
-        return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass
-class LadderState:
+class LadderState(_Record):
     """What the ladder remembers about one running migration (the executor keeps one per guest).
 
     Built by ``convergence.new_state``; updated by ``convergence.observe`` (each poll) and
@@ -515,6 +492,6 @@ class LadderState:
     steps: List[LadderAction] = dataclasses.field(default_factory=list)
 
     def as_dict(self):
-        data = dataclasses.asdict(self)
+        data = super().as_dict()
         data.pop("pass_starts")
         return data

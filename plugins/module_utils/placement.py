@@ -56,27 +56,27 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
 )
 
 
+def _check_names(items, kind, label):
+    """Every item (guest or host facts) has a name, and no name comes twice."""
+    seen = set()
+    for item in items:
+        if not getattr(item, "name", None):
+            raise DecisionError("invalid %s: a %s has no name" % (label, kind), **{kind: repr(item)})
+        if item.name in seen:
+            raise DecisionError("duplicate %s %s in the %s list" % (kind, item.name, kind))
+        seen.add(item.name)
+
+
 def _check_inputs(guests, hosts, limits):
     limits = (limits or Limits()).validate()
-    names = set()
+    _check_names(guests, "guest", "guest")
     for guest in guests:
-        if not getattr(guest, "name", None):
-            raise DecisionError("invalid guest: a guest has no name", guest=repr(guest))
-        if guest.name in names:
-            raise DecisionError("duplicate guest %s in the guest list" % guest.name)
-        names.add(guest.name)
         if guest.policy not in POLICIES:
             raise DecisionError("invalid policy %r for guest %s: expected one of %s"
                                 % (guest.policy, guest.name, ", ".join(POLICIES)))
         if memory_need_mib(guest) < 0:
             raise DecisionError("invalid guest %s: memory cannot be negative" % guest.name)
-    host_names = set()
-    for host in hosts:
-        if not getattr(host, "name", None):
-            raise DecisionError("invalid host facts: a host has no name", host=repr(host))
-        if host.name in host_names:
-            raise DecisionError("duplicate host %s in the host list" % host.name)
-        host_names.add(host.name)
+    _check_names(hosts, "host", "host facts")
     return limits
 
 

@@ -12,6 +12,7 @@ Standard library only: it runs before the project's venv exists.
 """
 
 import argparse
+import datetime
 import fcntl
 import ipaddress
 import json
@@ -538,18 +539,12 @@ def keep_logs(names):
     .cache/lab/logs/latest points at the newest. `down --purge` drops them all.
     """
     root = os.path.join(CACHE, "logs")
-    target = os.path.join(root, time.strftime("%Y%m%dT%H%M%S", time.gmtime()))
-    suffix = 1
-    while os.path.exists(target):
-        suffix += 1
-        target = os.path.join(root, time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-%d" % suffix)
-    kept = False
+    target = os.path.join(root, datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%f"))
     for name in names:
         source = os.path.join(host_dir(name), "var-log-libvirt")
         if os.path.isdir(source):
             shutil.copytree(source, os.path.join(target, name), dirs_exist_ok=True)
-            kept = True
-    if not kept:
+    if not os.path.isdir(target):
         return
     latest = os.path.join(root, "latest")
     if os.path.lexists(latest):
