@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+import glob
+import http.client
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -64,46 +67,36 @@ class Lab(object):
         """{guest: host} for running guests, from each host's libvirt."""
         return dict((g["name"], g["host"]) for g in self.status()["guests"] if g["state"] == "running")
 
-    def console(self, guest):
-        """The guest's serial console as each host kept it ({host: text}); the lab appends across migrations."""
-        text = {}
-        for host in self.hosts():
-            path = os.path.join(ROOT, ".lab", "hosts", host, "var-log-libvirt", "qemu", "%s-serial.log" % guest)
-            if os.path.exists(path):
-                with open(path, errors="replace") as fh:
-                    text[host] = fh.read()
-        return text
+    def kept_instance(self, prober):
+        """True when the guest answered, all the time it was probed, only as the instance it was when the
+        probing started (same boot id): a live migration never restarts a guest.
 
-    def kept_instance(self, guest, answers, expected):
-        """True when the guest answered only as the instance it was (same boot id): a live migration never
-        restarts it.
-
-        One exception, a fault of the emulator and not of the code under test: TCG has been seen, rarely
-        (once in several hundred migrations), to leave a guest whose kernel panics right after an incoming
-        migration; the guest then reboots itself inside the same QEMU (panic=-1). That is accepted only
-        when the guest's own console shows a kernel panic right before the ready line of each new boot
-        id; it is reported as a warning and the answer is False (the caller then skips its availability
-        counts, which measure the reboot). A restart from outside (a new QEMU, a cold boot) prints no panic
-        there and fails.
+        One exception, a fault of the emulator and not of the code under test: under TCG (QEMU 7.2) a
+        migrated guest's kernel has been seen, twice in roughly 900 migrations, to fault right after it
+        arrived (a return to address 0x1, a NULL call in the idle loop: a page that arrived in an old
+        state). Lab guests turn an oops into a panic and reboot themselves (oops=panic panic=-1). That is
+        accepted only when the guest's own console, in what it printed while it was probed, shows the
+        kernel fault, and shows it before the ready line of any new boot id the guest answered with. It is
+        reported as a warning and the answer is False: the caller then skips its availability counts,
+        which measure the fault and the reboot. A restart from outside (a new QEMU, a cold boot) prints
+        no fault there and fails, and so does a guest that stopped answering without one (its counts).
         """
-        assert expected in answers, "%s never answered as itself (%s): %s" % (guest, expected, sorted(answers))
-        others = answers - {expected}
-        if not others:
+        printed = prober.printed()
+        faulted = dict((host, text) for host, text in printed.items() if GUEST_FAULT.search(text))
+        others = prober.answers - {prober.expected}
+        if not faulted:
+            assert not others, ("%s answered as another instance (%s, was %s) and its console shows no kernel fault: "
+                                "it was restarted" % (prober.guest, sorted(others), prober.expected))
             return True
-        consoles = self.console(guest)
         for answer in sorted(others):
             ready = "LAB-GUEST-READY %s" % answer
-            where = [(host, text) for host, text in consoles.items() if ready in text]
-            assert where, "%s answered as another instance (%s) and no console shows it booting" % (guest, answer)
-            host, text = where[0]
-            before = text[:text.index(ready)]
-            last = before.rfind("LAB-GUEST-READY")
-            since_last_boot = before[before.index("\n", last) + 1:] if last >= 0 else before
-            assert "Kernel panic" in since_last_boot, (
-                "%s was restarted (now %s on %s) without a guest kernel panic: %s"
-                % (guest, answer, host, since_last_boot[-600:]))
-            warnings.warn("%s: its guest kernel panicked after a migration and it rebooted itself on %s "
-                          "(a TCG fault, not hostmaint's): %s" % (guest, host, since_last_boot.strip()[-300:]))
+            assert any(GUEST_FAULT.search(text[:text.index(ready)]) for text in printed.values() if ready in text), (
+                "%s answered as another instance (%s) that no console shows booting after a kernel fault"
+                % (prober.guest, answer))
+        for host, text in sorted(faulted.items()):
+            start = GUEST_FAULT.search(text).start()
+            warnings.warn("%s: its guest kernel faulted on %s while it was probed, a TCG fault, not hostmaint's "
+                          "(its availability counts are skipped): %s" % (prober.guest, host, text[start:start + 400]))
         return False
 
     def record(self, host, guest):
@@ -151,36 +144,94 @@ class Lab(object):
         return results
 
 
-class Prober(threading.Thread):
-    """Polls a guest's HTTP answer every 20 ms (0.5 s client timeout) while something happens to it."""
+GUEST_FAULT = re.compile(r"Kernel panic|Oops: ")
 
-    def __init__(self, address, interval=0.02, timeout=0.5, limit_s=300):
+
+def consoles(guest):
+    """{host: text}: the guest's serial console as each lab host kept it (QEMU appends across migrations)."""
+    found = {}
+    for path in glob.glob(os.path.join(ROOT, ".lab", "hosts", "*", "var-log-libvirt", "qemu", "%s-serial.log" % guest)):
+        with open(path, errors="replace") as fh:
+            found[path.split(os.sep)[-4]] = fh.read()
+    return found
+
+
+def answer_of(address, within=30.0):
+    """The guest's HTTP answer ("<name> <boot id>"), polled for at most `within` seconds; None without one."""
+    deadline = time.time() + within
+    while True:
+        try:
+            with urllib.request.urlopen("http://%s/" % address, timeout=1.0) as resp:
+                return resp.read().decode().strip()
+        except (OSError, http.client.HTTPException):
+            if time.time() >= deadline:
+                return None
+            time.sleep(0.3)
+
+
+class Prober(threading.Thread):
+    """Polls a guest's HTTP answer every 20 ms (0.5 s client timeout) while something happens to it.
+
+    start() first takes the guest's answer as it is (expected) and where its console stands on every host.
+    longest_gap is the longest time without an answer, including the time from the last answer to stop();
+    failures keeps (seconds since start, error) of every failed probe, so a report says what went wrong when.
+    """
+
+    def __init__(self, guest, interval=0.02, timeout=0.5, limit_s=300):
         super(Prober, self).__init__(daemon=True)
-        self.url = "http://%s/" % address
+        self.guest = guest["name"]
+        self.address = guest["address"]
+        self.url = "http://%s/" % self.address
         self.interval, self.timeout, self.limit_s = interval, timeout, limit_s
         self.ok = self.failed = 0
         self.answers = set()
+        self.failures = []
         self.longest_gap = 0.0
+        self.started = self.last_ok = self.expected = None
+        self.console_at = {}
         self._stop_event = threading.Event()
 
+    def start(self):
+        self.console_at = dict((host, len(text)) for host, text in consoles(self.guest).items())
+        self.expected = answer_of(self.address)
+        assert self.expected, "%s does not answer at %s before the test acts on it" % (self.guest, self.url)
+        self.answers.add(self.expected)
+        super(Prober, self).start()
+
     def run(self):
-        started = last_ok = time.time()
-        while not self._stop_event.is_set() and time.time() - started < self.limit_s:
+        self.started = self.last_ok = time.time()
+        while not self._stop_event.is_set() and time.time() - self.started < self.limit_s:
             try:
                 with urllib.request.urlopen(self.url, timeout=self.timeout) as resp:
                     self.answers.add(resp.read().decode().strip())
                 now = time.time()
-                self.longest_gap = max(self.longest_gap, now - last_ok)
-                last_ok = now
+                self.longest_gap = max(self.longest_gap, now - self.last_ok)
+                self.last_ok = now
                 self.ok += 1
-            except OSError:
+            except (OSError, http.client.HTTPException) as exc:
                 self.failed += 1
+                self.failures.append((round(time.time() - self.started, 2), "%s: %s" % (type(exc).__name__, exc)))
             time.sleep(self.interval)
 
     def stop(self):
         self._stop_event.set()
         self.join(10)
+        if self.last_ok is not None:
+            self.longest_gap = max(self.longest_gap, time.time() - self.last_ok)
         return self
+
+    def printed(self):
+        """{host: text} the guest's console printed on each host since start()."""
+        now = consoles(self.guest)
+        return dict((host, text[self.console_at.get(host, 0):] if len(text) >= self.console_at.get(host, 0) else text)
+                    for host, text in now.items())
+
+    def summary(self):
+        """One line for a test's output: counts, the longest gap and the first failures with their times."""
+        kinds = sorted(set(error for _, error in self.failures))
+        return "%s: %d ok, %d failed, longest gap %.0f ms, failures at %s (%s)" % (
+            self.guest, self.ok, self.failed, self.longest_gap * 1000, [t for t, _ in self.failures[:20]],
+            "; ".join(kinds))
 
 
 @pytest.fixture(scope="session")

@@ -635,7 +635,7 @@ def cmd_guest_add(args):
         extra_nics += "<interface type='bridge'><source bridge='%s'/><model type='virtio'/></interface>" % bridge
     serial = "/var/log/libvirt/qemu/%s-serial.log" % args.name
     dirty_mib = max(16, min(args.memory // 2, 128))
-    cmdline = "console=ttyS0 loglevel=5 panic=-1 lab_name=%s lab_ip=%s/%d lab_gw=%s lab_dirty=%d lab_dirty_mib=%d" % (
+    cmdline = "console=ttyS0 loglevel=5 oops=panic unknown_nmi_panic panic=-1 lab_name=%s lab_ip=%s/%d lab_gw=%s lab_dirty=%d lab_dirty_mib=%d" % (
         args.name, ip, subnet.prefixlen, addr(state, 1), args.dirty, dirty_mib)
     xml = """<domain type='qemu'>
   <name>{name}</name>
