@@ -228,9 +228,9 @@ class Prober(threading.Thread):
 
     def summary(self):
         """One line for a test's output: counts, the longest gap and the first failures with their times."""
-        kinds = sorted(set(error for _, error in self.failures))
+        kinds = sorted(set(error for at, error in self.failures))
         return "%s: %d ok, %d failed, longest gap %.0f ms, failures at %s (%s)" % (
-            self.guest, self.ok, self.failed, self.longest_gap * 1000, [t for t, _ in self.failures[:20]],
+            self.guest, self.ok, self.failed, self.longest_gap * 1000, [at for at, error in self.failures[:20]],
             "; ".join(kinds))
 
 

@@ -70,8 +70,8 @@ def test_evacuate_then_restore(lab, evacuees):
     # the guests kept answering, as the same instances
     for guest, prober in probers.items():
         print("%s; downtime %s ms, %.2f s" % (prober.summary(), outcomes[guest]["downtime_ms"],
-                                               outcomes[guest]["duration_s"]))
-    for guest, prober in probers.items():
+                                              outcomes[guest]["duration_s"]))
+    for prober in probers.values():
         if lab.kept_instance(prober):
             assert prober.failed <= 5 and prober.longest_gap < 3.0, prober.summary()
 
