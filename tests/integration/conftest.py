@@ -82,7 +82,8 @@ class Lab(object):
         no fault there and fails, and so does a guest that stopped answering without one (its counts).
         """
         printed = prober.printed()
-        faulted = dict((host, text) for host, text in printed.items() if GUEST_FAULT.search(text))
+        faults = dict((host, GUEST_FAULT.search(text)) for host, text in printed.items())
+        faulted = dict((host, fault) for host, fault in faults.items() if fault)
         others = prober.answers - {prober.expected}
         if not faulted:
             assert not others, ("%s answered as another instance (%s, was %s) and its console shows no kernel fault: "
@@ -93,11 +94,21 @@ class Lab(object):
             assert any(GUEST_FAULT.search(text[:text.index(ready)]) for text in printed.values() if ready in text), (
                 "%s answered as another instance (%s) that no console shows booting after a kernel fault"
                 % (prober.guest, answer))
-        for host, text in sorted(faulted.items()):
-            start = GUEST_FAULT.search(text).start()
+        for host, fault in sorted(faulted.items()):
             warnings.warn("%s: its guest kernel faulted on %s while it was probed, a TCG fault, not hostmaint's "
-                          "(its availability counts are skipped): %s" % (prober.guest, host, text[start:start + 400]))
+                          "(its availability counts are skipped): %s"
+                          % (prober.guest, host, fault.string[fault.start():fault.start() + 400]))
         return False
+
+    def assert_kept_answering(self, prober):
+        """The guest answered as itself all along, with at most 5 failed probes and no 3 s without an answer,
+        unless its own kernel faulted (kept_instance). Prints the prober's summary; returns kept_instance's
+        answer."""
+        print(prober.summary())
+        kept = self.kept_instance(prober)
+        if kept:
+            assert prober.failed <= 5 and prober.longest_gap < 3.0, prober.summary()
+        return kept
 
     def record(self, host, guest):
         """The migration record element on a guest, as virsh shows it (None when there is none)."""
@@ -156,14 +167,22 @@ def consoles(guest):
     return found
 
 
+HTTP_ERRORS = (OSError, http.client.HTTPException)
+
+
+def http_answer(address, timeout):
+    """The guest's HTTP answer ("<name> <boot id>"); raises one of HTTP_ERRORS."""
+    with urllib.request.urlopen("http://%s/" % address, timeout=timeout) as resp:
+        return resp.read().decode().strip()
+
+
 def answer_of(address, within=30.0):
-    """The guest's HTTP answer ("<name> <boot id>"), polled for at most `within` seconds; None without one."""
+    """The guest's HTTP answer, polled for at most `within` seconds; None without one."""
     deadline = time.time() + within
     while True:
         try:
-            with urllib.request.urlopen("http://%s/" % address, timeout=1.0) as resp:
-                return resp.read().decode().strip()
-        except (OSError, http.client.HTTPException):
+            return http_answer(address, 1.0)
+        except HTTP_ERRORS:
             if time.time() >= deadline:
                 return None
             time.sleep(0.3)
@@ -181,7 +200,6 @@ class Prober(threading.Thread):
         super(Prober, self).__init__(daemon=True)
         self.guest = guest["name"]
         self.address = guest["address"]
-        self.url = "http://%s/" % self.address
         self.interval, self.timeout, self.limit_s = interval, timeout, limit_s
         self.ok = self.failed = 0
         self.answers = set()
@@ -194,7 +212,7 @@ class Prober(threading.Thread):
     def start(self):
         self.console_at = dict((host, len(text)) for host, text in consoles(self.guest).items())
         self.expected = answer_of(self.address)
-        assert self.expected, "%s does not answer at %s before the test acts on it" % (self.guest, self.url)
+        assert self.expected, "%s does not answer at %s before the test acts on it" % (self.guest, self.address)
         self.answers.add(self.expected)
         super(Prober, self).start()
 
@@ -202,13 +220,12 @@ class Prober(threading.Thread):
         self.started = self.last_ok = time.time()
         while not self._stop_event.is_set() and time.time() - self.started < self.limit_s:
             try:
-                with urllib.request.urlopen(self.url, timeout=self.timeout) as resp:
-                    self.answers.add(resp.read().decode().strip())
+                self.answers.add(http_answer(self.address, self.timeout))
                 now = time.time()
                 self.longest_gap = max(self.longest_gap, now - self.last_ok)
                 self.last_ok = now
                 self.ok += 1
-            except (OSError, http.client.HTTPException) as exc:
+            except HTTP_ERRORS as exc:
                 self.failed += 1
                 self.failures.append((round(time.time() - self.started, 2), "%s: %s" % (type(exc).__name__, exc)))
             time.sleep(self.interval)

@@ -27,15 +27,14 @@ def test_live_migration_from_hv1_to_hv2_keeps_the_guest_answering(lab):
     took = time.time() - started
     time.sleep(1)
     prober.stop()
-    print("smoke migration: %.2f s wall; %s" % (took, prober.summary()))
+    print("smoke migration: %.2f s wall" % took)
     assert lab.running_on("smoke1") == ["hv2"]
     assert lab.defined_on("smoke1") == ["hv2"]
     status = dict((g["name"], g) for g in lab.status()["guests"])
     assert status["smoke1"]["host"] == "hv2" and status["smoke1"]["state"] == "running"
     # one instance throughout: the same boot id before and after, and it kept answering
-    if lab.kept_instance(prober):
+    if lab.assert_kept_answering(prober):
         assert prober.ok > 50
-        assert prober.failed <= 5 and prober.longest_gap < 3.0, prober.summary()
     lab.remove_guest("smoke1")
     assert lab.defined_on("smoke1") == []
     # guests' taps coming and going never change a host's own address under its peers' ARP caches
