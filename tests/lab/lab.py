@@ -33,14 +33,22 @@ CACHE = os.path.join(ROOT, ".cache", "lab")
 GUEST_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest")
 STATE = os.path.join(LAB, "state.json")
 SWITCH_NS = "hvlab"
+MIGRATION_NS = "hvmig"
+STORAGE_NS = "hvstore"
+STORAGE_NAME = "store1"
+STORAGE_VOLUME = "labshared"
 CTL_VETH = "hvlab0"
 HOST_RE = re.compile(r"^hv[0-9]+$")
 SUBNET_CANDIDATES = ("10.213.7.0/24", "10.231.77.0/24", "172.30.213.0/24", "192.168.213.0/24")
+MIGRATION_SUBNET_CANDIDATES = ("10.213.8.0/24", "10.231.78.0/24", "172.30.214.0/24", "192.168.214.0/24")
+MIGRATION_IFACE = "mig0"
 SHARED_DIR = "/var/lib/libvirt/shared"
 SHARED_POOL = "lab-shared"
 LOCAL_DIR = "/var/lib/libvirt/images"
+# Private copies, bind-mounted over the machine's own folders inside each host: whatever a role writes
+# there (/etc/hosts, /etc/pki, /etc/libvirt, /etc/nftables.conf, ...) stays the host's own.
 PRIVATE_DIRS = {
-    "/etc/libvirt": "etc-libvirt",
+    "/etc": "etc",
     "/var/lib/libvirt": "var-lib-libvirt",
     "/var/log/libvirt": "var-log-libvirt",
     "/var/cache/libvirt": "var-cache-libvirt",
@@ -89,8 +97,15 @@ def host_dir(name):
 
 
 def pid_of(name, daemon="libvirtd"):
-    """The pid of a host's daemon if it is alive, read from its private /run (a folder of ours)."""
-    path = os.path.join(host_dir(name), "run", "libvirt" if daemon != "sshd" else "", "%s.pid" % daemon)
+    """The pid of a host's daemon if it is alive, read from its private /run (a folder of ours).
+
+    daemon "anchor" is the process that holds the host's namespaces for its whole life (a `sleep`), so
+    that commands can enter the host while libvirtd is stopped or being restarted.
+    """
+    if daemon == "anchor":
+        path = os.path.join(host_dir(name), "anchor.pid")
+    else:
+        path = os.path.join(host_dir(name), "run", "libvirt" if daemon != "sshd" else "", "%s.pid" % daemon)
     try:
         with open(path) as fh:
             pid = int(fh.read().strip())
@@ -102,9 +117,9 @@ def pid_of(name, daemon="libvirtd"):
 
 def in_host(name, cmd, check=True, timeout=120, input=None):
     """Run a command inside a lab host (its network, mount and UTS namespaces)."""
-    pid = pid_of(name)
+    pid = pid_of(name, "anchor")
     if pid is None:
-        raise LabError("host %s is not running (no libvirtd)" % name)
+        raise LabError("host %s is not running" % name)
     return run(["nsenter", "-t", str(pid), "-m", "-u", "-n", "--"] + cmd, check=check, timeout=timeout, input=input)
 
 
@@ -136,9 +151,9 @@ def machine_networks():
     return nets
 
 
-def choose_subnet(requested):
+def choose_subnet(requested, candidates=SUBNET_CANDIDATES, avoid=()):
     taken = [n for n in machine_networks() if not (n.prefixlen == 8 and n.network_address.is_loopback)]
-    taken = [n for n in taken if not n.is_loopback]
+    taken = [n for n in taken if not n.is_loopback] + list(avoid)
     if requested:
         try:
             subnet = ipaddress.ip_network(requested, strict=True)
@@ -151,11 +166,12 @@ def choose_subnet(requested):
             raise LabError("subnet %s overlaps this machine's own routes (%s): choose another with --subnet"
                            % (requested, ", ".join(clash)))
         return subnet
-    for candidate in SUBNET_CANDIDATES:
+    for candidate in candidates:
         subnet = ipaddress.ip_network(candidate)
         if not any(n.overlaps(subnet) for n in taken):
             return subnet
-    raise LabError("every candidate lab subnet overlaps this machine's routes: give one with --subnet")
+    raise LabError("every candidate lab subnet (%s) overlaps this machine's routes: give one with --subnet"
+                   % ", ".join(candidates))
 
 
 def addr(state, index):
@@ -251,6 +267,54 @@ def set_conf(path, values):
     write(path, "\n".join(lines) + "\n")
 
 
+INIT_SCRIPT = """#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          libvirtd
+# Short-Description: libvirt management daemon (hostmaint lab)
+### END INIT INFO
+# Written by tests/lab/lab. A lab host has no init system of its own: this script plays libvirtd's
+# init script inside the host's namespaces, so that `service libvirtd restart` (and Ansible's service
+# module) work as on a sysvinit hypervisor. It reads LIBVIRTD_ARGS from /etc/default/libvirtd, as
+# Debian's libvirtd unit does (--listen there makes libvirtd open its TLS/TCP listeners).
+PIDFILE=/run/libvirt/libvirtd.pid
+LIBVIRTD_ARGS=
+[ -r /etc/default/libvirtd ] && . /etc/default/libvirtd
+running() { [ -s "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+start() {
+    running && return 0
+    mkdir -p /run/libvirt
+    # shellcheck disable=SC2086
+    /usr/sbin/libvirtd -d -p "$PIDFILE" $LIBVIRTD_ARGS || return 1
+    i=0
+    while [ $i -lt 300 ]; do
+        virsh -q -c qemu:///system version >/dev/null 2>&1 && return 0
+        i=$((i + 1)); sleep 0.1
+    done
+    echo "libvirtd did not answer within 30 s" >&2
+    return 1
+}
+stop() {
+    running || { rm -f "$PIDFILE"; return 0; }
+    pid=$(cat "$PIDFILE")
+    kill "$pid"
+    i=0
+    while kill -0 "$pid" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -eq 300 ] && kill -9 "$pid"
+        sleep 0.1
+    done
+    rm -f "$PIDFILE"
+}
+case "$1" in
+    start) start ;;
+    stop) stop ;;
+    restart|force-reload|reload) stop; start ;;
+    status) if running; then echo "libvirtd is running"; exit 0; else echo "libvirtd is not running"; exit 3; fi ;;
+    *) echo "usage: $0 {start|stop|restart|force-reload|status}" >&2; exit 2 ;;
+esac
+"""
+
+
 def prepare_host_files(state, name):
     hdir = host_dir(name)
     ip = host_address(state, name)
@@ -258,27 +322,31 @@ def prepare_host_files(state, name):
         shutil.rmtree(hdir)  # a stale key or known_hosts left behind would break SSH between hosts
     for real, sub in PRIVATE_DIRS.items():
         os.makedirs(os.path.join(hdir, sub), exist_ok=True)
-    # A freshly installed hypervisor: the package's configuration, our identity, no TLS yet.
-    shutil.copytree("/etc/libvirt", os.path.join(hdir, "etc-libvirt"), dirs_exist_ok=True, symlinks=True)
-    autostart = os.path.join(hdir, "etc-libvirt", "qemu", "networks", "autostart")
+    # A freshly installed hypervisor: the machine's /etc as installed (packages' configuration), our
+    # identity, no TLS, no migration network settings, no shared storage, nothing in /etc/hosts.
+    run(["cp", "-a", "/etc/.", os.path.join(hdir, "etc")])
+    etc = os.path.join(hdir, "etc")
+    autostart = os.path.join(etc, "libvirt", "qemu", "networks", "autostart")
     shutil.rmtree(autostart, ignore_errors=True)
     os.makedirs(autostart)
-    set_conf(os.path.join(hdir, "etc-libvirt", "libvirtd.conf"), {
+    write(os.path.join(etc, "hostname"), name + "\n")
+    write(os.path.join(etc, "init.d", "libvirtd"), INIT_SCRIPT, 0o755)
+    set_conf(os.path.join(etc, "libvirt", "libvirtd.conf"), {
         "host_uuid": '"%s"' % uuid.uuid4(),
         "listen_tls": "0",
         "listen_tcp": "0",
         "log_outputs": '"3:file:/var/log/libvirt/libvirtd.log"',
     })
-    set_conf(os.path.join(hdir, "etc-libvirt", "qemu.conf"), {
-        "migration_host": '"%s"' % ip,
-        "migration_address": '"%s"' % ip,
+    # What a lab host needs to run QEMU at all here (no cgroups, no security driver, QEMU as root);
+    # nothing about migration: that is the setup roles' job.
+    set_conf(os.path.join(etc, "libvirt", "qemu.conf"), {
         "user": '"root"',
         "group": '"root"',
         "security_driver": '"none"',
         "cgroup_controllers": "[ ]",
         "namespaces": "[ ]",
     })
-    for sub in ("qemu", "images", "shared"):
+    for sub in ("qemu", "images"):
         os.makedirs(os.path.join(hdir, "var-lib-libvirt", sub), exist_ok=True)
     os.makedirs(os.path.join(hdir, "var-log-libvirt", "qemu"), exist_ok=True)
     os.makedirs(os.path.join(hdir, "run"), exist_ok=True)
@@ -333,22 +401,44 @@ def write_known_hosts(state, names):
         write(os.path.join(host_dir(name), "root", ".ssh", "known_hosts"), text, 0o600)
 
 
+def enter_namespaces(ns, script, pidfile):
+    """Start a namespace's anchor: a process in the network namespace ns, with private mount and UTS
+    namespaces, that runs script (the mounts and daemons) and then sleeps for the namespace's life.
+    Its pid goes to pidfile; `nsenter -t <pid>` enters the namespace from then on."""
+    ready = pidfile + ".ready"
+    if os.path.exists(ready):
+        os.unlink(ready)
+    full = "set -e\n%s\ntouch '%s'\nexec sleep infinity\n" % (script, ready)
+    proc = subprocess.Popen(["ip", "netns", "exec", ns, "unshare", "--mount", "--uts", "--propagation", "private", "--",
+                             "sh", "-c", full], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(pidfile + ".log", "w"), start_new_session=True)
+    write(pidfile, "%d\n" % proc.pid)
+    deadline = time.time() + BOUND_S
+    while time.time() < deadline:
+        if os.path.exists(ready):
+            return proc.pid
+        if proc.poll() is not None:
+            with open(pidfile + ".log") as fh:
+                raise LabError("starting %s failed: %s" % (ns, fh.read().strip()[-600:]))
+        time.sleep(0.1)
+    raise LabError("%s was not ready within %d s" % (ns, BOUND_S))
+
+
 def start_host(state, name):
     hdir = host_dir(name)
     ip = host_address(state, name)
-    binds = " && ".join("mount --bind '%s' '%s'" % (os.path.join(hdir, sub), real) for real, sub in PRIVATE_DIRS.items())
-    script = " && ".join([
+    binds = "\n".join("mount --bind '%s' '%s'" % (os.path.join(hdir, sub), real) for real, sub in PRIVATE_DIRS.items())
+    script = "\n".join([
         "mount --make-rprivate /",
         "mount --bind '%s' /run" % os.path.join(hdir, "run"),
         "mkdir -p /run/libvirt /run/sshd /run/lock",
         binds,
-        "mount --bind '%s' '%s'" % (os.path.join(LAB, "shared"), SHARED_DIR),
         "hostname %s" % name,
         "virtlogd -d -p /run/libvirt/virtlogd.pid",
-        "libvirtd -d -p /run/libvirt/libvirtd.pid",
+        "/etc/init.d/libvirtd start",
         "/usr/sbin/sshd -f '%s'" % os.path.join(hdir, "sshd_config"),
     ])
-    run(["ip", "netns", "exec", name, "unshare", "--mount", "--uts", "--propagation", "private", "--", "sh", "-c", script])
+    enter_namespaces(name, script, os.path.join(hdir, "anchor.pid"))
     deadline = time.time() + BOUND_S
     while time.time() < deadline:
         if pid_of(name) and virsh(name, "version", check=False).returncode == 0:
@@ -356,10 +446,10 @@ def start_host(state, name):
         time.sleep(0.2)
     else:
         raise LabError("libvirtd on %s did not answer within %d s" % (name, BOUND_S))
-    for pool, path in (("default", LOCAL_DIR), (SHARED_POOL, SHARED_DIR)):
-        virsh(name, "pool-define-as", pool, "dir", "--target", path)
-        virsh(name, "pool-autostart", pool)
-        virsh(name, "pool-start", pool)
+    # The default pool for host-private images, as virt-install makes it on a new host.
+    virsh(name, "pool-define-as", "default", "dir", "--target", LOCAL_DIR)
+    virsh(name, "pool-autostart", "default")
+    virsh(name, "pool-start", "default")
     deadline = time.time() + BOUND_S
     while time.time() < deadline:
         probe = run(["ssh"] + ssh_opts() + ["root@%s" % ip, "true"], check=False, timeout=30)
@@ -369,16 +459,63 @@ def start_host(state, name):
     raise LabError("sshd on %s (%s) did not answer within %d s" % (name, ip, BOUND_S))
 
 
+def storage_dir():
+    return os.path.join(LAB, "storage")
+
+
+def start_storage(state):
+    """The storage node: a namespace of its own on the lab's switch, serving one GlusterFS volume.
+
+    GlusterFS because this machine's kernel has no NFS server or client and no iSCSI initiator, but it has
+    FUSE: hypervisors mount the volume with the GlusterFS FUSE client (a libvirt netfs pool of format
+    glusterfs), and libvirt treats a fuse.glusterfs mount as shared storage by itself.
+    """
+    sdir = storage_dir()
+    for sub in ("var-lib-glusterd", "var-log-glusterfs", "run", "etc-glusterfs", "brick"):
+        os.makedirs(os.path.join(sdir, sub), exist_ok=True)
+    run(["cp", "-a", "/etc/glusterfs/.", os.path.join(sdir, "etc-glusterfs")])
+    address = storage_address(state)
+    script = "\n".join([
+        "mount --make-rprivate /",
+        "mount --bind '%s' /run" % os.path.join(sdir, "run"),
+        "mount --bind '%s' /var/lib/glusterd" % os.path.join(sdir, "var-lib-glusterd"),
+        "mount --bind '%s' /var/log/glusterfs" % os.path.join(sdir, "var-log-glusterfs"),
+        "mount --bind '%s' /etc/glusterfs" % os.path.join(sdir, "etc-glusterfs"),
+        "hostname %s" % STORAGE_NAME,
+        "glusterd -p /run/glusterd.pid",
+    ])
+    pid = enter_namespaces(STORAGE_NS, script, os.path.join(sdir, "anchor.pid"))
+    gluster = ["nsenter", "-t", str(pid), "-m", "-u", "-n", "--", "gluster", "--mode=script"]
+    deadline = time.time() + BOUND_S
+    while run(gluster + ["volume", "list"], check=False, timeout=30).returncode != 0:
+        if time.time() > deadline:
+            raise LabError("glusterd on the storage node did not answer within %d s" % BOUND_S)
+        time.sleep(0.3)
+    run(gluster + ["volume", "create", STORAGE_VOLUME, "%s:%s" % (address, os.path.join(sdir, "brick")), "force"], timeout=60)
+    run(gluster + ["volume", "start", STORAGE_VOLUME], timeout=60)
+
+
+def storage_address(state):
+    return addr(state, 5)
+
+
+def migration_address(state, name):
+    return str(ipaddress.ip_network(state["migration_subnet"]).network_address + 10 + int(name[2:]))
+
+
 def ssh_opts():
     return ["-i", os.path.join(LAB, "ssh", "id_ed25519"), "-o", "UserKnownHostsFile=%s" % os.path.join(LAB, "ssh", "known_hosts"),
             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
 
 
 def write_inventory(state):
+    """The lab's inventory: what a real fleet's inventory would say (addresses, groups, role variables),
+    nothing that bends the engine: after playbooks/setup.yml the engine runs on its defaults (TLS)."""
     key = os.path.join(LAB, "ssh", "id_ed25519")
     known = os.path.join(LAB, "ssh", "known_hosts")
     lines = [
         "# Written by tests/lab/lab up: the lab's hypervisors, reachable over SSH as root.",
+        "# playbooks/setup.yml turns them into a TLS cluster with a migration network and shared storage.",
         "all:",
         "  children:",
         "    hypervisors:",
@@ -393,15 +530,28 @@ def write_inventory(state):
         "        ansible_ssh_common_args: >-",
         "          -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes" % known,
         "        ansible_python_interpreter: /usr/bin/python3",
-        "        # Lab hosts have no TLS until the TLS role runs: the engine reaches peers over SSH.",
-        "        hostmaint_libvirt_uri_template: qemu+ssh://root@{host}/system",
-        "        # ... and the migration stream is plaintext on the lab's private switch, explicitly.",
-        "        hostmaint_libvirt_tls: false",
-        "        hostmaint_libvirt_shared_pools:",
-        "          - %s" % SHARED_POOL,
+        "        # hypervisor_network: memory pages travel over the second NIC, on the migration switch;",
+        "        # guests use br0 (the uplink bridge, with the management address).",
+        "        hypervisor_network_migration_interface: %s" % MIGRATION_IFACE,
+        "        hypervisor_network_bridges:",
+        "          - name: br0",
+        "        # shared_storage: the storage node's GlusterFS volume, mounted by libvirt on every host",
+        "        shared_storage_pools:",
+        "          - name: %s" % SHARED_POOL,
+        "            type: glusterfs",
+        "            host: %s" % storage_address(state),
+        "            source: %s" % STORAGE_VOLUME,
+        "            path: %s" % SHARED_DIR,
         "",
     ]
     write(os.path.join(LAB, "inventory.yml"), "\n".join(lines))
+
+
+def add_switch(ns, bridge):
+    run(["ip", "netns", "add", ns])
+    run(["ip", "-n", ns, "link", "add", bridge, "type", "bridge"])
+    run(["ip", "-n", ns, "link", "set", bridge, "up"])
+    run(["ip", "-n", ns, "link", "set", "lo", "up"])
 
 
 def cmd_up(args):
@@ -423,31 +573,39 @@ def cmd_up(args):
         raise LabError("--hosts must be between 1 and 9, got %d" % args.hosts)
     existing = set(run(["ip", "netns", "list"]).stdout.split())
     names = ["hv%d" % i for i in range(1, args.hosts + 1)]
-    clash = sorted(existing & set(names + [SWITCH_NS]))
+    clash = sorted(existing & set(names + [SWITCH_NS, MIGRATION_NS, STORAGE_NS]))
     if clash:
         raise LabError("network namespaces %s already exist and are not this lab's: remove them first" % ", ".join(clash))
     subnet = choose_subnet(args.subnet)
+    migration_subnet = choose_subnet(None, MIGRATION_SUBNET_CANDIDATES, avoid=[subnet])
     started = time.time()
-    state = {"subnet": str(subnet), "hosts": names, "complete": False, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    state = {"subnet": str(subnet), "migration_subnet": str(migration_subnet), "hosts": names, "complete": False,
+             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     save_state(state)  # from here on `down` knows what to remove
     kernel, initrd = build_image()
     state["kernel"], state["initrd"] = kernel, initrd
-    os.makedirs(os.path.join(LAB, "shared"), exist_ok=True)
     os.makedirs(os.path.join(LAB, "ssh"), mode=0o700, exist_ok=True)
     if not os.path.exists(os.path.join(LAB, "ssh", "id_ed25519")):
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hostmaint-lab", "-f", os.path.join(LAB, "ssh", "id_ed25519")])
     prefix = subnet.prefixlen
-    # The switch, in a namespace of its own.
-    run(["ip", "netns", "add", SWITCH_NS])
-    run(["ip", "-n", SWITCH_NS, "link", "add", "sw0", "type", "bridge"])
-    run(["ip", "-n", SWITCH_NS, "link", "set", "sw0", "up"])
-    run(["ip", "-n", SWITCH_NS, "link", "set", "lo", "up"])
-    # The controller's leg: one veth from the root namespace.
+    # The management switch and the migration switch, each a bridge in a namespace of its own.
+    add_switch(SWITCH_NS, "sw0")
+    add_switch(MIGRATION_NS, "sw0")
+    # The controller's leg: one veth from the root namespace into the management switch.
     run(["ip", "link", "add", CTL_VETH, "type", "veth", "peer", "name", "ctl", "netns", SWITCH_NS])
     run(["ip", "-n", SWITCH_NS, "link", "set", "ctl", "master", "sw0", "up"])
     run(["ip", "addr", "add", "%s/%d" % (addr(state, 1), prefix), "dev", CTL_VETH])
     run(["ip", "link", "set", CTL_VETH, "up"])
+    # The storage node, on the management switch.
+    run(["ip", "netns", "add", STORAGE_NS])
+    run(["ip", "link", "add", "sw-store", "netns", SWITCH_NS, "type", "veth", "peer", "name", "eth0", "netns", STORAGE_NS])
+    run(["ip", "-n", SWITCH_NS, "link", "set", "sw-store", "master", "sw0", "up"])
+    run(["ip", "-n", STORAGE_NS, "link", "set", "lo", "up"])
+    run(["ip", "-n", STORAGE_NS, "link", "set", "eth0", "address", "02:00:00:00:05:01"])
+    run(["ip", "-n", STORAGE_NS, "addr", "add", "%s/%d" % (storage_address(state), prefix), "dev", "eth0"])
+    run(["ip", "-n", STORAGE_NS, "link", "set", "eth0", "up"])
     for name in names:
+        index = int(name[2:])
         run(["ip", "netns", "add", name])
         run(["ip", "link", "add", "sw-" + name, "netns", SWITCH_NS, "type", "veth", "peer", "name", "eth0", "netns", name])
         run(["ip", "-n", SWITCH_NS, "link", "set", "sw-" + name, "master", "sw0", "up"])
@@ -456,17 +614,27 @@ def cmd_up(args):
         # and a guest's tap (fe:54:00:...) joining or leaving would change the host's MAC under its
         # peers' ARP caches and stall their connections (seen: migrations failing with "client
         # socket is closed" after a keepalive timeout).
-        index = int(name[2:])
         run(["ip", "-n", name, "link", "add", "br0", "address", "02:00:00:00:01:%02x" % index, "type", "bridge"])
         run(["ip", "-n", name, "link", "set", "eth0", "address", "02:00:00:00:02:%02x" % index])
         run(["ip", "-n", name, "link", "set", "eth0", "master", "br0", "up"])
         run(["ip", "-n", name, "addr", "add", "%s/%d" % (host_address(state, name), prefix), "dev", "br0"])
         run(["ip", "-n", name, "link", "set", "br0", "up"])
+        # The second NIC, cabled to the migration switch, configured with its address as an installer
+        # would; what travels over it is the setup roles' choice.
+        run(["ip", "link", "add", "mig-" + name, "netns", MIGRATION_NS, "type", "veth", "peer", "name", MIGRATION_IFACE,
+             "netns", name])
+        run(["ip", "-n", MIGRATION_NS, "link", "set", "mig-" + name, "master", "sw0", "up"])
+        run(["ip", "-n", name, "link", "set", MIGRATION_IFACE, "address", "02:00:00:00:03:%02x" % index])
+        run(["ip", "-n", name, "addr", "add", "%s/%d" % (migration_address(state, name), migration_subnet.prefixlen),
+             "dev", MIGRATION_IFACE])
+        run(["ip", "-n", name, "link", "set", MIGRATION_IFACE, "up"])
         prepare_host_files(state, name)
     write_known_hosts(state, names)
+    start_storage(state)
+    log("storage node %s up at %s (GlusterFS volume %s)" % (STORAGE_NAME, storage_address(state), STORAGE_VOLUME))
     for name in names:
         start_host(state, name)
-        log("%s up at %s" % (name, host_address(state, name)))
+        log("%s up at %s (migration NIC %s)" % (name, host_address(state, name), migration_address(state, name)))
     write_inventory(state)
     state["complete"] = True
     save_state(state)
@@ -507,21 +675,22 @@ def cmd_down(args):
             qemu = [p for p in pids if "qemu" in _comm(p)]
             kill_pids(qemu)
             kill_pids(netns_pids(name))
-        for daemon in ("libvirtd", "virtlogd", "sshd"):
+        for daemon in ("libvirtd", "virtlogd", "sshd", "anchor"):
             kill_pids([pid_of(name, daemon)])
     for name in names:
         if name in existing:
             run(["ip", "netns", "del", name], check=False)
-    if SWITCH_NS in existing:
-        kill_pids(netns_pids(SWITCH_NS))
-        run(["ip", "netns", "del", SWITCH_NS], check=False)
+    for ns in (STORAGE_NS, SWITCH_NS, MIGRATION_NS):
+        if ns in existing:
+            kill_pids(netns_pids(ns))
+            run(["ip", "netns", "del", ns], check=False)
     if os.path.exists("/sys/class/net/%s" % CTL_VETH):
         run(["ip", "link", "del", CTL_VETH], check=False)
     keep_logs(names)
     shutil.rmtree(LAB, ignore_errors=True)
     if getattr(args, "purge", False):
         shutil.rmtree(CACHE, ignore_errors=True)
-    left = set(run(["ip", "netns", "list"], check=False).stdout.split()) & (set(names) | {SWITCH_NS})
+    left = set(run(["ip", "netns", "list"], check=False).stdout.split()) & (set(names) | {SWITCH_NS, MIGRATION_NS, STORAGE_NS})
     if left or os.path.exists(LAB):
         raise LabError("could not remove %s" % ", ".join(sorted(left) or [LAB]))
     log("lab removed" if names or state else "no lab to remove")
@@ -624,10 +793,14 @@ def cmd_guest_add(args):
     mac = "52:54:00:%02x:%02x:%02x" % (0x1a, index >> 8 & 0xff, index & 0xff)
     disk_xml = ""
     if args.disk:
-        directory = SHARED_DIR if args.disk == "shared" else LOCAL_DIR
-        path = "%s/%s.qcow2" % (directory, args.name)
-        in_host(args.host, ["qemu-img", "create", "-q", "-f", "qcow2", path, "64M"])
-        virsh(args.host, "pool-refresh", SHARED_POOL if args.disk == "shared" else "default")
+        pool = SHARED_POOL if args.disk == "shared" else "default"
+        if virsh(args.host, "pool-info", pool, check=False).returncode != 0:
+            raise LabError("%s has no storage pool %s%s" % (args.host, pool, ": run playbooks/setup.yml first (its shared_storage role"
+                                                             " defines it)" if args.disk == "shared" else ""))
+        volume = "%s.qcow2" % args.name
+        virsh(args.host, "pool-refresh", pool)
+        virsh(args.host, "vol-create-as", pool, volume, "64M", "--format", "qcow2")
+        path = virsh(args.host, "vol-path", volume, "--pool", pool).stdout.strip()
         disk_xml = ("<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/>"
                     "<source file='%s'/><target dev='vda' bus='virtio'/></disk>" % path)
     extra_nics = ""
@@ -712,8 +885,10 @@ def cmd_guest_rm(args):
         virsh(guest["host"], "destroy", args.name, check=False)
         virsh(guest["host"], "undefine", args.name, "--nvram", check=False)
         virsh(guest["host"], "undefine", args.name, check=False)
-        for directory in (LOCAL_DIR, SHARED_DIR):
-            in_host(guest["host"], ["rm", "-f", "%s/%s.qcow2" % (directory, args.name)], check=False)
+        for pool in ("default", SHARED_POOL):
+            if virsh(guest["host"], "pool-info", pool, check=False).returncode == 0:
+                virsh(guest["host"], "pool-refresh", pool, check=False)
+                virsh(guest["host"], "vol-delete", "%s.qcow2" % args.name, "--pool", pool, check=False)
     return 0
 
 
@@ -725,13 +900,17 @@ def cmd_status(args):
         hosts = []
         for name in state["hosts"]:
             alive = bool(pid_of(name)) and virsh(name, "version", check=False, timeout=20).returncode == 0
-            hosts.append({"name": name, "address": host_address(state, name), "libvirtd": "running" if alive else "stopped"})
+            marked = alive and "hostmaint:maintenance" in virsh(name, "secret-list", check=False, timeout=20).stdout
+            hosts.append({"name": name, "address": host_address(state, name),
+                          "migration_address": migration_address(state, name) if "migration_subnet" in state else None,
+                          "libvirtd": "running" if alive else "stopped", "maintenance": bool(marked)})
         result = {"hosts": hosts, "guests": all_guests(state)}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for host in result["hosts"]:
-            print("%-6s %-15s libvirtd %s" % (host["name"], host["address"], host["libvirtd"]))
+            print("%-6s %-15s libvirtd %s%s" % (host["name"], host["address"], host["libvirtd"],
+                                                ", in maintenance" if host["maintenance"] else ""))
         for guest in result["guests"]:
             print("  %-20s on %-5s %-15s %s" % (guest["name"], guest["host"], guest["address"], guest["state"]))
     return 0
@@ -741,7 +920,7 @@ def cmd_exec(args):
     require_up()
     if not args.command:
         raise LabError("give a command to run on %s" % args.host)
-    pid = pid_of(args.host)
+    pid = pid_of(args.host, "anchor")
     if pid is None:
         raise LabError("host %s is not running" % args.host)
     return subprocess.call(["nsenter", "-t", str(pid), "-m", "-u", "-n", "--"] + args.command)
