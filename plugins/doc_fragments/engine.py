@@ -8,10 +8,22 @@ from __future__ import annotations
 class ModuleDocFragment(object):
 
     DOCUMENTATION = r"""
+notes:
+  - Every option of this module but O(name), O(address) and O(destinations) can also be set for a host with the
+    inventory variable C(hostmaint_libvirt_<option>), for example C(hostmaint_libvirt_uri_template),
+    C(hostmaint_libvirt_reserve_mib) or C(hostmaint_libvirt_uri); a Jinja template in it is templated.
+  - One precedence applies whether the module runs ad hoc, from a role or from a playbook - the task's argument
+    (C(module_defaults) count as task arguments, an argument set to null counts as not given), then the host's
+    C(hostmaint_libvirt_<option>) variable, then the option's default.
+  - O(name), O(address) and O(destinations) always come from the task or from the inventory itself
+    (C(inventory_hostname), C(ansible_host), the other hosts of the host's groups);
+    C(hostmaint_libvirt_name), C(hostmaint_libvirt_address) and C(hostmaint_libvirt_destinations) are ignored,
+    with a warning.
 options:
   address:
     description:
-      - The address other hosts reach this host at. The action plugin fills it from C(ansible_host).
+      - The address other hosts reach this host at. The action plugin fills it from C(ansible_host)
+        (not from a C(hostmaint_libvirt_address) variable).
       - Defaults to O(name).
     type: str
   allow_partial:
@@ -41,7 +53,8 @@ options:
     default: 10
   destinations:
     description:
-      - The other hosts. The action plugin fills them from the inventory (the other hosts of this host's groups) when omitted.
+      - The other hosts. The action plugin fills them from the inventory (the other hosts of this host's groups) when omitted
+        (not from a C(hostmaint_libvirt_destinations) variable).
     type: list
     elements: dict
     default: []
@@ -77,7 +90,7 @@ options:
   name:
     description:
       - This host's name as the inventory and migration records know it. The action plugin fills it with
-        C(inventory_hostname); defaults to the host name libvirt reports.
+        C(inventory_hostname) (not from a C(hostmaint_libvirt_name) variable); defaults to the host name libvirt reports.
     type: str
   policies:
     description:

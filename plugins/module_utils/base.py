@@ -15,11 +15,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import libvirt_adapter
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import DecisionError
-
-# Options every module shares (documented in the hostmaint.libvirt.connection doc fragment).
-CONNECTION_SPEC = dict(
-    uri=dict(type="str", default="qemu:///system"),
-)
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.options import CONNECTION_SPEC
 
 
 class LibvirtModule(object):

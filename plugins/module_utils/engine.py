@@ -3,15 +3,17 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """EngineModule: what the migration modules share on top of LibvirtModule.
 
-Options (documented in the hostmaint.libvirt.engine doc fragment), this host's identity, peers'
-URIs, gathering HostFacts from every peer, and the executor. Peers are reached through libvirt
-remote URIs built from ``uri_template``; a peer that does not answer within ``connect_timeout``
-is unreachable (a verdict, not a failure).
+Options (argument specs in module_utils.options, documented in the hostmaint.libvirt.engine doc
+fragment), this host's identity, peers' URIs, gathering HostFacts from every peer, and the executor.
+Peers are reached through libvirt remote URIs built from ``uri_template``; a peer that does not
+answer within ``connect_timeout`` is unreachable (a verdict, not a failure). Each peer's own
+hostname is looked up here, on the source, within ``connect_timeout`` too (``resolves``).
 """
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 import uuid
 
@@ -31,32 +33,6 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
 
 DEFAULT_PORTS = {"tls": 16514, "tcp": 16509, "ssh": 22, "libssh": 22, "libssh2": 22}
 
-ENGINE_SPEC = dict(
-    address=dict(type="str"),
-    allow_partial=dict(type="bool", default=False),
-    allow_storage_copy=dict(type="bool", default=False),
-    auto_converge=dict(type="bool", default=True),
-    bandwidth_mib=dict(type="int", default=0),
-    connect_timeout=dict(type="int", default=10),
-    destinations=dict(type="list", elements="dict", default=[], options=dict(
-        name=dict(type="str", required=True),
-        address=dict(type="str"),
-    )),
-    downtime_steps_ms=dict(type="list", elements="int", default=[50, 100, 200, 300, 500]),
-    max_inbound=dict(type="int", default=2),
-    max_outbound=dict(type="int", default=2),
-    min_timeout=dict(type="int", default=60),
-    name=dict(type="str"),
-    policies=dict(type="dict", default={}),
-    postcopy=dict(type="bool", default=False),
-    reserve_mib=dict(type="int", default=1024),
-    shared_pools=dict(type="list", elements="str", default=[]),
-    shutdown_timeout=dict(type="int", default=120),
-    timeout_per_gib=dict(type="int", default=150),
-    tls=dict(type="bool", default=True),
-    uri_template=dict(type="str", default="qemu+tls://{host}/system"),
-)
-
 
 def scheme_port(uri):
     """The TCP port a libvirt remote URI connects to (explicit port, else the transport's default)."""
@@ -71,13 +47,43 @@ def scheme_port(uri):
     return host, int(port) if port.isdigit() else DEFAULT_PORTS.get(transport, 16514)
 
 
-class EngineModule(LibvirtModule):
-    """Base of the modules that plan and move guests."""
+def resolves(hostname, timeout, lookup=socket.getaddrinfo):
+    """Whether hostname resolves on this host: True, False, or None when unknown.
 
-    def __init__(self, module=None, adapter_factory=None):
+    None when there is no name, or when ``lookup`` (getaddrinfo, which has no timeout of its own)
+    gives no answer within ``timeout`` seconds: the lookup runs in a daemon thread that is left
+    behind then. Any resolver error (socket.gaierror, including "temporary failure") is False: the
+    name does not resolve now, so a migration to it would fail now.
+    """
+    if not hostname:
+        return None
+    answer = []
+
+    def look_up():
+        try:
+            lookup(hostname, None, 0, socket.SOCK_STREAM)
+            answer.append(True)
+        except (OSError, UnicodeError):  # socket.gaierror is an OSError; a bad name may be a UnicodeError
+            answer.append(False)
+
+    thread = threading.Thread(target=look_up, name="resolve %s" % hostname)
+    thread.daemon = True
+    thread.start()
+    thread.join(timeout)
+    return answer[0] if answer else None
+
+
+class EngineModule(LibvirtModule):
+    """Base of the modules that plan and move guests.
+
+    ``resolver(hostname, timeout)`` looks peers' hostnames up (``resolves`` by default); tests give their own.
+    """
+
+    def __init__(self, module=None, adapter_factory=None, resolver=None):
         super(EngineModule, self).__init__(module=module, adapter_factory=adapter_factory)
         self._self_name = None
         self._run_id = None
+        self._resolver = resolver or resolves
 
     # -- options ------------------------------------------------------------------------------
     def validate(self):
@@ -181,14 +187,22 @@ class EngineModule(LibvirtModule):
         return dict((g.name, adapter.guest_cpu_xml(g.name)) for g in guests)
 
     def facts(self, host, adapter_getter, guests=(), cpu_xml=None):
-        """HostFacts of host; an unreachable host gives facts with reachable False and the reason."""
+        """HostFacts of host; an unreachable host gives facts with reachable False and the reason.
+
+        For a peer (a destination of guests on this host) ``hostname_resolves`` says whether its own
+        hostname resolves here; for this host itself it stays None: when this host is the destination
+        (restore), the sources are the peers, and the lookup that matters happens there.
+        """
         paths = sorted(set(filter(None, (preflight.disk_location(d) for g in guests for d in g.disks))))
         try:
             adapter = adapter_getter(host)
-            return adapter.host_facts(host, shared_names=self.params["shared_pools"], guests=guests,
-                                      cpu_xml=cpu_xml, paths=paths)
+            facts = adapter.host_facts(host, shared_names=self.params["shared_pools"], guests=guests,
+                                       cpu_xml=cpu_xml, paths=paths)
         except HostmaintError as exc:
             return HostFacts(name=host, reachable=False, unreachable_reason=exc.message)
+        if host != self.self_name and facts.hostname_resolves is None:
+            facts.hostname_resolves = self._resolver(facts.hostname, self.params["connect_timeout"])
+        return facts
 
     def unsafe_guests(self, guests, pools):
         """Guests with a disk on a pool shared only by the operator's word (libvirt cannot tell)."""

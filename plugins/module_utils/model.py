@@ -169,12 +169,17 @@ class HostFacts(_Record):
     this host. ``cpu_compatible`` maps a guest name (or UUID) to ``(compatible, reason)`` as
     libvirt's virConnectCompareHypervisorCPU on this host judged that guest's CPU.
     ``resident_groups`` holds the anti-affinity groups of the guests already running here.
+    ``hostname`` is the host's own name as its libvirt reports it (virConnectGetHostname), which
+    libvirt puts in the migration URI a source's QEMU connects to; ``hostname_resolves`` says whether
+    that name resolves on the migration source (the host the module runs on): True, False, or None
+    when unknown (not checked, no name, or no answer in time).
     """
 
     name: str
     uri: Optional[str] = None
     uuid: Optional[str] = None
     hostname: Optional[str] = None
+    hostname_resolves: Optional[bool] = None
     libvirt_version: int = 0
     qemu_version: int = 0
     arch: Optional[str] = None

@@ -8,10 +8,10 @@ the CPU verdict, for instance, is libvirt's own comparison on the destination, s
 in ``HostFacts.cpu_compatible``. Nothing here raises for "blocked": each reason is a Problem with a
 code and a sentence naming the guest and the destination. Only bad input raises DecisionError.
 
-Codes, destination-specific: same_host, unreachable, maintenance, arch, cpu_incompatible,
-machine_type, memory, bridge_missing, network_missing, disk_not_shared, storage_copy_no_pool,
-libvirt_older, qemu_older. Guest-only (the guest cannot go anywhere): host_device, state,
-not_defined.
+Codes, destination-specific: same_host, unreachable, maintenance, hostname_unresolvable, arch,
+cpu_incompatible, machine_type, memory, bridge_missing, network_missing, disk_not_shared,
+storage_copy_no_pool, libvirt_older, qemu_older. Guest-only (the guest cannot go anywhere):
+host_device, state, not_defined.
 """
 
 from __future__ import annotations
@@ -125,6 +125,19 @@ def _maintenance_reason(destination):
     return "destination is in maintenance"
 
 
+def _hostname_problem(guest, source, destination):
+    """The destination's own hostname does not resolve on the source (``HostFacts.hostname_resolves``).
+
+    libvirt's destination puts its hostname (virConnectGetHostname) in the migration URI the source's
+    QEMU connects to, and TLS checks the certificate against it. Only a known failure blocks: None
+    (not checked, or no answer in time) is no problem.
+    """
+    if destination.hostname_resolves is not False:
+        return None
+    return _problem("hostname_unresolvable", guest, destination.name, "%s's hostname %s does not resolve from %s" % (
+        destination.name, destination.hostname or "(unknown)", source.name if source is not None else "the source"))
+
+
 def _memory_problem(guest, destination, limits):
     need = memory_need_mib(guest)
     name = destination.name
@@ -229,6 +242,9 @@ def destination_problems(guest, source, destination, limits):
         return problems  # nothing else is known about an unreachable host
     if destination.maintenance:
         problems.append(_problem("maintenance", guest, name, _maintenance_reason(destination)))
+    hostname = _hostname_problem(guest, source, destination)
+    if hostname is not None:
+        problems.append(hostname)
     if guest.arch and destination.arch and guest.arch != destination.arch:
         reason = "destination is %s, guest is %s" % (destination.arch, guest.arch)
         problems.append(_problem("arch", guest, name, reason))

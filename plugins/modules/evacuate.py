@@ -14,8 +14,9 @@ description:
     evacuation sends it guests), plans every guest's destination before the first move, then migrates in
     bounded parallel waves with a per-guest convergence ladder.
   - The plan is a bin-packing over the destinations' free memory less O(reserve_mib), with per-destination
-    and per-source concurrency limits, anti-affinity groups and CPU, machine type, network, bridge, storage
-    and version checks. If any guest cannot be placed nothing moves (unless O(allow_partial)).
+    and per-source concurrency limits, anti-affinity groups and CPU, machine type, network, bridge, storage,
+    version and destination hostname checks (the checks of M(hostmaint.libvirt.migration_preflight)). If any
+    guest cannot be placed nothing moves (unless O(allow_partial)).
   - Each migrated guest carries a migration record (origin host, its UUID, run id, time) in its own libvirt
     metadata, which M(hostmaint.libvirt.restore) uses to bring it home, whenever that is.
   - Fails when the host is not empty at the end (a guest blocked, aborted or failed), with the full report.
@@ -78,7 +79,10 @@ plan:
       type: list
       elements: list
     blocked:
-      description: Guests that cannot be placed, each with every reason (code, message, destination).
+      description:
+        - Guests that cannot be placed, each with every reason (code, message, destination).
+        - The codes are those of M(hostmaint.libvirt.migration_preflight) (for example C(memory), C(cpu_incompatible),
+          C(hostname_unresolvable)) and C(capacity), C(anti_affinity), C(no_destination).
       type: list
       elements: dict
     skipped:
@@ -139,12 +143,13 @@ summary:
 import time
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import ENGINE_SPEC, EngineModule, summary
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import EngineModule, summary
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.options import EVACUATE_SPEC
 
 
 class Evacuate(EngineModule):
-    argument_spec = ENGINE_SPEC
+    argument_spec = EVACUATE_SPEC
 
     def run(self):
         local = self.adapter()

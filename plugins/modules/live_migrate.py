@@ -54,14 +54,13 @@ plan:
 """
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import ENGINE_SPEC, EngineModule
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import EngineModule
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
-
-SPEC = dict(ENGINE_SPEC, destination=dict(type="str", required=True), guest=dict(type="str", required=True))
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.options import LIVE_MIGRATE_SPEC
 
 
 class LiveMigrate(EngineModule):
-    argument_spec = SPEC
+    argument_spec = LIVE_MIGRATE_SPEC
 
     def run(self):
         name, target = self.params["guest"], self.params["destination"]

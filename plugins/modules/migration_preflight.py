@@ -15,6 +15,10 @@ description:
     type, free memory less O(reserve_mib), bridges and networks, disks reachable at the same path
     (or storage copy allowed), libvirt and QEMU not older than here, destination not in maintenance, not this
     host, and reachable.
+  - The destination's own hostname (the one its libvirt reports) must resolve on this host, the source, within
+    O(connect_timeout) (code C(hostname_unresolvable)) - libvirt migrates to that name, and TLS checks the
+    destination's certificate against it. Add it to DNS or to C(/etc/hosts) here. A lookup that gives no answer
+    in time blocks nothing.
   - Also returns the whole-host plan M(hostmaint.libvirt.evacuate) would carry out now.
 author:
   - hostmaint.libvirt maintainers (@hostmaint)
@@ -41,7 +45,12 @@ EXAMPLES = r"""
 
 RETURN = r"""
 verdicts:
-  description: Per guest, per destination, C(ok) and the list of C(problems) (code, message, guest, destination).
+  description:
+    - Per guest, per destination, C(ok) and the list of C(problems) (code, message, guest, destination).
+    - The codes - C(same_host), C(unreachable), C(maintenance), C(hostname_unresolvable), C(arch),
+      C(cpu_incompatible), C(machine_type), C(memory), C(bridge_missing), C(network_missing), C(disk_not_shared),
+      C(storage_copy_no_pool), C(libvirt_older), C(qemu_older), and for the guest itself C(host_device), C(state),
+      C(not_defined).
   returned: always
   type: dict
   sample:
@@ -67,14 +76,13 @@ plan:
 """
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement, preflight
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import ENGINE_SPEC, EngineModule
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import EngineModule
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
-
-SPEC = dict(ENGINE_SPEC, guests=dict(type="list", elements="str"))
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.options import MIGRATION_PREFLIGHT_SPEC
 
 
 class MigrationPreflight(EngineModule):
-    argument_spec = SPEC
+    argument_spec = MIGRATION_PREFLIGHT_SPEC
 
     def run(self):
         local = self.adapter()

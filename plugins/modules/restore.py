@@ -18,6 +18,8 @@ description:
   - A guest that does not fit at home, or that preflight blocks, is reported in C(plan.not_home) and keeps
     running where it is; the run does not fail for it unless O(fail_on_not_home).
   - Clears the record of each guest that is home again, and the host's maintenance mark.
+  - This host's own hostname is not checked (preflight code C(hostname_unresolvable)); the migrations start on the
+    other hosts, which must resolve it.
 author:
   - hostmaint.libvirt maintainers (@hostmaint)
 extends_documentation_fragment:
@@ -92,19 +94,15 @@ run_id:
   sample: 20261125T190000Z-4d5e6f
 """
 
-import copy
-
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import ENGINE_SPEC, EngineModule, summary
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import EngineModule, summary
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import HostFacts
-
-SPEC = copy.deepcopy(ENGINE_SPEC)
-SPEC.update(fail_on_not_home=dict(type="bool", default=False))
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.options import RESTORE_SPEC
 
 
 class Restore(EngineModule):
-    argument_spec = SPEC
+    argument_spec = RESTORE_SPEC
 
     def run(self):
         local = self.adapter()

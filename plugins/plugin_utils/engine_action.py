@@ -7,16 +7,22 @@
 - ``destinations``: the other hosts of this host's groups (all but 'all' and 'ungrouped'), each with
   its ansible_host, so that `-l host3` needs no other host in the play. Given destinations that name
   inventory hosts without an address get that host's ansible_host.
-- every other engine option not given in the task: the host variable ``hostmaint_libvirt_<option>``
-  when the inventory sets one (for example ``hostmaint_libvirt_uri_template``).
+- every other option of the module (the list comes from its argument spec, module_utils.options):
+  the task's argument, else the host variable ``hostmaint_libvirt_<option>`` (templated), else
+  nothing, so that the module's default applies (``options.merge``). The identity options above are
+  never read from ``hostmaint_libvirt_name``, ``_address`` or ``_destinations``; setting one warns.
 """
 
 from __future__ import annotations
 
+from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
-INVENTORY_OPTIONS = ("uri_template", "tls", "shared_pools", "policies", "reserve_mib", "max_inbound",
-                     "max_outbound", "bandwidth_mib", "connect_timeout", "postcopy", "auto_converge")
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import options
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
+
+display = Display()
 
 
 def _address(hostvars, host):
@@ -25,7 +31,7 @@ def _address(hostvars, host):
 
 
 class EngineAction(ActionBase):
-    """Supplies inventory-derived defaults; the module does all the work."""
+    """Supplies inventory-derived arguments; the module does all the work."""
 
     TRANSFERS_FILES = False
     _requires_connection = True
@@ -33,8 +39,17 @@ class EngineAction(ActionBase):
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super(EngineAction, self).run(tmp, task_vars)
-        args = dict(self._task.args)
+        module = self._task.resolved_action or self._task.action
+        try:
+            settable = options.inventory_options(options.module_spec(module))
+        except HostmaintError as exc:
+            raise AnsibleActionFail(exc.message) from None
+        args = options.merge(self._task.args, task_vars, settable, template=self._templar.template)
         me = task_vars.get("inventory_hostname")
+        for variable in options.ignored_variables(task_vars):
+            display.warning("%s is ignored for %s: its name, address and destinations come from the inventory "
+                            "(inventory_hostname, ansible_host, the other hosts of its groups) or from the task's "
+                            "arguments" % (variable, me))
         hostvars = task_vars.get("hostvars") or {}
         args.setdefault("name", me)
         args.setdefault("address", _address(hostvars, me))
@@ -51,10 +66,5 @@ class EngineAction(ActionBase):
             args["destinations"] = [
                 dict(d, address=_address(hostvars, d["name"])) if isinstance(d, dict) and d.get("name") in hostvars
                 and not d.get("address") else d for d in args["destinations"]]
-        for option in INVENTORY_OPTIONS:
-            var = "hostmaint_libvirt_%s" % option
-            if option not in args and var in task_vars:
-                args[option] = self._templar.template(task_vars[var])
-        result.update(self._execute_module(module_name=self._task.resolved_action or self._task.action,
-                                           module_args=args, task_vars=task_vars))
+        result.update(self._execute_module(module_name=module, module_args=args, task_vars=task_vars))
         return result

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import http.client
 import json
 import os
@@ -251,9 +252,56 @@ class Prober(threading.Thread):
             "; ".join(kinds))
 
 
+# The machine's own files that the setup roles write inside lab hosts: the lab gives each host private
+# copies, so setting up the lab must leave these as they were.
+MACHINE_FILES = ("/etc/hosts", "/etc/hostname", "/etc/nftables.conf", "/etc/default/libvirtd", "/etc/libvirt", "/etc/pki",
+                 "/etc/nftables.d")
+
+
+def machine_files():
+    """{path: sha256} of every file under MACHINE_FILES (None for a path that does not exist)."""
+    found = {}
+    for top in MACHINE_FILES:
+        if not os.path.exists(top):
+            found[top] = None
+            continue
+        paths = [top] if os.path.isfile(top) else [os.path.join(d, f) for d, _dirs, files in os.walk(top) for f in files]
+        for path in paths:
+            with open(path, "rb") as fh:
+                found[path] = hashlib.sha256(fh.read()).hexdigest()
+    return found
+
+
+def ansible_playbook(*args, timeout=900):
+    """ansible-playbook from the repository root with the lab's inventory; returns the CompletedProcess."""
+    cmd = [shutil.which("ansible-playbook") or os.path.join(ROOT, ".venv", "bin", "ansible-playbook")] + list(args)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, ".build")))
+    return subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=timeout, check=False)
+
+
+def recap(output):
+    """{host: {ok, changed, failed, ...}} from a playbook's PLAY RECAP."""
+    found = {}
+    for line in output.split("PLAY RECAP")[-1].splitlines():
+        match = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
+        if match:
+            found[match.group(1)] = dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2)))
+    return found
+
+
 @pytest.fixture(scope="session")
 def lab():
-    """The lab with three hosts, built once for the session and removed at its end."""
+    """The lab with three hosts, built bare and set up with playbooks/setup.yml (TLS, migration network,
+    shared storage) once for the session, and removed at its end. Lab.machine_before holds the machine's
+    own configuration files as they were before."""
+    before = machine_files()
     lab_cli("up", "--hosts", "3", timeout=900)
-    yield Lab()
+    setup = ansible_playbook("playbooks/setup.yml")
+    assert setup.returncode == 0, setup.stdout[-4000:]
+    the_lab = Lab()
+    the_lab.machine_before = before
+    the_lab.setup_output = setup.stdout
+    yield the_lab
     lab_cli("down", timeout=300)

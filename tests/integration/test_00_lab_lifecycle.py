@@ -29,13 +29,14 @@ def lab_processes():
                 cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if os.path.join(ROOT, ".lab") in cmdline or "/run/libvirt/libvirtd.pid" in cmdline or "lab_name=" in cmdline:
+        if (os.path.join(ROOT, ".lab") in cmdline or "/run/libvirt/libvirtd.pid" in cmdline or "lab_name=" in cmdline
+                or "glusterd -p /run/glusterd.pid" in cmdline):
             found.append(cmdline)
     return found
 
 
 def assert_nothing_left():
-    assert not (netns() & {"hvlab", "hv1", "hv2", "hv3"})
+    assert not (netns() & {"hvlab", "hvmig", "hvstore", "hv1", "hv2", "hv3"})
     assert not os.path.exists("/sys/class/net/hvlab0")
     assert not os.path.exists(os.path.join(ROOT, ".lab"))
     assert lab_processes() == []

@@ -28,7 +28,7 @@ def guests(lab, tmp_path_factory):
 
 
 def test_guest_info_matches_virsh(lab, guests):
-    result = lab.ansible("hv1", "hostmaint.libvirt.guest_info", {"shared_pools": ["lab-shared"]})["hv1"]
+    result = lab.ansible("hv1", "hostmaint.libvirt.guest_info")["hv1"]
     assert result["changed"] is False
     assert result["host"]["hostname"] == "hv1"
     capabilities = lab.virsh("hv1", "capabilities").stdout
@@ -64,11 +64,13 @@ def test_guest_info_matches_virsh(lab, guests):
     assert pci["non_migratable_reasons"] == ["host device passthrough (PCI 0000:3b:00.2) pins the guest to its host"]
 
 
-def test_without_shared_pools_a_plain_directory_is_not_shared(lab, guests):
-    result = lab.ansible("hv1", "hostmaint.libvirt.guest_info", {"names": ["gi-shared", "nope"]})["hv1"]
-    assert [g["name"] for g in result["guests"]] == ["gi-shared"]
+def test_a_plain_directory_is_shared_only_by_the_operators_word(lab, guests):
+    result = lab.ansible("hv1", "hostmaint.libvirt.guest_info", {"names": ["gi-local", "nope"]})["hv1"]
+    assert [g["name"] for g in result["guests"]] == ["gi-local"]
     assert result["guests"][0]["disks"][0]["shared"] is False
     assert result["missing"] == ["nope"]
+    listed = lab.ansible("hv1", "hostmaint.libvirt.guest_info", {"names": ["gi-local"], "shared_pools": ["default"]})["hv1"]
+    assert listed["guests"][0]["disks"][0]["shared"] is True
 
 
 def test_every_host_answers_and_an_empty_host_lists_nothing(lab, guests):

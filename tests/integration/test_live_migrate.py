@@ -34,7 +34,7 @@ def test_live_migrate_check_real_check_again(lab):
 
 
 def test_hypervisor_info_matches_virsh(lab):
-    facts = lab.ansible("hv2", "hostmaint.libvirt.hypervisor_info", {"shared_pools": ["lab-shared"]})["hv2"]
+    facts = lab.ansible("hv2", "hostmaint.libvirt.hypervisor_info")["hv2"]
     info = facts["hypervisor"]
     assert facts["changed"] is False
     assert info["hostname"] == "hv2" and info["name"] == "hv2"

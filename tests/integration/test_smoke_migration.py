@@ -22,8 +22,9 @@ def test_live_migration_from_hv1_to_hv2_keeps_the_guest_answering(lab):
     prober.start()
     time.sleep(1)
     started = time.time()
-    lab.virsh("hv1", "migrate", "--live", "--p2p", "--persistent", "--undefinesource", "smoke1",
-              "qemu+ssh://root@%s/system" % hosts["hv2"])
+    # what an operator types on a set-up cluster: TLS for control and data
+    lab.virsh("hv1", "migrate", "--live", "--p2p", "--tls", "--persistent", "--undefinesource", "smoke1",
+              "qemu+tls://%s/system" % hosts["hv2"])
     took = time.time() - started
     time.sleep(1)
     prober.stop()

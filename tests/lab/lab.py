@@ -795,8 +795,8 @@ def cmd_guest_add(args):
     if args.disk:
         pool = SHARED_POOL if args.disk == "shared" else "default"
         if virsh(args.host, "pool-info", pool, check=False).returncode != 0:
-            raise LabError("%s has no storage pool %s%s" % (args.host, pool, ": run playbooks/setup.yml first (its shared_storage role"
-                                                             " defines it)" if args.disk == "shared" else ""))
+            hint = ": run playbooks/setup.yml first (its shared_storage role defines it)" if args.disk == "shared" else ""
+            raise LabError("%s has no storage pool %s%s" % (args.host, pool, hint))
         volume = "%s.qcow2" % args.name
         virsh(args.host, "pool-refresh", pool)
         virsh(args.host, "vol-create-as", pool, volume, "64M", "--format", "qcow2")

@@ -135,6 +135,7 @@ def test_hugepage_guests_use_hugepages():
     (host("hv2", maintenance=True), "maintenance"),
     (host("hv2", reachable=False), "unreachable"),
     (host("hv2", bridges=[]), "bridge_missing"),
+    (host("hv2", hostname_resolves=False), "hostname_unresolvable"),
     (host("hv1"), "same_host"),
 ])
 def test_a_host_that_fails_preflight_never_receives(bad, code):

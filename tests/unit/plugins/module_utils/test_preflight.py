@@ -76,6 +76,7 @@ def test_a_clean_pair_has_no_problems():
     ("same_host", guest(), host("hv9", uuid="uuid-hv1"), None),
     ("unreachable", guest(), host(reachable=False, unreachable_reason="connection refused"), None),
     ("maintenance", guest(), host(maintenance=True, maintenance_info={"run_id": "r1"}), None),
+    ("hostname_unresolvable", guest(), host(hostname_resolves=False), None),
     ("arch", guest(), host(arch="aarch64"), None),
     ("cpu_incompatible", guest(), host(cpu_compatible={"web01": (False, "host CPU lacks avx512f")}), None),
     ("cpu_incompatible", guest(), host(cpu_compatible={"uuid-web01": [False, "lacks avx2"]}), None),
@@ -137,16 +138,36 @@ def test_hugepage_guest_needs_hugepages_not_free_memory():
 def test_every_reason_is_reported_not_only_the_first():
     destination = host(maintenance=True, arch="aarch64", bridges=[], volume_paths=[], memory_free_mib=100,
                        libvirt_version=1000000, qemu_version=1000000, machine_types=["virt"],
-                       cpu_compatible={"web01": (False, None)})
+                       cpu_compatible={"web01": (False, None)}, hostname_resolves=False)
     the_guest = guest(non_migratable_reasons=["virtiofs filesystem cannot be live-migrated"])
     assert codes_of(preflight.check(the_guest, SOURCE, destination)) == sorted([
-        "maintenance", "arch", "cpu_incompatible", "machine_type", "memory", "bridge_missing", "disk_not_shared",
-        "libvirt_older", "qemu_older", "host_device"])
+        "maintenance", "hostname_unresolvable", "arch", "cpu_incompatible", "machine_type", "memory",
+        "bridge_missing", "disk_not_shared", "libvirt_older", "qemu_older", "host_device"])
 
 
 def test_unreachable_destination_reports_only_what_is_known():
-    problems = preflight.check(guest(), SOURCE, host("hv1", reachable=False, bridges=[], volume_paths=[]))
+    problems = preflight.check(guest(), SOURCE, host("hv1", reachable=False, bridges=[], volume_paths=[],
+                                                     hostname_resolves=False))
     assert codes_of(problems) == ["same_host", "unreachable"]
+
+
+def test_unresolvable_hostname_message_names_guest_destination_hostname_and_source():
+    problems = preflight.check(guest("web1"), SOURCE, host(hostname="hv2.example", hostname_resolves=False))
+    assert [p.message for p in problems] == [
+        "cannot live-migrate web1 to hv2: hv2's hostname hv2.example does not resolve from hv1"]
+    assert problems[0].as_dict() == dict(code="hostname_unresolvable", message=problems[0].message, guest="web1",
+                                         destination="hv2")
+
+
+@pytest.mark.parametrize("resolves", [True, None])
+def test_a_hostname_that_resolves_or_was_not_checked_blocks_nothing(resolves):
+    assert preflight.check(guest(), SOURCE, host(hostname_resolves=resolves)) == []
+
+
+def test_unresolvable_hostname_without_a_source_or_a_name_still_reads_as_a_sentence():
+    problems = preflight.check(guest(state="shutoff"), None, host(hostname=None, hostname_resolves=False))
+    assert [p.message for p in problems] == [
+        "cannot move web01 to hv2: hv2's hostname (unknown) does not resolve from the source"]
 
 
 def test_shut_off_guest_needs_no_memory_and_says_move():

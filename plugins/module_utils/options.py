@@ -1,0 +1,137 @@
+# -*- coding: utf-8 -*-
+# Copyright: hostmaint.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The options of the collection's modules, and where an engine module's options come from.
+
+Standard library only (and the collection's errors module): the modules (on the managed host) build
+their argument specs from here, and the engine modules' action plugin (on the controller, where
+libvirt is not needed) derives from the same specs which options the inventory may set.
+
+One precedence for every option of an engine module (evacuate, restore, migration_preflight,
+live_migrate), however the module is called (ad hoc, from a role, from a playbook):
+
+1. the task's argument (``module_defaults`` count as task arguments: Ansible merges them into the
+   task's arguments before the action plugin runs; an argument set to null counts as not given);
+2. the host variable ``hostmaint_libvirt_<option>`` (a Jinja template is templated first);
+3. the module's default (the option is not passed at all).
+
+``merge()`` is that rule. The identity options ``name``, ``address`` and ``destinations`` are not
+settable this way: the action plugin computes them from the inventory itself (the inventory name,
+``ansible_host``, the other hosts of the host's groups), so ``hostmaint_libvirt_name`` and friends are
+ignored (``ignored_variables()`` names the ones an inventory sets, for a warning).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
+
+VARIABLE_PREFIX = "hostmaint_libvirt_"
+
+# Computed by the engine modules' action plugin from the inventory, never read from a variable.
+IDENTITY_OPTIONS = ("address", "destinations", "name")
+
+# Options every module shares (documented in the hostmaint.libvirt.connection doc fragment).
+CONNECTION_SPEC = dict(
+    uri=dict(type="str", default="qemu:///system"),
+)
+
+# Options every engine module shares (documented in the hostmaint.libvirt.engine doc fragment).
+ENGINE_SPEC = dict(
+    address=dict(type="str"),
+    allow_partial=dict(type="bool", default=False),
+    allow_storage_copy=dict(type="bool", default=False),
+    auto_converge=dict(type="bool", default=True),
+    bandwidth_mib=dict(type="int", default=0),
+    connect_timeout=dict(type="int", default=10),
+    destinations=dict(type="list", elements="dict", default=[], options=dict(
+        name=dict(type="str", required=True),
+        address=dict(type="str"),
+    )),
+    downtime_steps_ms=dict(type="list", elements="int", default=[50, 100, 200, 300, 500]),
+    max_inbound=dict(type="int", default=2),
+    max_outbound=dict(type="int", default=2),
+    min_timeout=dict(type="int", default=60),
+    name=dict(type="str"),
+    policies=dict(type="dict", default={}),
+    postcopy=dict(type="bool", default=False),
+    reserve_mib=dict(type="int", default=1024),
+    shared_pools=dict(type="list", elements="str", default=[]),
+    shutdown_timeout=dict(type="int", default=120),
+    timeout_per_gib=dict(type="int", default=150),
+    tls=dict(type="bool", default=True),
+    uri_template=dict(type="str", default="qemu+tls://{host}/system"),
+)
+
+
+def _engine_spec(**extra):
+    spec = copy.deepcopy(ENGINE_SPEC)
+    spec.update(extra)
+    return spec
+
+
+# Each engine module's argument spec (its DOCUMENTATION: the engine fragment plus its own options).
+EVACUATE_SPEC = _engine_spec()
+LIVE_MIGRATE_SPEC = _engine_spec(destination=dict(type="str", required=True), guest=dict(type="str", required=True))
+MIGRATION_PREFLIGHT_SPEC = _engine_spec(guests=dict(type="list", elements="str"))
+RESTORE_SPEC = _engine_spec(fail_on_not_home=dict(type="bool", default=False))
+
+# The engine modules by short name (what the action plugin runs).
+ENGINE_MODULE_SPECS = dict(
+    evacuate=EVACUATE_SPEC,
+    live_migrate=LIVE_MIGRATE_SPEC,
+    migration_preflight=MIGRATION_PREFLIGHT_SPEC,
+    restore=RESTORE_SPEC,
+)
+
+
+def variable(option):
+    """The inventory variable that sets an option: ``hostmaint_libvirt_<option>``."""
+    return VARIABLE_PREFIX + option
+
+
+def module_spec(module):
+    """The full argument spec of an engine module by short or fully qualified name (connection options too).
+
+    Raises HostmaintError naming the module and the engine modules when it is not one of them.
+    """
+    short = (module or "").rpartition(".")[2]
+    if short not in ENGINE_MODULE_SPECS:
+        raise HostmaintError("%s is not an engine module of hostmaint.libvirt (one of %s)"
+                             % (module, ", ".join(sorted(ENGINE_MODULE_SPECS))))
+    spec = dict(CONNECTION_SPEC)
+    spec.update(ENGINE_MODULE_SPECS[short])
+    return spec
+
+
+def inventory_options(spec):
+    """The options of an argument spec that ``hostmaint_libvirt_<option>`` may set, sorted: all but the identity ones."""
+    return sorted(option for option in spec if option not in IDENTITY_OPTIONS)
+
+
+def merge(task_args, host_vars, options, template=None):
+    """The module arguments for one host: task argument, else inventory variable, else nothing.
+
+    ``task_args`` are the task's arguments, ``host_vars`` the host's variables, ``options`` the option
+    names the inventory may set (``inventory_options()``). For each of those options: the task's
+    argument when it gives one that is not null; else the host variable ``hostmaint_libvirt_<option>``,
+    passed through ``template`` (the plugin's templar; identity when None) when the host sets it and
+    it is not null after templating; else the option is left out, so the module's default applies.
+    Arguments that are not among ``options`` (identity options, options the module does not know)
+    are passed as given, for the module to judge. Neither input is changed.
+    """
+    template = template or (lambda value: value)
+    args = dict((key, value) for key, value in task_args.items() if value is not None or key not in options)
+    for option in options:
+        name = variable(option)
+        if option not in args and name in host_vars:
+            value = template(host_vars[name])
+            if value is not None:
+                args[option] = value
+    return args
+
+
+def ignored_variables(host_vars):
+    """The ``hostmaint_libvirt_<option>`` variables set for identity options, which nothing reads."""
+    return [variable(option) for option in IDENTITY_OPTIONS if variable(option) in host_vars]

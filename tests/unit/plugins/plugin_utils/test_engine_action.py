@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The engine modules' action plugin: what it hands the module, given task arguments and inventory.
+
+The plugin runs with a real templar; the module run is replaced by recording its arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+
+import pytest
+
+from ansible.errors import AnsibleActionFail
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+from ansible_collections.hostmaint.libvirt.plugins.plugin_utils import engine_action
+
+HOSTVARS = {"hv1": {"ansible_host": "10.0.0.11"}, "hv2": {"ansible_host": "10.0.0.12"}, "hv3": {}}
+
+
+class Recorder(engine_action.EngineAction):
+    """The plugin with the module run replaced by recording what it would be given."""
+
+    def __init__(self, action, args, task_vars):
+        # no ActionBase.__init__: it wants a connection, a play context and a loader it does not use here
+        self._task = types.SimpleNamespace(args=args, action=action, resolved_action=action, async_val=0,
+                                           check_mode=False)
+        self._templar = Templar(loader=DataLoader(), variables=task_vars)
+        self._connection = types.SimpleNamespace(_shell=types.SimpleNamespace(tmpdir="/tmp/unused"))
+        self.sent = None
+
+    def _execute_module(self, module_name=None, module_args=None, task_vars=None, **kwargs):
+        self.sent = dict(module=module_name, args=module_args)
+        return dict(changed=False)
+
+
+def run(args, host_vars=None, action="hostmaint.libvirt.evacuate"):
+    task_vars = dict(inventory_hostname="hv1", group_names=["hypervisors"], groups={"hypervisors": ["hv1", "hv2", "hv3"]},
+                     hostvars=HOSTVARS, **(host_vars or {}))
+    plugin = Recorder(action, dict(args), task_vars)
+    plugin.run(task_vars=task_vars)
+    return plugin.sent
+
+
+def without_identity(args):
+    return dict((k, v) for k, v in args.items() if k not in ("name", "address", "destinations"))
+
+
+def test_identity_comes_from_the_inventory():
+    sent = run({})
+    assert sent["module"] == "hostmaint.libvirt.evacuate"
+    assert sent["args"] == {"name": "hv1", "address": "10.0.0.11",
+                            "destinations": [{"name": "hv2", "address": "10.0.0.12"}, {"name": "hv3", "address": "hv3"}]}
+
+
+def test_task_argument_beats_inventory_variable_beats_default():
+    sent = run({"max_outbound": 3, "allow_partial": None},
+               {"hostmaint_libvirt_max_outbound": 1, "hostmaint_libvirt_min_timeout": 90,
+                "hostmaint_libvirt_allow_partial": True})
+    assert without_identity(sent["args"]) == {"max_outbound": 3, "min_timeout": 90, "allow_partial": True}
+
+
+def test_inventory_values_are_templated_with_the_hosts_variables():
+    sent = run({}, {"site_reserve": 2048, "hostmaint_libvirt_reserve_mib": trust_as_template("{{ site_reserve * 2 }}"),
+                    "hostmaint_libvirt_downtime_steps_ms": [50, 500]})
+    assert without_identity(sent["args"]) == {"reserve_mib": 4096, "downtime_steps_ms": [50, 500]}
+
+
+def test_each_module_reads_only_its_own_options():
+    host_vars = {"hostmaint_libvirt_fail_on_not_home": True, "hostmaint_libvirt_guests": ["web1"]}
+    assert without_identity(run({}, host_vars, "hostmaint.libvirt.restore")["args"]) == {"fail_on_not_home": True}
+    assert without_identity(run({}, host_vars, "hostmaint.libvirt.migration_preflight")["args"]) == {"guests": ["web1"]}
+    assert without_identity(run({}, host_vars, "hostmaint.libvirt.evacuate")["args"]) == {}
+
+
+def test_identity_variables_are_ignored_with_a_warning(monkeypatch):
+    warned = []
+    monkeypatch.setattr(engine_action.display, "warning", warned.append)
+    sent = run({}, {"hostmaint_libvirt_destinations": [{"name": "hv9"}], "hostmaint_libvirt_name": "other"})
+    assert sent["args"]["name"] == "hv1" and [d["name"] for d in sent["args"]["destinations"]] == ["hv2", "hv3"]
+    ignored = [w.split(" is ignored for hv1: ")[0] for w in warned]
+    assert ignored == ["hostmaint_libvirt_destinations", "hostmaint_libvirt_name"]
+
+
+def test_a_module_that_is_not_an_engine_module_fails_with_one_sentence():
+    with pytest.raises(AnsibleActionFail) as error:
+        run({}, action="hostmaint.libvirt.guest_info")
+    assert "hostmaint.libvirt.guest_info is not an engine module" in str(error.value)
+
+
+def test_the_plugin_does_not_import_libvirt_or_the_engine():
+    code = ("import sys; "
+            "import ansible_collections.hostmaint.libvirt.plugins.plugin_utils.engine_action; "
+            "print(sorted(m for m in sys.modules if m == 'libvirt' or m.endswith(('.engine', '.libvirt_adapter'))))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=":".join(sys.path))).stdout
+    assert out.strip() == "[]"
