@@ -80,7 +80,8 @@ build: setup
 	# Only the temporary folder is a collection path from here on: ansible-galaxy would otherwise
 	# find the collection already "installed" in .build, and ansible-doc would read it there.
 	export ANSIBLE_COLLECTIONS_PATH="$$installed"
-	ansible-galaxy collection install --offline -p "$$installed" "$$tarball"
+	# --no-deps: the dependencies (galaxy.yml) come from PyPI's ansible package in .venv, not from Galaxy
+	ansible-galaxy collection install --offline --no-deps -p "$$installed" "$$tarball"
 	ansible-doc -t module $(NAMESPACE).$(NAME).guest_info >/dev/null
 	# Every module of the installed copy must be there and have documentation ansible-doc renders.
 	ansible-doc --list_files -t module $(NAMESPACE).$(NAME) | tee "$$installed/modules.txt"

@@ -74,14 +74,25 @@ def test_the_cluster_ports_are_closed_to_other_machines(lab):
     assert proc.returncode == 0, proc.stderr
 
 
+def changes(output):
+    """The tasks of a playbook's output that changed or failed something, with their result lines."""
+    found, task = [], None
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line
+        elif line.startswith(("changed:", "fatal:", "failed:")):
+            found.append("%s\n  %s" % (task, line))
+    return "\n".join(found) or output[-3000:]
+
+
 def test_a_second_run_and_check_mode_change_nothing(lab):
     before = host_state(lab)
     again = ansible_playbook("playbooks/setup.yml")
     assert again.returncode == 0, again.stdout[-3000:]
-    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(again.stdout).values()), again.stdout[-3000:]
+    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(again.stdout).values()), changes(again.stdout)
     check = ansible_playbook("playbooks/setup.yml", "--check", "--diff")
     assert check.returncode == 0, check.stdout[-3000:]
-    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(check.stdout).values()), check.stdout[-3000:]
+    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(check.stdout).values()), changes(check.stdout)
     assert host_state(lab) == before
 
 
@@ -151,6 +162,10 @@ def run_setup_with(*extra):
      "migration_tls_ca_cert /nonexistent/ca.pem does not exist on the controller (host hv1)"),
     ({"shared_storage_pools": [{"name": "notshared", "type": "dir", "path": "/var/lib/libvirt/images"}]},
      "shared_storage_pools: pool notshared's path /var/lib/libvirt/images is on"),
+    ({"shared_storage_pools": [{"name": "nas", "type": "nfs", "path": "/srv/nas"}]},
+     "shared_storage_pools: pool nas on hv1 needs host and source"),
+    ({"migration_tls_renew_days": 400}, "migration_tls_renew_days must be 0 or more and less than migration_tls_cert_days"),
+    ({"hypervisor_network_migration_port_min": 80}, "hypervisor_network_migration_port_min/max 80-49215 is not a port range"),
 ])
 def test_bad_input_fails_naming_the_variable_and_the_host_and_changes_nothing(lab, extra_vars, message):
     before = host_state(lab)
