@@ -74,11 +74,16 @@ options:
     elements: int
     default: [50, 100, 200, 300, 500]
   max_inbound:
-    description: Concurrent migrations into one destination.
+    description:
+      - Concurrent migrations into one destination. A migration starts as soon as its source and its
+        destination each have a free slot, longest first; a slot is free again once its migration switched over.
+      - The most a destination gets; long pauses take slots away during a run (see O(pause_target_ms)).
     type: int
     default: 2
   max_outbound:
-    description: Concurrent migrations out of one source.
+    description:
+      - Concurrent migrations out of one source.
+      - The most a source gets; long pauses take slots away during a run (see O(pause_target_ms)).
     type: int
     default: 2
   min_timeout:
@@ -92,6 +97,18 @@ options:
       - This host's name as the inventory and migration records know it. The action plugin fills it with
         C(inventory_hostname) (not from a C(hostmaint_libvirt_name) variable); defaults to the host name libvirt reports.
     type: str
+  pause_target_ms:
+    description:
+      - The longest pause in milliseconds a guest should see when it switches over (the downtime QEMU reports
+        for each finished migration). The concurrent migrations share the link and the CPUs, so each one's pause
+        grows with them.
+      - Each source and each destination starts the run with O(max_outbound) and O(max_inbound) slots. A migration
+        whose pause reaches 80 % of this target takes one slot away from its source and from its destination
+        (never fewer than one); after two migrations in a row whose pauses were at most half the target, the host
+        gets one slot back (never more than its limit). The result's C(window_changes) lists every change.
+      - V(0) turns this off; the hosts keep O(max_outbound) and O(max_inbound) slots.
+    type: int
+    default: 150
   policies:
     description:
       - Per-guest policy by guest name, overriding the guest's own settings metadata. What to do with a guest
@@ -108,6 +125,15 @@ options:
     description: Memory in MiB kept free on every destination for the host and QEMU's own overhead.
     type: int
     default: 1024
+  settle_s:
+    description:
+      - Seconds each migrated guest is watched on its destination after switchover, through libvirt events.
+        A guest that is reset, crashes, stops, shuts down or is paused (unless it was paused before the move)
+        within that time, or that does not run there at its end, is reported V(failed) with what was seen,
+        and no further move starts in that run.
+      - V(0) turns the check off; the guest's state on the destination is still reported.
+    type: int
+    default: 5
   shared_pools:
     description:
       - Storage pools to treat as shared storage (see M(hostmaint.libvirt.guest_info)). Migrating a guest whose

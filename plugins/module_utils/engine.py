@@ -95,7 +95,7 @@ class EngineModule(LibvirtModule):
                     "min_timeout"):
             if p.get(key) is not None and p[key] < 1:
                 self.fail_early("%s must be 1 or more, got %s" % (key, p[key]))
-        for key in ("reserve_mib", "bandwidth_mib"):
+        for key in ("reserve_mib", "bandwidth_mib", "settle_s", "pause_target_ms"):
             if p.get(key) is not None and p[key] < 0:
                 self.fail_early("%s must be 0 or more, got %s" % (key, p[key]))
         for guest, policy in (p.get("policies") or {}).items():
@@ -156,7 +156,7 @@ class EngineModule(LibvirtModule):
         return self.params["uri_template"].replace("{host}", self.address_of(host))
 
     def connect(self, host):
-        """A fresh adapter for host (the executor's one connection per migration)."""
+        """A new adapter for host: the executor opens one per host per run and closes it when the run ends."""
         uri = self.params["uri"] if host == self.self_name else self.peer_uri(host)
         if self._factory is not None:
             return self._factory(uri)
@@ -215,19 +215,22 @@ class EngineModule(LibvirtModule):
 
     def executor(self, unsafe=(), ignore_marks=()):
         p = self.params
-        return Executor(self.connect, self.peer_uri, policy=self.ladder(), bandwidth_mib=p["bandwidth_mib"],
-                        tls=p["tls"], shutdown_timeout_s=p["shutdown_timeout"], unsafe_guests=unsafe,
-                        ignore_marks=ignore_marks)
+        return Executor(self.connect, self.peer_uri, policy=self.ladder(), limits=self.limits(),
+                        bandwidth_mib=p["bandwidth_mib"], tls=p["tls"], shutdown_timeout_s=p["shutdown_timeout"],
+                        unsafe_guests=unsafe, ignore_marks=ignore_marks, settle_s=p["settle_s"],
+                        pause_target_ms=p["pause_target_ms"])
 
 
 def summary(outcomes):
-    """Counts and totals of a run, for reports and assertions."""
-    moved = [o for o in outcomes if o.get("moved")]
-    downtimes = [o["downtime_ms"] for o in moved if o.get("downtime_ms") is not None]
+    """Counts and totals of a run (MigrationOutcomes), for reports and assertions."""
+    moved = [o for o in outcomes if o.moved]
+    downtimes = [o.downtime_ms for o in moved if o.downtime_ms is not None]
     return dict(
         moves=len(outcomes),
         moved=len(moved),
-        failed=len([o for o in outcomes if o["outcome"] in ("failed", "aborted")]),
-        bytes_transferred=sum(int(o.get("bytes_transferred") or 0) for o in outcomes),
+        failed=len([o for o in outcomes if o.failed]),
+        blocked=len([o for o in outcomes if o.outcome == "blocked"]),
+        not_run=len([o for o in outcomes if o.outcome == "not_run"]),
+        bytes_transferred=sum(int(o.bytes_transferred or 0) for o in outcomes),
         max_downtime_ms=max(downtimes) if downtimes else None,
     )

@@ -1,310 +1,673 @@
 # -*- coding: utf-8 -*-
 # Copyright: hostmaint.libvirt contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Carries out a Plan: wave by wave, the moves of a wave in parallel threads, one libvirt connection
-each. Returns one outcome per move and never exits; every wait is bounded.
+"""Carries out a Plan with bounded parallelism; returns one MigrationOutcome per move and never exits.
+
+It speaks only in the model's terms and the adapter's methods (``start_migration`` hands out a migration
+job to sample, steer, abort and wait for); it never imports libvirt. Every wait is bounded.
+
+The run, in the main thread::
+
+    queue = placement.window_order(moves)          # starts, then transfers longest first, then shutdowns
+    windows = every source at max_outbound, every destination at max_inbound
+    while moves are queued or in flight:
+        start placement.startable(queue, holding, in_flight, limits, windows), each in its own thread
+        wait for a worker's message:
+          released   the move switched over: its source and destination slots are free again, and the pause
+                     QEMU reported for it (its downtime) adjusts both hosts' windows (placement.adjust_window,
+                     against ``pause_target_ms``); every change is kept in ``Executor.window_changes``
+          left       its destination failed the check just before the move (unreachable, or marked in
+                     maintenance since the plan): the destination leaves the run, the move goes back in
+                     the queue, and every queued move bound there is placed again (placement.replace)
+          done       its outcome; a destination at fault leaves the run as above, and a guest that did
+                     not survive its settle period stops the run (queued moves are reported not_run)
+
+One connection per host for the whole run, opened on first use through ``connect(host)`` and shared by
+the moves (libvirt connections are thread-safe), closed when the run ends.
 
 A guest is never lost: a migration that fails or is aborted leaves the guest running on its source
-(libvirt's peer-to-peer protocol only undefines the source once the destination runs it), and the
-executor checks afterwards where the guest runs and is defined, and says so in the outcome.
+(libvirt's peer-to-peer protocol only undefines the source once the destination runs it); after a
+failed move the executor waits (bounded) until exactly one host defines the guest, and says where it is.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import queue as queues
 import threading
 import time
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import convergence
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import convergence, placement
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.libvirt_adapter import LIBVIRT_ERRORS, libvirt
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import JobSample, LadderPolicy
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
+    MIB,
+    TRANSFER_ACTIONS,
+    JobSample,
+    LadderPolicy,
+    Limits,
+    MigrationOptions,
+    MigrationOutcome,
+    WindowChange,
+    memory_need_mib,
+)
 
 # After an abort, how long the migration call may take to return before we stop waiting for it.
 ABORT_GRACE_S = 30.0
 
+# After a failed move, how long to wait for exactly one host to define the guest.
+DEFINITION_WAIT_S = 30.0
 
-def _now_iso():
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+# What a guest may do on its destination without it counting against the move: the migration's own
+# events (the incoming guest is defined, started and resumed by the migration; post-copy pauses and
+# resumes it).
+_MIGRATION_DETAILS = ("migrated", "postcopy")
 
 
-def outcome_dict(move, outcome, reason=None, **extra):
-    data = dict(guest=move.guest, action=move.action, source=move.source, destination=move.destination,
-                wave=move.wave, outcome=outcome, moved=outcome in ("migrated", "moved_definition"),
-                duration_s=0.0, downtime_ms=None, bytes_transferred=None, iterations=None, ladder_steps=[],
-                reason=reason, runs_on=None)
-    data.update(extra)
-    return data
+# -- pure decisions ----------------------------------------------------------------------------------
+def switchover_time(events, fallback):
+    """When the guest started running on its destination: the destination's 'resumed' event of the
+    migration (or of post-copy) if it was seen, else ``fallback`` (when the job was seen finished)."""
+    for event in events:
+        if event.kind == "resumed" and event.detail in _MIGRATION_DETAILS:
+            return min(event.at, fallback)
+    return fallback
+
+
+def settle_problem(guest, host, events, switchover_at, paused=False):
+    """The first event that says ``guest`` did not land well on ``host``, as one sentence; None if none did.
+
+    A reset, a crash, a stop or a shutdown at any time, a guest OS suspend, and a pause the move did not
+    ask for (``paused``: the guest was paused before and stays paused) are problems; the migration's own
+    events are not. ``events`` are GuestEvents on the clock of ``switchover_at``.
+    """
+    for event in events:
+        detail = " (%s)" % event.detail if event.detail else ""
+        if event.kind == "reboot":
+            what = "was reset"
+        elif event.kind == "crashed":
+            what = "crashed%s" % detail
+        elif event.kind == "stopped" and event.detail != "migrated":
+            what = "stopped%s" % detail
+        elif event.kind == "shutdown":
+            what = "shut down%s" % detail
+        elif event.kind == "pmsuspended":
+            what = "was suspended by its guest OS%s" % detail
+        elif event.kind == "undefined":
+            what = "was undefined%s" % detail
+        elif event.kind == "suspended" and not paused and event.detail not in _MIGRATION_DETAILS:
+            what = "was paused%s" % detail
+        else:
+            continue
+        return "%s %s %.1f s after switchover on %s" % (guest, what, max(0.0, event.at - switchover_at), host)
+    return None
+
+
+def committed(moves, guests_by_name=None):
+    """({destination: MiB}, {destination: anti-affinity groups}) the given moves give their destinations."""
+    guests_by_name = guests_by_name or {}
+    memory, groups = {}, {}
+    for move in moves:
+        if move.action not in TRANSFER_ACTIONS or not move.destination:
+            continue
+        guest = guests_by_name.get(move.guest)
+        need = memory_need_mib(guest) if guest is not None and guest.active else int(move.memory_mib or 0)
+        memory[move.destination] = memory.get(move.destination, 0) + need
+        if guest is not None and guest.anti_affinity:
+            groups.setdefault(move.destination, set()).add(guest.anti_affinity)
+    return memory, groups
+
+
+class _DestinationLeft(HostmaintError):
+    """The destination failed the check just before a move; the move has not touched the guest."""
+
+
+class _Run(object):
+    """What one run shares between its threads: the connections, the records, the timelines."""
+
+    def __init__(self, executor, records):
+        self.executor = executor
+        self.records = records
+        self.started = executor.clock()
+        self.lock = threading.Lock()
+        self.adapters = {}
+        self.opened = []
+        self.timelines = {}
+        self.notes = {}
+        self.window_changes = []
+
+    def at(self):
+        """Seconds since the run started."""
+        return round(self.executor.clock() - self.started, 3)
+
+    def adapter(self, host):
+        """The run's one adapter for host, opened on first use."""
+        with self.lock:
+            if host not in self.adapters:
+                self.adapters[host] = self.executor.connect(host)
+                self.opened.append(host)
+            return self.adapters[host]
+
+    def mark(self, move, phase):
+        with self.lock:
+            self.timelines.setdefault(move.guest, {})[phase] = self.at()
+
+    def timeline(self, move):
+        with self.lock:
+            return dict(self.timelines.get(move.guest, {}))
+
+    def close(self):
+        with self.lock:
+            adapters, self.adapters = list(self.adapters.values()), {}
+        for adapter in adapters:
+            adapter.close()
 
 
 class Executor(object):
     """Runs plans.
 
-    ``connect(host)`` returns a fresh adapter connected to that host as this module reaches it;
-    ``peer_uri(host)`` is the URI a source host's libvirtd uses to reach that host (peer-to-peer).
+    ``connect(host)`` returns a new adapter for that host as this module reaches it (called once per host
+    per run); ``peer_uri(host)`` is the URI a source host's libvirtd uses to reach that host (peer-to-peer).
+    ``limits`` gives the slots (max_outbound per source, max_inbound per destination); ``settle_s`` how
+    long each migrated guest is watched on its destination after switchover (0: not watched);
+    ``pause_target_ms`` the pause the windows react to (``placement.adjust_window``; 0: they keep their
+    limits). After ``run()``, ``window_changes`` lists that run's WindowChanges, in order.
     """
 
-    def __init__(self, connect, peer_uri, policy=None, bandwidth_mib=0, tls=False, shutdown_timeout_s=120.0,
-                 unsafe_guests=(), ignore_marks=(), clock=time.time):
+    def __init__(self, connect, peer_uri, policy=None, limits=None, bandwidth_mib=0, tls=False,
+                 shutdown_timeout_s=120.0, unsafe_guests=(), ignore_marks=(), settle_s=5.0,
+                 definition_wait_s=DEFINITION_WAIT_S, clock=time.time, sleep=time.sleep,
+                 pause_target_ms=placement.PAUSE_TARGET_MS):
         self.connect = connect
         self.peer_uri = peer_uri
         self.policy = (policy or LadderPolicy()).validate()
+        self.limits = (limits or Limits()).validate()
         self.bandwidth_mib = int(bandwidth_mib)
         self.tls = tls
         self.shutdown_timeout_s = float(shutdown_timeout_s)
         self.unsafe_guests = set(unsafe_guests)
         self.ignore_marks = set(ignore_marks)
+        self.settle_s = float(settle_s)
+        self.definition_wait_s = float(definition_wait_s)
         self.clock = clock
+        self.sleep = sleep
+        self.pause_target_ms = int(pause_target_ms)
+        if self.pause_target_ms < 0:
+            raise HostmaintError("invalid pause target %s ms: it must be 0 or more" % pause_target_ms)
+        self.window_changes = []
 
     # -- plan ---------------------------------------------------------------------------------
-    def run(self, plan, records=None, on_done=None):
-        """Every move of the plan, wave by wave. ``records`` maps guest -> MigrationRecord to write."""
-        records = records or {}
-        outcomes = []
-        waves = sorted(set(move.wave for move in plan.moves))
-        for wave in waves:
-            moves = [m for m in sorted(plan.moves, key=lambda m: m.order) if m.wave == wave]
-            results = [None] * len(moves)
+    def run(self, plan, records=None, survey=None, dirty_rates=None):
+        """Every move of the plan; outcomes in plan order.
 
-            failed_before = any(o["outcome"] in ("failed", "aborted") for o in outcomes)
+        ``records`` maps guest -> MigrationRecord to write; ``survey`` (model.Survey) is what placing
+        guests again needs when a destination leaves the run (without it, their moves are blocked);
+        ``dirty_rates`` maps guest -> bytes per second, to order the queue.
+        The run's window changes are in ``window_changes`` afterwards (WindowChanges, in order).
+        """
+        run = _Run(self, records or {})
+        self.window_changes = run.window_changes
+        try:
+            return self._run(run, plan, survey, dirty_rates or {})
+        finally:
+            run.close()
 
-            def work(index, move):
-                if move.action == "shutdown" and failed_before:
-                    return  # shutting a guest down only helps if the host can be emptied
-                results[index] = self.run_move(move, records.get(move.guest))
+    def _run(self, run, plan, survey, dirty_rates):
+        moves = [dataclasses.replace(move) for move in plan.moves]  # the plan itself is left as it was
+        link = self.bandwidth_mib * MIB if self.bandwidth_mib else None
+        queue = placement.window_order(moves, dirty_rates, link)
+        for move in queue:
+            run.mark(move, "queued")
+        outcomes = {}
+        holding, in_flight, gone = {}, {}, {}
+        windows = dict((side, {}) for side in ("source", "destination"))  # side -> host -> [window, streak]
+        landed = []  # moves whose guest is on its destination now: they hold its memory
+        messages = queues.Queue()
+        stop = None
+        while queue or in_flight:
+            if stop is not None:
+                for move in queue:
+                    outcomes[move.guest] = self._not_run(run, move, "%s was not moved: the run stopped after %s"
+                                                         % (move.guest, stop))
+                queue = []
+            else:
+                for move in placement.startable(
+                        queue, list(holding.values()), list(in_flight.values()), self.limits,
+                        source_windows=dict((host, w[0]) for host, w in windows["source"].items()),
+                        destination_windows=dict((host, w[0]) for host, w in windows["destination"].items())):
+                    queue.remove(move)
+                    if move.action == "shutdown" and any(o.failed or o.outcome == "blocked" for o in outcomes.values()):
+                        # shutting a guest down only helps if the host can be emptied
+                        outcomes[move.guest] = self._not_run(run, move, (
+                            "%s stays running: migrations before it failed, so the host will not be emptied"
+                            % move.guest))
+                        continue
+                    in_flight[move.guest] = move
+                    if move.action in TRANSFER_ACTIONS:
+                        holding[move.guest] = move
+                    worker = threading.Thread(target=self._worker, args=(run, move, messages),
+                                              name="move-%s" % move.guest)
+                    worker.daemon = True
+                    worker.start()
+            if not in_flight:
+                for move in queue:  # nothing runs and nothing can start: only moves of no known action get here
+                    run.mark(move, "done")
+                    outcomes[move.guest] = self._outcome(run, move, "failed", "unknown action %s for %s"
+                                                         % (move.action, move.guest), runs_on=[move.source])
+                queue = []
+                continue
+            kind, move, payload = messages.get()
+            if kind == "released":
+                holding.pop(move.guest, None)
+                self._react(run, move, payload, windows)
+                continue
+            in_flight.pop(move.guest, None)
+            holding.pop(move.guest, None)
+            if kind == "left":
+                gone[move.destination] = payload.message
+                queue.append(move)
+            else:
+                outcome, left, stops = payload
+                note = run.notes.get(move.guest)
+                if note:
+                    outcome.reason = "%s (%s)" % (outcome.reason, note) if outcome.reason else note
+                outcomes[move.guest] = outcome
+                if move.destination and move.destination in outcome.runs_on:
+                    landed.append(move)
+                if left and move.destination not in gone:
+                    gone[move.destination] = left
+                if stops and stop is None:
+                    stop = stops
+            if gone and stop is None:
+                queue = self._place_again(run, queue, gone, survey, outcomes, list(in_flight.values()) + landed,
+                                          dirty_rates, link)
+        order = dict((move.guest, move.order) for move in plan.moves)
+        return sorted(outcomes.values(), key=lambda o: (order.get(o.guest, 0), o.guest))
 
-            threads = [threading.Thread(target=work, args=(i, m), name="move-%s" % m.guest) for i, m in enumerate(moves)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            for move, result in zip(moves, results):
-                if result is None:  # a shutdown held back, see work()
-                    result = outcome_dict(move, "not_run", "%s stays running: migrations before it failed, so the "
-                                          "host will not be emptied" % move.guest, runs_on=[move.source])
-                outcomes.append(result)
-                if on_done is not None:
-                    on_done(move, result)
-        return outcomes
+    def _react(self, run, move, downtime_ms, windows):
+        """A transfer switched over with a pause of ``downtime_ms`` (None: not known): its source's and its
+        destination's windows react (``placement.adjust_window``); each change is recorded in the run."""
+        for side, host, limit in (("source", move.source, self.limits.max_outbound),
+                                  ("destination", move.destination, self.limits.max_inbound)):
+            window = windows[side].setdefault(host, [int(limit), 0])
+            before = window[0]
+            window[0], window[1], reason = placement.adjust_window(before, limit, downtime_ms, window[1],
+                                                                   self.pause_target_ms, guest=move.guest)
+            if reason:
+                run.window_changes.append(WindowChange(at=run.at(), side=side, host=host, before=before,
+                                                       after=window[0], guest=move.guest, downtime_ms=downtime_ms,
+                                                       reason=reason))
 
-    def run_move(self, move, record=None):
+    def _place_again(self, run, queue, gone, survey, outcomes, taken, dirty_rates, link):
+        """The queue with every transfer bound for a destination that left the run placed again (or blocked).
+
+        ``taken``: the moves whose guests are moving to or landed on their destinations (their memory is
+        taken there, as is the memory of the moves still queued)."""
+        orphans = [m for m in queue if m.action in TRANSFER_ACTIONS and m.destination in gone]
+        if not orphans:
+            return queue
+        keep = [m for m in queue if not any(m is orphan for orphan in orphans)]
+
+        def why(move):
+            return gone[move.destination]
+
+        guests = dict((g.name, g) for g in (survey.guests if survey is not None else []))
+        remaining = [h for h in (survey.destinations if survey is not None else []) if h.name not in gone]
+        placed, reasons = {}, {}
+        if remaining:
+            memory, groups = committed(keep + list(taken), guests)
+            try:
+                again = placement.replace([guests[m.guest] for m in orphans if m.guest in guests], survey.source,
+                                          remaining, survey.limits or self.limits, memory, groups)
+            except HostmaintError as exc:
+                again = None
+                for move in orphans:
+                    reasons[move.guest] = exc.message
+            if again is not None:
+                placed = dict((m.guest, m) for m in again.moves)
+                for entry in again.blocked:
+                    reasons[entry.guest] = "; ".join(sorted(set(r.message for r in entry.reasons)))
+                for entry in again.skipped:
+                    reasons[entry.guest] = entry.reason
+        for move in orphans:
+            new = placed.get(move.guest)
+            if new is not None and new.action in TRANSFER_ACTIONS:
+                note = "placed on %s instead of %s: %s" % (new.destination, move.destination, why(move))
+                run.notes[move.guest] = note
+                move.destination, move.storage_copy = new.destination, new.storage_copy
+                move.copy_disks, move.expected_bytes = list(new.copy_disks), new.expected_bytes
+                keep.append(move)
+            elif new is not None:  # its policy: shut down where it is when it cannot move (the plan's rule)
+                run.notes[move.guest] = "%s; no other destination can take %s" % (why(move), move.guest)
+                move.action, move.destination = new.action, None
+                keep.append(move)
+            else:
+                detail = reasons.get(move.guest) or "no other destination can take it"
+                reason = "cannot move %s to %s: %s; %s stays on %s: %s" % (
+                    move.guest, move.destination, why(move), move.guest, move.source, detail)
+                run.mark(move, "done")
+                outcomes[move.guest] = self._outcome(run, move, "blocked", reason, runs_on=[move.source])
+        return placement.window_order(keep, dirty_rates, link)
+
+    # -- one move -----------------------------------------------------------------------------
+    def _worker(self, run, move, messages):
+        """Runs one move in its own thread and always posts exactly one 'done' or 'left' message."""
+        message = None
+        try:
+            message = ("done", move, self.run_move(run, move, messages))
+        except _DestinationLeft as exc:
+            message = ("left", move, exc)
+        finally:
+            if message is None:  # only an exception that is not an Exception (the interpreter ends) gets here
+                message = ("done", move, (self._outcome(run, move, "failed", "%s of %s was interrupted"
+                                                        % (move.action, move.guest)), None, None))
+            messages.put(message)
+
+    def run_move(self, run, move, messages):
+        """(outcome, destination left because, run stops because) of one move; raises _DestinationLeft."""
         started = self.clock()
         try:
             if move.action == "migrate":
-                result = self.migrate(move, record)
+                outcome, left, stops = self.migrate(run, move, messages)
             elif move.action == "move_definition":
-                result = self.move_definition(move, record)
+                outcome, left, stops = self.move_definition(run, move), None, None
             elif move.action == "shutdown":
-                result = self.shutdown(move, record)
+                outcome, left, stops = self.shutdown(run, move), None, None
             elif move.action == "start":
-                result = self.start(move)
+                outcome, left, stops = self.start(run, move), None, None
             else:
-                result = outcome_dict(move, "failed", "unknown action %s" % move.action)
-        except HostmaintError as exc:
-            result = outcome_dict(move, "failed", exc.message, runs_on=self.where(move))
-        except LIBVIRT_ERRORS as exc:
-            result = outcome_dict(move, "failed", "%s of %s failed: %s" % (move.action, move.guest, exc.get_error_message()),
-                                  runs_on=self.where(move))
-        result["duration_s"] = round(self.clock() - started, 2)
+                outcome, left, stops = self._outcome(run, move, "failed", "unknown action %s for %s"
+                                                     % (move.action, move.guest)), None, None
+        except _DestinationLeft:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            # whatever a move raises is reported as its failure, never lost: the other moves go on
+            if isinstance(exc, HostmaintError):
+                message = exc.message
+            else:
+                message = "%s of %s failed unexpectedly: %s: %s" % (move.action, move.guest, type(exc).__name__, exc)
+            left = None
+            if move.action in TRANSFER_ACTIONS and isinstance(exc, HostmaintError) and not self._alive(run, move.destination):
+                left = "%s does not answer after the %s of %s failed (%s)" % (
+                    move.destination, move.action, move.guest, message)
+            # a move that never started changed nothing: no definition to wait for
+            started_move = run.timeline(move).get("started") is not None
+            runs_on, note = self.where(run, move, wait=move.action in TRANSFER_ACTIONS and started_move)
+            outcome = self._outcome(run, move, "failed", message + note, runs_on=runs_on)
+            stops = None
+        if not outcome.duration_s:
+            outcome.duration_s = round(self.clock() - started, 2)
+        run.mark(move, "done")
+        outcome.timeline.update(run.timeline(move))
+        return outcome, left, stops
+
+    def _outcome(self, run, move, outcome, reason=None, **fields):
+        result = MigrationOutcome.of(move, outcome, reason, **fields)
+        result.timeline.update(run.timeline(move))
         return result
 
-    def where(self, move):
-        """Hosts (source/destination) where the guest is now defined, for the report."""
-        found = []
-        for host in (move.source, move.destination):
-            if not host or host in found:
-                continue
-            adapter = self.connect(host)
-            try:
-                if adapter.has_domain(move.guest):
-                    found.append(host)
-            except HostmaintError:
-                found.append("%s (unreachable)" % host)
-            finally:
-                adapter.close()
-        return found
+    def _not_run(self, run, move, reason):
+        run.mark(move, "done")
+        return self._outcome(run, move, "not_run", reason, runs_on=[move.source])
+
+    def _alive(self, run, host):
+        try:
+            return bool(run.adapter(host).alive())
+        except Exception:  # pylint: disable=broad-except
+            return False  # an adapter that cannot even say whether its host answers: it does not
+
+    def where(self, run, move, wait=False):
+        """(hosts where the guest is defined, note) for the report, through the run's connections.
+
+        With ``wait``, after a failed move: poll until exactly one of source and destination defines the
+        guest, at most ``definition_wait_s``; the note says so when that bound passes. A host that does
+        not answer is listed as unreachable and does not count.
+        """
+        hosts = [h for h in (move.source, move.destination) if h]
+        hosts = [h for i, h in enumerate(hosts) if h not in hosts[:i]]
+        deadline = self.clock() + self.definition_wait_s
+        while True:
+            found, unknown = [], []
+            for host in hosts:
+                try:
+                    if run.adapter(host).has_domain(move.guest):
+                        found.append(host)
+                except HostmaintError:
+                    unknown.append(host)
+            runs_on = found + ["%s (unreachable)" % host for host in unknown]
+            if not wait or len(found) == 1 or (unknown and not found):
+                return runs_on, ""
+            if self.clock() >= deadline:
+                if found:
+                    return runs_on, "; after %g s %s is still defined on both %s" % (
+                        self.definition_wait_s, move.guest, " and ".join(found))
+                return runs_on, "; after %g s neither %s defines %s" % (
+                    self.definition_wait_s, " nor ".join(hosts), move.guest)
+            self.sleep(self.policy.poll_interval_s)
+
+    def check_destination(self, run, move, dest, watch=False):
+        """Just before a move: the destination answers and is not marked in maintenance since the plan was
+        made, else _DestinationLeft. With ``watch``, the guest's watch on the destination (or None)."""
+        try:
+            mark = None if move.destination in self.ignore_marks else dest.maintenance()
+        except HostmaintError as exc:
+            raise _DestinationLeft("%s does not answer (%s)" % (move.destination, exc.message))
+        if mark is not None:
+            raise _DestinationLeft("%s went into maintenance (run %s) after the plan was made"
+                                   % (move.destination, mark.get("run_id")))
+        if not watch:
+            return None, None
+        try:
+            return dest.watch(move.guest, self.clock), None
+        except HostmaintError as exc:
+            if not dest.alive():
+                raise _DestinationLeft("%s does not answer (%s)" % (move.destination, exc.message))
+            return None, exc.message  # the move goes on; only its end state is checked
 
     # -- actions ------------------------------------------------------------------------------
-    def check_destination(self, move):
-        """Just before a move: a destination marked in maintenance since the plan was made takes nothing."""
-        if move.destination in self.ignore_marks:
-            return
-        dest = self.connect(move.destination)
+    def migrate(self, run, move, messages):
+        source = run.adapter(move.source)
+        dest = run.adapter(move.destination)
+        state, persistent = source.guest_state(move.guest)
+        paused = state == "paused"
+        watch, unwatched = self.check_destination(run, move, dest, watch=self.settle_s > 0)
         try:
-            mark = dest.maintenance()
+            return self._migrate(run, move, messages, source, dest, watch, unwatched, paused, persistent)
         finally:
-            dest.close()
-        if mark is not None:
-            raise HostmaintError("cannot move %s to %s: %s went into maintenance (run %s) after the plan was made; "
-                                 "%s stays on %s" % (move.guest, move.destination, move.destination,
-                                                     mark.get("run_id"), move.guest, move.source))
+            if watch is not None:
+                watch.close()
 
-    def _flags(self, dom, move, options):
-        flags = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_ABORT_ON_ERROR)
-        params = {libvirt.VIR_MIGRATE_PARAM_BANDWIDTH: self.bandwidth_mib}
-        if dom.isPersistent():
-            flags |= libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
-        if self.tls:
-            flags |= libvirt.VIR_MIGRATE_TLS
-        if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
-            flags |= libvirt.VIR_MIGRATE_PAUSED
-        if options.auto_converge:
-            flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
-            params[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INITIAL] = int(options.auto_converge_initial)
-            params[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INCREMENT] = int(options.auto_converge_increment)
-        if options.postcopy:
-            flags |= libvirt.VIR_MIGRATE_POSTCOPY
-        if move.storage_copy:
-            flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
-            if move.copy_disks:
-                params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = list(move.copy_disks)
-        if move.guest in self.unsafe_guests:
-            # its disks sit on a pool the operator declared shared, which libvirt cannot see as such
-            flags |= libvirt.VIR_MIGRATE_UNSAFE
-        return flags, params
+    def _options(self, move, start, paused, persistent):
+        return MigrationOptions(
+            downtime_ms=int(start.downtime_ms), tls=bool(self.tls), bandwidth_mib=self.bandwidth_mib,
+            auto_converge=start.auto_converge, auto_converge_initial=start.auto_converge_initial,
+            auto_converge_increment=start.auto_converge_increment, postcopy=start.postcopy,
+            storage_copy=bool(move.storage_copy), copy_disks=list(move.copy_disks or []),
+            unsafe=move.guest in self.unsafe_guests, paused=paused, persistent=persistent)
 
-    def migrate(self, move, record):
-        source = self.connect(move.source)
-        dest_uri = self.peer_uri(move.destination)
-        wrote_record = False
+    def _migrate(self, run, move, messages, source, dest, watch, unwatched, paused, persistent):
+        start = convergence.start_flags(self.policy, paused=paused)
+        options = self._options(move, start, paused, persistent)
+        record = run.records.get(move.guest)
+        wrote_record, job, finished = False, None, False
         try:
-            dom = source.domain(move.guest)
-            self.check_destination(move)
-            paused = dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED
-            options = convergence.start_flags(self.policy, paused=paused)
-            flags, params = self._flags(dom, move, options)
             if record is not None:
                 source.set_record(move.guest, record)
                 wrote_record = True
-            dom.migrateSetMaxDowntime(int(options.downtime_ms), 0)
-            state = convergence.new_state(self.policy, move.guest, move.memory_mib, options, paused=paused)
-            box = {}
-
-            def call():
-                try:
-                    dom.migrateToURI3(dest_uri, params, flags)
-                    box["ok"] = True
-                except LIBVIRT_ERRORS as exc:
-                    box["error"] = exc.get_error_message()
-
-            worker = threading.Thread(target=call, name="migrate-%s" % move.guest)
+            run.mark(move, "started")
             started = self.clock()
-            worker.start()
-            aborted = None
-            abort_at = None
-            last_stats = {}
-            while worker.is_alive():
-                worker.join(self.policy.poll_interval_s)
-                if not worker.is_alive():
+            job = source.start_migration(move.guest, self.peer_uri(move.destination), options, destination=dest)
+            state = convergence.new_state(self.policy, move.guest, move.memory_mib, start, paused=paused)
+            aborted, abort_at, last, finished = None, None, None, False
+            while True:
+                finished = job.wait(self.policy.poll_interval_s)
+                if finished:
                     break
                 elapsed = self.clock() - started
                 if abort_at is not None:
                     if elapsed - abort_at > ABORT_GRACE_S:
                         break  # bounded: report below from what libvirt shows
                     continue
-                try:
-                    stats = dom.jobStats(0)
-                except LIBVIRT_ERRORS:
-                    stats = {}  # the job may be finishing; the worker tells
-                if stats.get("type", 0) == 0:
+                sample = job.sample()
+                if sample is None:
                     # no job (yet): time still counts, so the timeout and no-progress rungs can fire
                     sample = JobSample(elapsed_s=max(elapsed, state.elapsed_s))
                 else:
-                    last_stats = stats
-                    sample = JobSample.from_job_stats(stats, elapsed_s=max(elapsed, state.elapsed_s))
+                    sample = dataclasses.replace(sample, elapsed_s=max(elapsed, state.elapsed_s))
+                    last = sample
                 convergence.observe(state, sample)
                 action = convergence.next_action(self.policy, state)
                 if action.kind == "wait":
                     continue
                 try:
                     if action.kind == "set_downtime":
-                        dom.migrateSetMaxDowntime(int(action.value), 0)
+                        job.set_downtime(int(action.value))
                     elif action.kind == "postcopy":
-                        dom.migrateStartPostCopy(0)
+                        job.postcopy()
                     elif action.kind == "abort":
-                        aborted = action.reason
-                        abort_at = elapsed
-                        dom.abortJob()
-                except LIBVIRT_ERRORS as exc:
+                        aborted, abort_at = action.reason, elapsed
+                        job.abort()
+                except HostmaintError as exc:
                     if action.kind == "abort":
-                        aborted = "%s; abort failed: %s" % (action.reason, exc.get_error_message())
+                        aborted = "%s; abort failed: %s" % (action.reason, exc.message)
                     continue
                 convergence.applied(state, action)
-            duration = self.clock() - started
-            steps = [s.as_dict() for s in state.steps]
-            if box.get("ok"):
-                dest = self.connect(move.destination)
-                try:
-                    completed = self._completed_stats(dest, move.guest)
-                    runs = dest.domain(move.guest)
-                    running = runs.isActive()
-                finally:
-                    dest.close()
-                stats = completed or last_stats
-                return outcome_dict(
-                    move, "migrated", None, duration_s=round(duration, 2),
-                    downtime_ms=stats.get("downtime"), bytes_transferred=stats.get("data_processed"),
-                    iterations=stats.get("memory_iteration"), ladder_steps=steps,
-                    runs_on=[move.destination], state_after="running" if running else "stopped")
-            if wrote_record and source.has_domain(move.guest):
-                source.clear_record(move.guest)  # it stayed home: no record
-            if aborted:
-                reason = "aborted: %s; %s keeps running on %s" % (aborted, move.guest, move.source)
-                return outcome_dict(move, "aborted", reason, duration_s=round(duration, 2), ladder_steps=steps,
-                                    bytes_transferred=last_stats.get("data_processed"),
-                                    iterations=last_stats.get("memory_iteration"), runs_on=self.where(move))
-            error = box.get("error") or "the migration did not return within %.0f s of its abort" % ABORT_GRACE_S
-            return outcome_dict(move, "failed", "cannot live-migrate %s to %s: %s" % (move.guest, move.destination, error),
-                                duration_s=round(duration, 2), ladder_steps=steps, runs_on=self.where(move))
-        finally:
-            source.close()
+            duration = round(self.clock() - started, 2)
+            steps = [step.as_dict() for step in state.steps]
+            result = job.result() if finished else None
+        except Exception:
+            if job is not None and not finished:
+                self._abandon(job)
+            if wrote_record:
+                self._clear_record(source, move)
+            raise
+        if result is not None and result.ok:
+            switchover = self.clock()
+            run.mark(move, "switchover")
+            stats = job.completed_stats()
+            # the copy is over: its slots go to the next moves, after its pause adjusted the windows
+            messages.put(("released", move, stats.downtime_ms))
+            outcome = self._outcome(run, move, "migrated", None, duration_s=duration, downtime_ms=stats.downtime_ms,
+                                    bytes_transferred=stats.bytes_transferred, iterations=stats.iterations,
+                                    ladder_steps=steps, runs_on=[move.destination])
+            problem, state_after, left = self.settle(run, move, dest, watch, switchover, paused)
+            outcome.state_after = state_after
+            if problem:
+                outcome.outcome, outcome.reason = "failed", problem
+                return outcome, left, problem
+            if unwatched:
+                outcome.reason = ("%s was not watched after switchover (%s); only its state at the end of its settle "
+                                  "period was checked" % (move.guest, unwatched))
+            return outcome, None, None
+        clear_note = self._clear_record(source, move) if wrote_record else ""
+        left = None
+        if aborted:
+            reason = "aborted: %s; %s keeps running on %s" % (aborted, move.guest, move.source)
+            kind = "aborted"
+        else:
+            error = result.error if result is not None else (
+                "the migration did not return within %.0f s of its abort" % ABORT_GRACE_S)
+            reason = "cannot live-migrate %s to %s: %s" % (move.guest, move.destination, error)
+            kind = "failed"
+            if result is not None and result.cause == "destination" and source.alive():
+                left = "%s failed the migration of %s (%s)" % (move.destination, move.guest, error)
+            elif result is not None and result.cause is None and not dest.alive():
+                left = "%s does not answer after the migration of %s failed (%s)" % (
+                    move.destination, move.guest, error)
+        runs_on, note = self.where(run, move, wait=True)
+        return self._outcome(run, move, kind, reason + clear_note + note, duration_s=duration, ladder_steps=steps,
+                             bytes_transferred=last.data_processed if last else None,
+                             iterations=last.memory_iteration if last else None, runs_on=runs_on), left, None
 
     @staticmethod
-    def _completed_stats(adapter, name):
+    def _abandon(job):
+        """Something unexpected broke the loop that steers a running job: abort it rather than leave it
+        running unattended (bounded; the guest stays on its source unless it already switched over)."""
         try:
-            return adapter.domain(name).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
-        except LIBVIRT_ERRORS:
-            return {}
+            job.abort()
+        except HostmaintError:
+            return  # it may have finished meanwhile; where() says where the guest is
+        job.wait(ABORT_GRACE_S)
 
-    def move_definition(self, move, record):
+    @staticmethod
+    def _clear_record(source, move):
+        """The guest stayed home: no record. '' or a note when the record could not be cleared."""
+        try:
+            if source.has_domain(move.guest):
+                source.clear_record(move.guest)
+            return ""
+        except HostmaintError as exc:
+            return "; its migration record stays: %s" % exc.message
+
+    def settle(self, run, move, dest, watch, switchover, paused):
+        """(problem or None, state on the destination, destination left because) after a switchover.
+
+        For ``settle_s`` after the switchover the guest's events on the destination are read as they come;
+        the first that says it did not land well (``settle_problem``) ends the period early. At its end the
+        guest must run there (or be paused, when it was paused before the move).
+        """
+        expected = "paused" if paused else "running"
+        problem = None
+        if self.settle_s > 0:
+            deadline = switchover + self.settle_s
+            while True:
+                events = watch.events() if watch is not None else []
+                problem = settle_problem(move.guest, move.destination, events, switchover_time(events, switchover),
+                                         paused=paused)
+                remaining = deadline - self.clock()
+                if problem or remaining <= 0:
+                    break
+                if watch is not None:
+                    watch.wait(min(remaining, self.policy.poll_interval_s), seen=len(events))
+                else:
+                    self.sleep(min(remaining, self.policy.poll_interval_s))
+            run.mark(move, "checked")
+        try:
+            state_after, _persistent = dest.guest_state(move.guest)
+        except HostmaintError as exc:
+            problem = problem or "cannot check %s on %s after switchover: %s" % (
+                move.guest, move.destination, exc.message)
+            return problem, None, "%s does not answer after %s switched over (%s)" % (
+                move.destination, move.guest, exc.message)
+        if problem is None and self.settle_s > 0 and state_after != expected:
+            problem = "%s is %s on %s at the end of its %g s settle period" % (
+                move.guest, state_after, move.destination, self.settle_s)
+        return problem, state_after, None
+
+    def move_definition(self, run, move):
         """A shut-off persistent guest: define it on the destination, then undefine it on the source."""
-        source = self.connect(move.source)
-        dest = self.connect(move.destination)
+        source = run.adapter(move.source)
+        dest = run.adapter(move.destination)
+        xml = source.inactive_xml(move.guest)
+        self.check_destination(run, move, dest)
+        run.mark(move, "started")
+        if dest.has_domain(move.guest):
+            raise HostmaintError("cannot move %s to %s: the destination already has a guest of that name"
+                                 % (move.guest, move.destination))
+        dest.define(xml)
         try:
-            xml = source.inactive_xml(move.guest)
-            self.check_destination(move)
-            if dest.has_domain(move.guest):
-                raise HostmaintError("cannot move %s to %s: the destination already has a guest of that name"
-                                     % (move.guest, move.destination))
-            dest.define(xml)
-            try:
-                if record is not None:
-                    dest.set_record(move.guest, record)
-                source.undefine(move.guest)
-            except (HostmaintError,) + LIBVIRT_ERRORS:
-                dest.undefine(move.guest)  # keep exactly one definition: the source's
-                raise
-            return outcome_dict(move, "moved_definition", None, runs_on=[move.destination], state_after="shutoff")
-        finally:
-            source.close()
-            dest.close()
-
-    def shutdown(self, move, record):
-        """A guest that cannot move and whose policy is shutdown: clean shutdown, bounded wait."""
-        source = self.connect(move.source)
-        try:
+            record = run.records.get(move.guest)
             if record is not None:
-                source.set_record(move.guest, record)
-            if source.shutdown(move.guest, self.shutdown_timeout_s):
-                return outcome_dict(move, "shut_down", None, runs_on=[move.source], state_after="shutoff")
-            return outcome_dict(move, "failed", "%s did not shut down within %.0f s and keeps running on %s"
-                                % (move.guest, self.shutdown_timeout_s, move.source), runs_on=[move.source])
-        finally:
-            source.close()
+                dest.set_record(move.guest, record)
+            source.undefine(move.guest)
+        except HostmaintError:
+            dest.undefine(move.guest)  # keep exactly one definition: the source's
+            raise
+        return self._outcome(run, move, "moved_definition", None, runs_on=[move.destination], state_after="shutoff")
 
-    def start(self, move):
-        home = self.connect(move.destination)
-        try:
-            home.start(move.guest)
-            return outcome_dict(move, "started", None, runs_on=[move.destination], state_after="running")
-        finally:
-            home.close()
+    def shutdown(self, run, move):
+        """A guest that cannot move and whose policy is shutdown: clean shutdown, bounded wait."""
+        source = run.adapter(move.source)
+        record = run.records.get(move.guest)
+        if record is not None:
+            source.set_record(move.guest, record)
+        run.mark(move, "started")
+        if source.shutdown(move.guest, self.shutdown_timeout_s):
+            return self._outcome(run, move, "shut_down", None, runs_on=[move.source], state_after="shutoff")
+        return self._outcome(run, move, "failed", "%s did not shut down within %.0f s and keeps running on %s"
+                             % (move.guest, self.shutdown_timeout_s, move.source), runs_on=[move.source])
+
+    def start(self, run, move):
+        home = run.adapter(move.destination)
+        run.mark(move, "started")
+        home.start(move.guest)
+        return self._outcome(run, move, "started", None, runs_on=[move.destination], state_after="running")

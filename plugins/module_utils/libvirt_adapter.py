@@ -1,18 +1,35 @@
 # -*- coding: utf-8 -*-
 # Copyright: hostmaint.libvirt contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The only file that calls libvirt: one connection per URI, turned into the collection's plain data."""
+"""The only file that calls libvirt: one connection per URI, turned into the collection's plain data.
+
+Every libvirt error that leaves this file is a HostmaintError with one sentence naming the object. Before
+the first connection is opened, libvirt's default event loop is registered and run in a daemon thread, so
+that connections keep alive (a peer that goes away is noticed within seconds, not at the next TCP
+timeout) and can deliver guest events (``LibvirtAdapter.watch``). A live migration is started with
+``LibvirtAdapter.start_migration`` from plain ``MigrationOptions`` and driven through the MigrationJob
+it returns.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 import traceback
 import xml.etree.ElementTree as ET
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import domain_xml
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import STATES, HostFacts
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
+    STATES,
+    CompletedStats,
+    GuestEvent,
+    HostFacts,
+    JobResult,
+    JobSample,
+)
 
 LIBVIRT_IMPORT_ERROR = None
 try:
@@ -40,8 +57,276 @@ MAINTENANCE_XML = """<secret ephemeral='no' private='no'>
 </secret>"""
 
 
+# Keepalive on every connection: a probe after 5 s of silence, the connection closed after 3 unanswered.
+KEEPALIVE_INTERVAL_S = 5
+KEEPALIVE_COUNT = 3
+
+
 def _quiet(_ctx, _err):
     """libvirt prints every error to stderr by default; ours go into the module's result instead."""
+
+
+def _message(exc):
+    return exc.get_error_message() or str(exc)
+
+
+@contextlib.contextmanager
+def _failing(sentence, **details):
+    """Turn a libvirt error inside the block into a HostmaintError: ``sentence: libvirt's message``."""
+    try:
+        yield
+    except LIBVIRT_ERRORS as exc:
+        raise HostmaintError("%s: %s" % (sentence, _message(exc)), code=exc.get_error_code(), **details)
+
+
+class _EventLoop(object):
+    """libvirt's default event loop implementation, registered once per process and run in a daemon thread.
+
+    It must be registered before a connection is opened: only connections opened afterwards keep alive
+    and deliver events.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.thread = None
+        self.error = None
+
+    @property
+    def running(self):
+        return self.thread is not None and self.error is None
+
+    def start(self):
+        if libvirt is None:
+            return False
+        with self.lock:
+            if self.thread is not None:
+                return self.error is None
+            try:
+                libvirt.virEventRegisterDefaultImpl()
+            except LIBVIRT_ERRORS as exc:
+                self.error = _message(exc)
+                self.thread = False
+                return False
+            self.thread = threading.Thread(target=self._run, name="libvirt-events")
+            self.thread.daemon = True
+            self.thread.start()
+            return True
+
+    def _run(self):
+        while True:
+            try:
+                libvirt.virEventRunDefaultImpl()
+            except LIBVIRT_ERRORS as exc:
+                self.error = _message(exc)  # no more events nor keepalives; connections still work
+                return
+
+
+EVENT_LOOP = _EventLoop()
+
+
+def start_event_loop():
+    """Register and run libvirt's default event loop (once per process); False when it cannot run."""
+    return EVENT_LOOP.start()
+
+
+def _names(prefix, *names):
+    """{libvirt constant value: lower-case name} for the constants prefix+NAME this libvirt-python has."""
+    table = {}
+    if libvirt is None:
+        return table
+    for name in names:
+        value = getattr(libvirt, prefix + name, None)
+        if value is not None:
+            table[value] = name.lower()
+    return table
+
+
+# virDomainEventType and its details, as the GuestEvent kinds and details of the model.
+EVENT_KINDS = _names("VIR_DOMAIN_EVENT_", "DEFINED", "UNDEFINED", "STARTED", "SUSPENDED", "RESUMED", "STOPPED",
+                     "SHUTDOWN", "PMSUSPENDED", "CRASHED")
+EVENT_DETAILS = dict(
+    defined=_names("VIR_DOMAIN_EVENT_DEFINED_", "ADDED", "UPDATED", "RENAMED", "FROM_SNAPSHOT"),
+    undefined=_names("VIR_DOMAIN_EVENT_UNDEFINED_", "REMOVED", "RENAMED"),
+    started=_names("VIR_DOMAIN_EVENT_STARTED_", "BOOTED", "MIGRATED", "RESTORED", "FROM_SNAPSHOT", "WAKEUP"),
+    suspended=_names("VIR_DOMAIN_EVENT_SUSPENDED_", "PAUSED", "MIGRATED", "IOERROR", "WATCHDOG", "RESTORED",
+                     "FROM_SNAPSHOT", "API_ERROR", "POSTCOPY", "POSTCOPY_FAILED"),
+    resumed=_names("VIR_DOMAIN_EVENT_RESUMED_", "UNPAUSED", "MIGRATED", "FROM_SNAPSHOT", "POSTCOPY",
+                   "POSTCOPY_FAILED"),
+    stopped=_names("VIR_DOMAIN_EVENT_STOPPED_", "SHUTDOWN", "DESTROYED", "CRASHED", "MIGRATED", "SAVED", "FAILED",
+                   "FROM_SNAPSHOT"),
+    shutdown=_names("VIR_DOMAIN_EVENT_SHUTDOWN_", "FINISHED", "GUEST", "HOST"),
+    pmsuspended=_names("VIR_DOMAIN_EVENT_PMSUSPENDED_", "MEMORY", "DISK"),
+    crashed=_names("VIR_DOMAIN_EVENT_CRASHED_", "PANICKED", "CRASHLOADED"),
+)
+
+
+def _codes(prefix, *names):
+    return frozenset(getattr(libvirt, prefix + name) for name in names if libvirt is not None
+                     and hasattr(libvirt, prefix + name))
+
+
+# A failed migration whose error has one of these codes, or comes from libvirt's RPC layer (the source's
+# libvirtd talking to the destination's), is the destination's: unreachable, gone, or refusing the move.
+DESTINATION_ERROR_CODES = _codes("VIR_ERR_", "NO_CONNECT", "AUTH_FAILED", "AUTH_CANCELLED", "AUTH_UNAVAILABLE",
+                                 "HOOK_SCRIPT_FAILED", "OPERATION_DENIED", "RPC")
+DESTINATION_ERROR_DOMAINS = _codes("VIR_FROM_", "RPC", "REMOTE")
+ABORTED_ERROR_CODES = _codes("VIR_ERR_", "OPERATION_ABORTED")
+
+
+def error_cause(code, domain):
+    """What a libvirt error of a migration points at (JobResult.cause): 'aborted', 'destination' or None."""
+    if code in ABORTED_ERROR_CODES:
+        return "aborted"
+    if code in DESTINATION_ERROR_CODES or domain in DESTINATION_ERROR_DOMAINS:
+        return "destination"
+    return None
+
+
+def migration_flags(options):
+    """(flags, params) for virDomainMigrateToURI3 from MigrationOptions: live, peer-to-peer, aborted on error."""
+    flags = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_ABORT_ON_ERROR
+    params = {libvirt.VIR_MIGRATE_PARAM_BANDWIDTH: int(options.bandwidth_mib or 0)}
+    if options.persistent:
+        flags |= libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+    if options.tls:
+        flags |= libvirt.VIR_MIGRATE_TLS
+    if options.paused:
+        flags |= libvirt.VIR_MIGRATE_PAUSED
+    if options.auto_converge:
+        flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
+        if options.auto_converge_initial is not None:
+            params[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INITIAL] = int(options.auto_converge_initial)
+        if options.auto_converge_increment is not None:
+            params[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INCREMENT] = int(options.auto_converge_increment)
+    if options.postcopy:
+        flags |= libvirt.VIR_MIGRATE_POSTCOPY
+    if options.storage_copy:
+        flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
+        if options.copy_disks:
+            params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = list(options.copy_disks)
+    if options.unsafe:
+        # its disks sit on a pool the operator declared shared, which libvirt cannot see as such
+        flags |= libvirt.VIR_MIGRATE_UNSAFE
+    return flags, params
+
+
+class MigrationJob(object):
+    """One live migration started by ``LibvirtAdapter.start_migration``: the blocking libvirt call runs in
+    its own thread; this object samples, steers, aborts and waits for it.
+
+    ``sample()`` gives a JobSample while libvirt shows the job (None before it shows one, or while it is
+    finishing); ``set_downtime(ms)``, ``postcopy()`` and ``abort()`` raise HostmaintError when libvirt
+    refuses; ``wait(timeout)`` is True once the call returned; ``result()`` is its JobResult;
+    ``completed_stats()`` the finished job's numbers, read on the destination, else on the source, else
+    from the last sample.
+    """
+
+    def __init__(self, source, dom, name, dest_uri, destination=None):
+        self.source = source
+        self.dom = dom
+        self.name = name
+        self.dest_uri = dest_uri
+        self.destination = destination
+        self.last = None
+        self._result = None
+        self._thread = None
+
+    def _start(self, flags, params):
+        def call():
+            try:
+                self.dom.migrateToURI3(self.dest_uri, params, flags)
+                self._result = JobResult(ok=True)
+            except LIBVIRT_ERRORS as exc:
+                self._result = JobResult(ok=False, error=_message(exc),
+                                         cause=error_cause(exc.get_error_code(), exc.get_error_domain()))
+
+        self._thread = threading.Thread(target=call, name="migrate-%s" % self.name)
+        self._thread.daemon = True  # an abort libvirt never honours must not keep the module alive
+        self._thread.start()
+        return self
+
+    def _what(self):
+        return "%s from %s" % (self.name, self.source.uri)
+
+    def sample(self):
+        try:
+            stats = self.dom.jobStats(0)
+        except LIBVIRT_ERRORS:
+            return None  # the job may be finishing; wait() and result() tell
+        if not stats or stats.get("type", 0) == 0:
+            return None
+        self.last = JobSample.from_job_stats(stats)
+        return self.last
+
+    def set_downtime(self, ms):
+        with _failing("cannot set the downtime limit of the migration of %s to %d ms" % (self._what(), int(ms))):
+            self.dom.migrateSetMaxDowntime(int(ms), 0)
+
+    def postcopy(self):
+        with _failing("cannot switch the migration of %s to post-copy" % self._what()):
+            self.dom.migrateStartPostCopy(0)
+
+    def abort(self):
+        with _failing("cannot abort the migration of %s" % self._what()):
+            self.dom.abortJob()
+
+    def wait(self, timeout):
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def result(self):
+        if self._thread.is_alive():
+            raise HostmaintError("the migration of %s has not finished yet" % self._what())
+        return self._result
+
+    def completed_stats(self):
+        stats = {}
+        for adapter in (self.destination, self.source):
+            if adapter is None:
+                continue
+            try:
+                stats = adapter.conn.lookupByName(self.name).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+            except (HostmaintError,) + LIBVIRT_ERRORS:
+                stats = {}  # gone from the source, or the destination keeps no statistics: try the next
+            if stats and stats.get("type", 0):
+                break
+        if stats and stats.get("type", 0):
+            return CompletedStats(downtime_ms=stats.get("downtime"), bytes_transferred=stats.get("data_processed"),
+                                  iterations=stats.get("memory_iteration"))
+        if self.last is not None:
+            return CompletedStats(bytes_transferred=self.last.data_processed, iterations=self.last.memory_iteration)
+        return CompletedStats()
+
+
+class GuestWatch(object):
+    """The events of one guest (by name) on one host, as GuestEvents stamped with ``clock``, from the
+    moment ``LibvirtAdapter.watch`` returned it until ``close()``."""
+
+    def __init__(self, adapter, name, clock):
+        self.adapter = adapter
+        self.name = name
+        self.clock = clock
+        self._events = []
+        self._changed = threading.Condition()
+
+    def add(self, kind, detail):
+        with self._changed:
+            self._events.append(GuestEvent(kind=kind, detail=detail, at=self.clock()))
+            self._changed.notify_all()
+
+    def events(self):
+        with self._changed:
+            return list(self._events)
+
+    def wait(self, timeout, seen=None):
+        """Wait up to timeout for more than ``seen`` events (all so far when None); True if there are."""
+        with self._changed:
+            count = len(self._events) if seen is None else seen
+            self._changed.wait_for(lambda: len(self._events) > count, timeout)
+            return len(self._events) > count
+
+    def close(self):
+        self.adapter.unwatch(self)
 
 
 def mount_fs_type(path, mounts_text):
@@ -59,35 +344,107 @@ def mount_fs_type(path, mounts_text):
 
 
 class LibvirtAdapter(object):
-    """One libvirt connection, opened on first use and closed by close()."""
+    """One libvirt connection, opened on first use (by any thread: libvirt connections are thread-safe,
+    so one adapter serves every migration of a run that touches its host) and closed by close()."""
 
     def __init__(self, uri, conn=None, local=None):
         self.uri = uri
         self._conn = conn
+        self._lock = threading.RLock()
         self.close_error = None
+        self.keepalive_error = None
         self.local = local if local is not None else "://" in uri and uri.split("://", 1)[1].startswith("/")
+        self._watches = {}  # guest name -> [GuestWatch]
+        self._callbacks = []  # event callback ids on this connection
 
     # -- connection -------------------------------------------------------------------------
     @property
     def conn(self):
-        if self._conn is None:
-            if libvirt is None:
-                raise HostmaintError("the libvirt Python bindings are not installed", exception=LIBVIRT_IMPORT_ERROR)
-            libvirt.registerErrorHandler(_quiet, None)
-            try:
-                self._conn = libvirt.open(self.uri)
-            except LIBVIRT_ERRORS as exc:
-                raise HostmaintError("cannot connect to libvirt at %s: %s" % (self.uri, exc.get_error_message()), uri=self.uri)
-        return self._conn
+        with self._lock:
+            if self._conn is None:
+                if libvirt is None:
+                    raise HostmaintError("the libvirt Python bindings are not installed",
+                                         exception=LIBVIRT_IMPORT_ERROR)
+                libvirt.registerErrorHandler(_quiet, None)
+                start_event_loop()  # before the connection is opened, or it never keeps alive nor gets events
+                try:
+                    conn = libvirt.open(self.uri)
+                except LIBVIRT_ERRORS as exc:
+                    raise HostmaintError("cannot connect to libvirt at %s: %s" % (self.uri, exc.get_error_message()),
+                                         uri=self.uri)
+                if EVENT_LOOP.running:
+                    try:
+                        conn.setKeepAlive(KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT)
+                    except LIBVIRT_ERRORS as exc:
+                        self.keepalive_error = _message(exc)  # the connection works without; it only notices later
+                self._conn = conn
+            return self._conn
 
     def close(self):
-        if self._conn is not None:
+        with self._lock:
             conn, self._conn = self._conn, None
-            try:
-                conn.close()
-            except LIBVIRT_ERRORS as exc:
-                # a peer that went away cannot be closed cleanly; that must not hide the real result
-                self.close_error = str(exc)
+            callbacks, self._callbacks = self._callbacks, []
+            self._watches = {}
+        if conn is None:
+            return
+        try:
+            for callback in callbacks:
+                conn.domainEventDeregisterAny(callback)
+            conn.close()
+        except LIBVIRT_ERRORS as exc:
+            # a peer that went away cannot be closed cleanly; that must not hide the real result
+            self.close_error = str(exc)
+
+    def alive(self):
+        """Whether this host's libvirtd answers on this connection now (opening it if need be)."""
+        try:
+            with _failing("libvirt at %s does not answer" % self.uri):
+                return bool(self.conn.isAlive()) and self.conn.getLibVersion() > 0
+        except HostmaintError:
+            return False
+
+    # -- events -------------------------------------------------------------------------------
+    def watch(self, name, clock=time.time):
+        """A GuestWatch of guest ``name`` on this host, also before the guest exists here (an incoming
+        migration): one connection-wide callback per event type, registered on the first watch and
+        filtered by name, so nothing between the migration's start and its end is missed."""
+        if not EVENT_LOOP.running:
+            raise HostmaintError("cannot watch %s on %s: libvirt's event loop does not run in this process%s"
+                                 % (name, self.uri, " (%s)" % EVENT_LOOP.error if EVENT_LOOP.error else ""))
+        watch = GuestWatch(self, name, clock)
+        with self._lock:
+            conn = self.conn
+            if not self._callbacks:
+                with _failing("cannot watch the guests of %s" % self.uri):
+                    self._callbacks.append(conn.domainEventRegisterAny(
+                        None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None))
+                    self._callbacks.append(conn.domainEventRegisterAny(
+                        None, libvirt.VIR_DOMAIN_EVENT_ID_REBOOT, self._on_reboot, None))
+            self._watches.setdefault(name, []).append(watch)
+        return watch
+
+    def unwatch(self, watch):
+        with self._lock:
+            watches = self._watches.get(watch.name, [])
+            if watch in watches:
+                watches.remove(watch)
+
+    def _deliver(self, dom, kind, detail):
+        try:
+            name = dom.name()
+        except LIBVIRT_ERRORS:
+            return  # a domain object that cannot even name itself concerns no watch
+        with self._lock:
+            watches = list(self._watches.get(name, []))
+        for watch in watches:
+            watch.add(kind, detail)
+
+    def _on_lifecycle(self, _conn, dom, event, detail, _opaque):
+        kind = EVENT_KINDS.get(event, "event %s" % event)
+        self._deliver(dom, kind, EVENT_DETAILS.get(kind, {}).get(detail, str(detail)))
+
+    def _on_reboot(self, _conn, dom, _opaque):
+        self._deliver(dom, "reboot", None)
 
     # -- host -------------------------------------------------------------------------------
     def host_identity(self):
@@ -315,6 +672,30 @@ class LibvirtAdapter(object):
                 return False
             raise HostmaintError("cannot read guest %s on %s: %s" % (name, self.uri, exc.get_error_message()))
 
+    def guest_state(self, name):
+        """(state, persistent) of a guest: state as model.STATES names it."""
+        dom = self.domain(name)
+        with _failing("cannot read the state of %s on %s" % (name, self.uri)):
+            return STATES[dom.state()[0]], bool(dom.isPersistent())
+
+    def dirty_rates(self):
+        """Guest name -> bytes per second each guest dirtied when libvirt last measured it (only guests
+        someone measured, virsh domdirtyrate-calc); empty when this libvirt cannot tell. An estimate
+        for ordering migrations, so a host that cannot answer gives none rather than an error."""
+        flag = getattr(libvirt, "VIR_DOMAIN_STATS_DIRTYRATE", None)
+        if flag is None:
+            return {}
+        try:
+            records = self.conn.getAllDomainStats(flag, 0)
+        except LIBVIRT_ERRORS:
+            return {}
+        rates = {}
+        for dom, stats in records:
+            measured = getattr(libvirt, "VIR_DOMAIN_DIRTYRATE_MEASURED", 2)
+            if stats.get("dirtyrate.calc_status") == measured and stats.get("dirtyrate.megabytes_per_second"):
+                rates[dom.name()] = int(stats["dirtyrate.megabytes_per_second"]) * 1024 * 1024
+        return rates
+
     def _metadata_flags(self, dom):
         flags = 0
         if dom.isActive():
@@ -325,19 +706,22 @@ class LibvirtAdapter(object):
 
     def set_record(self, name, record):
         dom = self.domain(name)
-        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, domain_xml.record_xml(record), domain_xml.PREFIX,
-                        domain_xml.ORIGIN_NS, self._metadata_flags(dom))
+        with _failing("cannot write the migration record of %s on %s" % (name, self.uri)):
+            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, domain_xml.record_xml(record), domain_xml.PREFIX,
+                            domain_xml.ORIGIN_NS, self._metadata_flags(dom))
 
     def clear_record(self, name):
         dom = self.domain(name)
-        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, domain_xml.ORIGIN_NS,
-                        self._metadata_flags(dom))
+        with _failing("cannot clear the migration record of %s on %s" % (name, self.uri)):
+            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, domain_xml.ORIGIN_NS,
+                            self._metadata_flags(dom))
 
     def guest(self, name, pools=None):
         dom = self.domain(name)
-        return domain_xml.parse_domain(dom.XMLDesc(0), state=STATES[dom.state()[0]],
-                                       persistent=bool(dom.isPersistent()),
-                                       pools=pools if pools is not None else self.pools())
+        with _failing("cannot read guest %s on %s" % (name, self.uri)):
+            return domain_xml.parse_domain(dom.XMLDesc(0), state=STATES[dom.state()[0]],
+                                           persistent=bool(dom.isPersistent()),
+                                           pools=pools if pools is not None else self.pools())
 
     def define(self, xml):
         try:
@@ -348,25 +732,45 @@ class LibvirtAdapter(object):
     def undefine(self, name):
         dom = self.domain(name)
         flags = getattr(libvirt, "VIR_DOMAIN_UNDEFINE_KEEP_NVRAM", 0)
-        dom.undefineFlags(flags)
+        with _failing("cannot undefine %s on %s" % (name, self.uri)):
+            dom.undefineFlags(flags)
 
     def inactive_xml(self, name):
-        return self.domain(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+        dom = self.domain(name)
+        with _failing("cannot read the definition of %s on %s" % (name, self.uri)):
+            return dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
 
     def shutdown(self, name, timeout_s):
         """Clean shutdown with a bounded wait; True once the guest is off."""
         dom = self.domain(name)
-        if not dom.isActive():
-            return True
-        dom.shutdown()
-        deadline = time.time() + timeout_s
-        while time.time() < deadline:
+        with _failing("cannot shut %s down on %s" % (name, self.uri)):
             if not dom.isActive():
                 return True
-            time.sleep(0.5)
-        return not dom.isActive()
+            dom.shutdown()
+            deadline = time.time() + timeout_s
+            while time.time() < deadline:
+                if not dom.isActive():
+                    return True
+                time.sleep(0.5)
+            return not dom.isActive()
 
     def start(self, name):
         dom = self.domain(name)
-        if not dom.isActive():
-            dom.create()
+        with _failing("cannot start %s on %s" % (name, self.uri)):
+            if not dom.isActive():
+                dom.create()
+
+    # -- migration ----------------------------------------------------------------------------
+    def start_migration(self, name, dest_uri, options, destination=None):
+        """Start the live migration of guest ``name`` to ``dest_uri`` (the URI this host's libvirtd reaches
+        the destination at, peer-to-peer) with MigrationOptions; returns its MigrationJob at once.
+
+        ``destination`` (the destination's adapter) is where the finished job's statistics are read.
+        The first downtime limit (``options.downtime_ms``) is set just before the migration starts.
+        """
+        dom = self.domain(name)
+        flags, params = migration_flags(options)
+        job = MigrationJob(self, dom, name, dest_uri, destination=destination)
+        with _failing("cannot set the downtime limit of %s on %s" % (name, self.uri)):
+            dom.migrateSetMaxDowntime(int(options.downtime_ms), 0)
+        return job._start(flags, params)

@@ -415,6 +415,193 @@ class StartOptions(_Record):
 
 
 @dataclasses.dataclass
+class MigrationOptions(_Record):
+    """Everything one live migration is started with, in plain terms; the adapter turns it into libvirt's
+    VIR_MIGRATE_* flags and parameters (``libvirt_adapter.migration_flags``).
+
+    Always live, peer-to-peer and aborted on I/O errors. persistent -> persistent on the destination and
+    undefined on the source once the destination runs it; paused -> the guest stays paused on the
+    destination; tls -> the data stream is encrypted; bandwidth_mib 0 -> no cap; auto_converge (with its
+    initial and increment throttle percentages) and postcopy as ``StartOptions``; storage_copy -> the disks
+    ``copy_disks`` (targets; all non-shared ones when empty) are copied; unsafe -> libvirt's cache-mode
+    safety check is skipped (disks on storage the operator declared shared). downtime_ms is the first
+    downtime limit, set just before the migration starts.
+    """
+
+    downtime_ms: int = 50
+    tls: bool = False
+    bandwidth_mib: int = 0
+    auto_converge: bool = False
+    auto_converge_initial: Optional[int] = None
+    auto_converge_increment: Optional[int] = None
+    postcopy: bool = False
+    storage_copy: bool = False
+    copy_disks: List[str] = dataclasses.field(default_factory=list)
+    unsafe: bool = False
+    paused: bool = False
+    persistent: bool = True
+
+
+@dataclasses.dataclass
+class JobResult(_Record):
+    """How a migration job ended: ok, or the libvirt error message and what it points at.
+
+    cause: 'aborted' (the job was cancelled, by the ladder or an operator), 'destination' (the error is the
+    destination's: it could not be reached, its libvirtd went away or refused the move), or None (not
+    known from the error alone).
+    """
+
+    ok: bool
+    error: Optional[str] = None
+    cause: Optional[str] = None
+
+
+@dataclasses.dataclass
+class CompletedStats(_Record):
+    """The numbers of a finished migration (virDomainGetJobStats with VIR_DOMAIN_JOB_STATS_COMPLETED)."""
+
+    downtime_ms: Optional[int] = None
+    bytes_transferred: Optional[int] = None
+    iterations: Optional[int] = None
+
+
+# What libvirt tells about a guest while it is watched (virDomainEventType, lower case, and the reboot event).
+GUEST_EVENT_KINDS = ("defined", "undefined", "started", "suspended", "resumed", "stopped", "shutdown",
+                     "pmsuspended", "crashed", "reboot")
+
+
+@dataclasses.dataclass
+class GuestEvent(_Record):
+    """One event of a watched guest: kind (GUEST_EVENT_KINDS), libvirt's detail in lower case (for example
+    'migrated', 'destroyed', 'panicked'), and when it arrived on the executor's clock."""
+
+    kind: str
+    detail: Optional[str] = None
+    at: float = 0.0
+
+
+@dataclasses.dataclass
+class Survey(_Record):
+    """What the engine learnt before planning an evacuation, kept for placing guests again during the run:
+    the guests, the source's and the destinations' facts and the limits."""
+
+    source: Optional[HostFacts] = None
+    destinations: List[HostFacts] = dataclasses.field(default_factory=list)
+    guests: List[Guest] = dataclasses.field(default_factory=list)
+    limits: Optional[Limits] = None
+
+
+# What became of one move.
+#   migrated / moved_definition / shut_down / started   the move did what it was for
+#   failed    it did not, and the reason says why and where the guest is (also: the guest landed but was
+#             reset, crashed, stopped or paused within its settle period)
+#   aborted   the convergence ladder gave up; the guest keeps running on its source
+#   blocked   its destination left the run and no other destination can take the guest
+#   not_run   deliberately not started: a shutdown held back after failed migrations, or a move still
+#             queued when the run stopped
+OUTCOMES = ("migrated", "moved_definition", "shut_down", "started", "failed", "aborted", "blocked", "not_run")
+MOVED_OUTCOMES = ("migrated", "moved_definition")
+FAILED_OUTCOMES = ("failed", "aborted")
+
+# The phases of a move's timeline, in order; each is seconds since the run started, or None.
+TIMELINE_PHASES = ("queued", "started", "switchover", "checked", "done")
+
+
+@dataclasses.dataclass
+class MigrationOutcome:
+    """What became of one move: the one shape every outcome of the executor has.
+
+    ``timeline`` maps each of TIMELINE_PHASES to seconds since the run started (None for a phase the
+    move did not reach): queued, started (copying began), switchover (the job finished: the guest runs
+    on its destination), checked (its settle period was over), done. ``duration_s`` is the move itself,
+    from its start to the switchover (or to its end when there is none), the settle period excluded.
+    """
+
+    guest: str
+    action: str
+    source: Optional[str] = None
+    destination: Optional[str] = None
+    wave: int = 0
+    outcome: str = "not_run"
+    duration_s: float = 0.0
+    downtime_ms: Optional[int] = None
+    bytes_transferred: Optional[int] = None
+    iterations: Optional[int] = None
+    ladder_steps: List[dict] = dataclasses.field(default_factory=list)
+    reason: Optional[str] = None
+    runs_on: List[str] = dataclasses.field(default_factory=list)
+    state_after: Optional[str] = None
+    timeline: Dict[str, Optional[float]] = dataclasses.field(
+        default_factory=lambda: dict((phase, None) for phase in TIMELINE_PHASES))
+
+    def __post_init__(self):
+        if self.outcome not in OUTCOMES:
+            raise DecisionError("invalid outcome %r for guest %s: expected one of %s"
+                                % (self.outcome, self.guest, ", ".join(OUTCOMES)))
+
+    @classmethod
+    def of(cls, move, outcome, reason=None, **fields):
+        """The outcome of ``move`` (a Move): its guest, action, hosts and wave, and the given fields."""
+        return cls(guest=move.guest, action=move.action, source=move.source, destination=move.destination,
+                   wave=move.wave, outcome=outcome, reason=reason, **fields)
+
+    @property
+    def moved(self):
+        return self.outcome in MOVED_OUTCOMES
+
+    @property
+    def failed(self):
+        """The one test of "failed or aborted"."""
+        return self.outcome in FAILED_OUTCOMES
+
+    def as_dict(self):
+        return dict(
+            guest=self.guest, action=self.action, source=self.source, destination=self.destination,
+            wave=self.wave, outcome=self.outcome, moved=self.moved, duration_s=self.duration_s,
+            downtime_ms=self.downtime_ms, bytes_transferred=self.bytes_transferred, iterations=self.iterations,
+            ladder_steps=list(self.ladder_steps), reason=self.reason, runs_on=list(self.runs_on),
+            state_after=self.state_after,
+            timeline=dict((phase, self.timeline.get(phase)) for phase in TIMELINE_PHASES),
+        )
+
+
+# The windows of a run: a source's outbound slots, a destination's inbound slots.
+WINDOW_SIDES = ("source", "destination")
+
+
+@dataclasses.dataclass
+class WindowChange:
+    """One change of a host's effective window during a run (``placement.adjust_window``).
+
+    ``side`` is 'source' (the host's outbound window) or 'destination' (its inbound window); ``at`` is in
+    seconds since the run started; ``before`` and ``after`` are the window's slots; ``guest`` and
+    ``downtime_ms`` the finished migration whose pause changed it; ``reason`` one sentence.
+    In a result: ``{at, source or destination: host, from, to, guest, downtime_ms, reason}``.
+    """
+
+    at: float
+    side: str
+    host: str
+    before: int
+    after: int
+    guest: Optional[str] = None
+    downtime_ms: Optional[int] = None
+    reason: str = ""
+
+    def __post_init__(self):
+        if self.side not in WINDOW_SIDES:
+            raise DecisionError("invalid window side %r for host %s: expected one of %s"
+                                % (self.side, self.host, ", ".join(WINDOW_SIDES)))
+
+    def as_dict(self):
+        data = {"at": self.at}
+        data[self.side] = self.host
+        data.update({"from": self.before, "to": self.after, "guest": self.guest, "downtime_ms": self.downtime_ms,
+                     "reason": self.reason})
+        return data
+
+
+@dataclasses.dataclass
 class JobSample(_Record):
     """One poll of a migration job (virDomainGetJobStats), in bytes and seconds."""
 

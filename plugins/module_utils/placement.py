@@ -55,6 +55,10 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     memory_need_mib,
 )
 
+# The link a migration is assumed to have when no bandwidth cap says otherwise: 10 GbE (about 1190 MiB/s),
+# only used to weigh a guest's dirty rate against its size when ordering the executor's queue.
+DEFAULT_LINK_BPS = 1250 * 1000 * 1000
+
 
 def _check_names(items, kind, label):
     """Every item (guest or host facts) has a name, and no name comes twice."""
@@ -242,14 +246,26 @@ def schedule(moves, limits):
     shutdowns = sorted([m for m in moves if m.action == "shutdown"], key=lambda m: m.guest)
 
     waves = []  # type: List[List[Move]]
+    # One pass per wave over the moves not yet given a wave, from the first of them (head): O(n) per
+    # wave at worst, and a wave ends as soon as every source's outbound slots are used.
     remaining = transfers
-    while remaining:
+    done = [False] * len(remaining)
+    left = {}  # type: Dict[str, int]
+    for move in remaining:
+        left[move.source] = left.get(move.source, 0) + 1
+    head = 0
+    while head < len(remaining):
         wave = []  # type: List[Move]
         outbound = {}  # type: Dict[str, int]
         inbound = {}  # type: Dict[Optional[str], int]
+        sources = sum(1 for count in left.values() if count)
+        full = 0  # sources whose outbound slots this wave has used up: then nothing more fits
         for rule in ("new_source_and_destination", "new_destination", "any"):
-            for move in remaining:
-                if any(move is taken for taken in wave):
+            for index in range(head, len(remaining)):
+                if full >= sources or (rule == "new_source_and_destination" and len(outbound) >= sources):
+                    break
+                move = remaining[index]
+                if done[index]:
                     continue
                 if outbound.get(move.source, 0) >= limits.max_outbound:
                     continue
@@ -260,9 +276,14 @@ def schedule(moves, limits):
                 if rule == "new_source_and_destination" and outbound.get(move.source, 0):
                     continue
                 wave.append(move)
+                done[index] = True
+                left[move.source] -= 1
                 outbound[move.source] = outbound.get(move.source, 0) + 1
                 inbound[move.destination] = inbound.get(move.destination, 0) + 1
-        remaining = [move for move in remaining if not any(move is taken for taken in wave)]
+                if outbound[move.source] == limits.max_outbound:
+                    full += 1
+        while head < len(remaining) and done[head]:
+            head += 1
         wave.sort(key=lambda m: (-m.expected_bytes, -m.memory_mib, m.guest))
         waves.append(wave)
     if starts:
@@ -432,3 +453,160 @@ def restore_plan(guests_by_host, home, current_hosts, limits=None, run_id=None, 
     result.not_home.sort(key=lambda entry: entry.guest)
     result.skipped.sort(key=lambda entry: entry.guest)
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The executor's sliding window: which move to start next, and where a guest goes when its
+# destination leaves the run. Pure: the executor calls these with what it knows now.
+# ---------------------------------------------------------------------------------------------
+
+def move_cost(move, dirty_rate_bps=0, link_bps=None):
+    """Bytes a move is expected to send, weighted up for a guest that dirties memory while it is copied.
+
+    Pre-copy sends a guest's memory about ``link / (link - dirty)`` times over when the guest rewrites
+    ``dirty`` bytes per second of a ``link`` bytes-per-second stream (the rate is capped at 90 % of the
+    link: beyond that only the convergence ladder ends the migration). ``expected_bytes`` (memory plus
+    copied disks) or else the memory counts; a shut-off guest's definition costs nothing.
+    """
+    size = int(move.expected_bytes or 0) or int(move.memory_mib or 0) * MIB
+    link = float(link_bps or DEFAULT_LINK_BPS)
+    dirty = min(max(float(dirty_rate_bps or 0), 0.0), 0.9 * link)
+    return size * link / (link - dirty)
+
+
+def window_order(moves, dirty_rates=None, link_bps=None):
+    """The executor's queue, to finish soonest: starts first (those guests have been down the whole time),
+    then the transfers longest first (``move_cost``: size weighted by the guest's dirty rate when
+    ``dirty_rates`` maps its name to bytes per second), then the shutdowns; plan order breaks ties."""
+    dirty_rates = dirty_rates or {}
+
+    def key(move):
+        if move.action == "start":
+            return (0, 0.0, move.order, move.guest)
+        if move.action in TRANSFER_ACTIONS:
+            return (1, -move_cost(move, dirty_rates.get(move.guest, 0), link_bps), move.order, move.guest)
+        return (2, 0.0, move.order, move.guest)
+
+    return sorted(moves, key=key)
+
+
+def startable(queue, holding, in_flight, limits=None, source_windows=None, destination_windows=None):
+    """The moves of ``queue`` to start now, in queue order (the sliding window).
+
+    ``holding``: the transfers that hold their slots now (started, not yet switched over);
+    ``in_flight``: every move started and not yet done. A transfer starts as soon as its source has fewer
+    than ``max_outbound`` and its destination fewer than ``max_inbound`` transfers holding slots, counting
+    the ones started just before it in this same call; a transfer that does not fit is passed over, not
+    waited for, so a long migration never holds up shorter ones behind it on other hosts. A start needs
+    no slot. A shutdown starts only when no transfer is queued or in flight (it only helps once the host
+    can be emptied; the executor holds it back when a migration failed).
+
+    ``source_windows`` / ``destination_windows`` (optional) map a host to its effective window
+    (``adjust_window``): that host gets that many slots instead of its limit, never more than the limit
+    and never fewer than 1. A host they do not name gets its limit.
+    """
+    limits = (limits or Limits()).validate()
+    source_windows = source_windows or {}
+    destination_windows = destination_windows or {}
+
+    def slots(windows, host, limit):
+        return max(1, min(int(limit), int(windows.get(host, limit))))
+
+    outbound = {}  # type: Dict[str, int]
+    inbound = {}  # type: Dict[Optional[str], int]
+    for move in holding:
+        if move.action in TRANSFER_ACTIONS:
+            outbound[move.source] = outbound.get(move.source, 0) + 1
+            inbound[move.destination] = inbound.get(move.destination, 0) + 1
+    picks = []
+    for move in queue:
+        if move.action == "start":
+            picks.append(move)
+        elif move.action in TRANSFER_ACTIONS:
+            if outbound.get(move.source, 0) >= slots(source_windows, move.source, limits.max_outbound):
+                continue
+            if inbound.get(move.destination, 0) >= slots(destination_windows, move.destination, limits.max_inbound):
+                continue
+            picks.append(move)
+            outbound[move.source] = outbound.get(move.source, 0) + 1
+            inbound[move.destination] = inbound.get(move.destination, 0) + 1
+    transfers_left = any(m.action in TRANSFER_ACTIONS for m in list(queue) + list(in_flight))
+    if not transfers_left:
+        picks.extend(move for move in queue if move.action == "shutdown")
+    return picks
+
+
+# The pause QEMU reports for a finished migration (its downtime) grows with the migrations that share the
+# link and the hosts' CPUs with it: on the lab, 3 at a time instead of 2 saved 6 % of the time and nearly
+# tripled the worst pause. So the window of each source and each destination reacts to the pauses it sees.
+#
+# PAUSE_TARGET_MS: 150 ms, an operator's notion of an acceptable pause (not a measurement): above the
+#   13-98 ms the lab measured with the ladder's 50 ms first downtime step (LadderPolicy), so that a quiet
+#   run keeps its configured window, and well below the 342 ms measured at QEMU's own 300 ms default.
+# PAUSE_NARROW_AT: a pause of 80 % of the target or more narrows the window by one at once (one such pause
+#   is enough: the next ones would be as long, and a guest's pause is what its clients notice).
+# PAUSE_WIDEN_AT / PAUSE_WIDEN_AFTER: the window widens by one again only after 2 pauses in a row of at
+#   most half the target; widening is slower than narrowing so that the window does not flap.
+PAUSE_TARGET_MS = 150
+PAUSE_NARROW_AT = 0.8
+PAUSE_WIDEN_AT = 0.5
+PAUSE_WIDEN_AFTER = 2
+
+
+def adjust_window(window, limit, downtime_ms, streak, target_ms, guest=None):
+    """(new window, new streak, reason or None) after a migration that used this window switched over.
+
+    ``window`` is the host's effective number of slots now (1 to ``limit``, its configured max_outbound or
+    max_inbound), ``downtime_ms`` the pause QEMU reported for the finished migration (None: not known,
+    nothing changes), ``streak`` how many pauses in a row so far were at most PAUSE_WIDEN_AT of the target,
+    ``target_ms`` the pause target (0: the window never moves), ``guest`` the guest, named in the reason.
+
+    - a pause of at least PAUSE_NARROW_AT of the target narrows the window by one (never below 1) and
+      ends the streak;
+    - a pause of at most PAUSE_WIDEN_AT of the target adds to the streak, and PAUSE_WIDEN_AFTER of them
+      widen the window by one (never above ``limit``) and start a new streak; at the limit there is
+      nothing to widen, so the streak stays 0;
+    - a pause in between ends the streak.
+
+    The reason is one sentence naming the guest and its pause; it is None when the window did not change.
+    """
+    if int(limit) < 1 or not 1 <= int(window) <= int(limit):
+        raise DecisionError("invalid window %s: it must be from 1 to its limit %s" % (window, limit))
+    if int(target_ms) < 0:
+        raise DecisionError("invalid pause target %s ms: it must be 0 or more" % target_ms)
+    window, limit, streak, target_ms = int(window), int(limit), int(streak), int(target_ms)
+    if not target_ms or downtime_ms is None:
+        return window, streak, None
+    downtime_ms = int(downtime_ms)
+    who = guest or "a migration"
+    if downtime_ms >= PAUSE_NARROW_AT * target_ms:
+        if window == 1:
+            return window, 0, None
+        return window - 1, 0, "%s paused %d ms at switchover, at least %d %% of the %d ms pause target" % (
+            who, downtime_ms, round(PAUSE_NARROW_AT * 100), target_ms)
+    if downtime_ms > PAUSE_WIDEN_AT * target_ms or window == limit:
+        return window, 0, None
+    streak += 1
+    if streak < PAUSE_WIDEN_AFTER:
+        return window, streak, None
+    return window + 1, 0, "%s paused %d ms at switchover, the last of %d pauses in a row of at most %d %% of the " \
+        "%d ms pause target" % (who, downtime_ms, streak, round(PAUSE_WIDEN_AT * 100), target_ms)
+
+
+def replace(guests, source, destinations, limits=None, committed_mib=None, committed_groups=None):
+    """Place ``guests`` again on ``destinations`` (the ones still in the run), under the rules of ``plan``.
+
+    The destinations' facts are those gathered before the run; ``committed_mib`` maps a destination to
+    the memory the run already gave it (guests moved there, moving there or still queued for it) and
+    ``committed_groups`` to the anti-affinity groups of those guests, so the room and the groups count
+    as they will be. Returns a Plan of the guests alone: moves (with their new destinations), blocked
+    and skipped guests, as ``plan`` would give them.
+    """
+    committed_mib = committed_mib or {}
+    committed_groups = committed_groups or {}
+    remaining = []
+    for host in destinations:
+        remaining.append(dataclasses.replace(
+            host, memory_free_mib=int(host.memory_free_mib) - int(committed_mib.get(host.name, 0)),
+            resident_groups=sorted(set(host.resident_groups or []) | set(committed_groups.get(host.name, ())))))
+    return plan(guests, source, remaining, limits)

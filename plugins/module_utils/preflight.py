@@ -17,7 +17,7 @@ host_device, state, not_defined.
 from __future__ import annotations
 
 import posixpath
-from typing import Dict, List
+from typing import Dict, FrozenSet, List, Tuple
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     DecisionError,
@@ -92,9 +92,24 @@ def _guest_problems(guest, destination_name):
     return problems
 
 
+def _present(destination):
+    """The destination's volume paths as a set, built once per list (a plan asks for every guest)."""
+    paths = destination.volume_paths or []
+    cached = _PRESENT_CACHE.get(id(destination))
+    if cached is None or cached[0] is not paths or cached[1] != len(paths):
+        cached = (paths, len(paths), frozenset(paths))
+        if len(_PRESENT_CACHE) > 256:
+            _PRESENT_CACHE.clear()
+        _PRESENT_CACHE[id(destination)] = cached
+    return cached[2]
+
+
+_PRESENT_CACHE = {}  # type: Dict[int, Tuple[List[str], int, FrozenSet[str]]]
+
+
 def disks_to_copy(guest, destination):
     """The disks of ``guest`` whose location does not exist on ``destination``."""
-    present = set(destination.volume_paths or [])
+    present = _present(destination)
     missing = []
     for disk in guest.disks:
         location = disk_location(disk)

@@ -11,8 +11,14 @@ short_description: Empty a libvirt hypervisor by live-migrating every guest to t
 version_added: 0.1.0
 description:
   - Runs on the host to empty. Marks it in maintenance (a libvirt secret on the host itself, so no other
-    evacuation sends it guests), plans every guest's destination before the first move, then migrates in
-    bounded parallel waves with a per-guest convergence ladder.
+    evacuation sends it guests), plans every guest's destination before the first move, then migrates with a
+    per-guest convergence ladder, several at a time - a migration starts as soon as its source and destination
+    each have a free slot (O(max_outbound), O(max_inbound)), the longest first.
+  - A destination that fails a move (unreachable, its libvirtd gone, refusing the move, or marked in maintenance
+    since the plan was made) leaves the run; the guests still queued for it are placed again on the other
+    destinations under the same rules, or reported V(blocked).
+  - Each migrated guest is watched on its destination for O(settle_s) after switchover; a guest that is reset,
+    crashes, stops or pauses then is reported V(failed), and nothing more starts.
   - The plan is a bin-packing over the destinations' free memory less O(reserve_mib), with per-destination
     and per-source concurrency limits, anti-affinity groups and CPU, machine type, network, bridge, storage,
     version and destination hostname checks (the checks of M(hostmaint.libvirt.migration_preflight)). If any
@@ -31,6 +37,7 @@ attributes:
   check_mode:
     support: full
     details: Returns the exact plan (guest, destination, wave, order, expected bytes) and changes nothing.
+      The plan's waves are for reading; the run itself starts each move as soon as its hosts have a free slot.
 options: {}
 """
 
@@ -103,7 +110,15 @@ plan:
     complete: true
     proceed: true
 outcomes:
-  description: One entry per move carried out.
+  description:
+    - One entry per move of the plan, in plan order.
+    - C(outcome) is V(migrated), V(moved_definition), V(shut_down), V(started), V(failed), V(aborted),
+      V(blocked) (its destination left the run and no other one can take the guest) or V(not_run) (a shutdown
+      held back after failed migrations, or a move not started because the run stopped).
+    - C(timeline) gives, in seconds since the run started, when the move was C(queued), C(started) (copying),
+      when it switched over (C(switchover)), when its settle period was over (C(checked)) and when it was
+      C(done); a phase the move did not reach is null.
+    - C(duration_s) runs from the start of the move to its switchover (the settle period excluded).
   returned: when not in check mode
   type: list
   elements: dict
@@ -122,6 +137,8 @@ outcomes:
       ladder_steps: []
       reason: null
       runs_on: [hv2]
+      state_after: running
+      timeline: {queued: 0.0, started: 0.41, switchover: 2.51, checked: 7.52, done: 7.53}
 remaining:
   description: Guests still running on the host after the run.
   returned: always
@@ -137,7 +154,25 @@ summary:
   description: Counts and totals of the run.
   returned: when not in check mode
   type: dict
-  sample: {moves: 4, moved: 4, failed: 0, bytes_transferred: 380000000, max_downtime_ms: 61}
+  sample: {moves: 4, moved: 4, failed: 0, blocked: 0, not_run: 0, bytes_transferred: 380000000, max_downtime_ms: 61}
+window_changes:
+  description:
+    - Every change of a host's number of concurrent migrations during the run (see O(pause_target_ms)), in order;
+      empty when nothing changed.
+    - Each entry names the host as C(source) (its outbound slots) or C(destination) (its inbound slots), and gives
+      C(at) (seconds since the run started), the slots C(from) and C(to), the C(guest) whose pause caused it, that
+      pause (C(downtime_ms)) and the C(reason) in one sentence.
+  returned: when not in check mode
+  type: list
+  elements: dict
+  sample:
+    - at: 2.51
+      source: hv1
+      from: 2
+      to: 1
+      guest: web1
+      downtime_ms: 180
+      reason: web1 paused 180 ms at switchover, at least 80 % of the 150 ms pause target
 """
 
 import time
@@ -145,11 +180,13 @@ import time
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import EngineModule, summary
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import Survey
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.options import EVACUATE_SPEC
 
 
 class Evacuate(EngineModule):
     argument_spec = EVACUATE_SPEC
+    _survey = None
 
     def run(self):
         local = self.adapter()
@@ -184,14 +221,16 @@ class Evacuate(EngineModule):
             return result
         record = self.record(identity)
         records = dict((g.name, record) for g in guests if g.record is None)
-        outcomes = self.executor(self.unsafe_guests(guests, pools)).run(plan, records=records)
+        executor = self.executor(self.unsafe_guests(guests, pools))
+        outcomes = executor.run(plan, records=records, survey=self._survey, dirty_rates=local.dirty_rates())
         remaining = sorted(g.name for g in local.guests(pools=pools) if g.active)
-        result.update(changed=marked or any(o["moved"] or o["outcome"] == "shut_down" for o in outcomes),
-                      outcomes=outcomes, summary=summary(outcomes), remaining=remaining, empty=not remaining)
+        result.update(changed=marked or any(o.moved or o.outcome == "shut_down" for o in outcomes),
+                      outcomes=[o.as_dict() for o in outcomes], summary=summary(outcomes), remaining=remaining,
+                      empty=not remaining, window_changes=[c.as_dict() for c in executor.window_changes])
         skipped = set(s.guest for s in plan.skipped)
         unexpected = [name for name in remaining if name not in skipped]
         if unexpected and not self.params["allow_partial"]:
-            failed = ["%s: %s" % (o["guest"], o["reason"]) for o in outcomes if o["outcome"] in ("failed", "aborted")]
+            failed = ["%s: %s" % (o.guest, o.reason) for o in outcomes if o.failed or o.outcome == "blocked"]
             raise HostmaintError("%s is not empty: %s still run there%s" % (
                 self.self_name, ", ".join(unexpected), (" (" + "; ".join(failed) + ")") if failed else ""), **result)
         return result
@@ -200,6 +239,7 @@ class Evacuate(EngineModule):
         source = local.host_facts(self.self_name, shared_names=self.params["shared_pools"])
         cpu_xml = self.cpu_xml(local, guests)
         destinations = [self.facts(d["name"], self.peer, guests=guests, cpu_xml=cpu_xml) for d in self.destinations()]
+        self._survey = Survey(source=source, destinations=destinations, guests=guests, limits=self.limits())
         return placement.plan(guests, source, destinations, self.limits(), run_id=self.run_id)
 
 

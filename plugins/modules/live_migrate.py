@@ -12,7 +12,8 @@ version_added: 0.1.0
 description:
   - Checks the guest against the destination first (the checks of M(hostmaint.libvirt.migration_preflight)),
     then migrates it peer-to-peer and live, persistent on the destination and undefined here only once the
-    destination runs it, with the convergence ladder and a bounded time.
+    destination runs it, with the convergence ladder and a bounded time, then watches it there for
+    O(settle_s) (a guest reset, crashed, stopped or paused then fails the task).
   - Idempotent - a guest that already runs on the destination and not here is reported unchanged.
   - Leaves a migration record on the guest (unless it carries one already) so M(hostmaint.libvirt.restore)
     can bring it back.
@@ -45,17 +46,37 @@ outcome:
   description: What happened (the keys of an M(hostmaint.libvirt.evacuate) outcome).
   returned: when not in check mode and something moved
   type: dict
-  sample: {guest: web1, destination: hv2, outcome: migrated, duration_s: 2.1, downtime_ms: 36}
+  sample: {guest: web1, destination: hv2, outcome: migrated, duration_s: 2.1, downtime_ms: 36, state_after: running,
+           timeline: {queued: 0.0, started: 0.3, switchover: 2.4, checked: 7.4, done: 7.4}}
 plan:
   description: The one-move plan.
   returned: always
   type: dict
   sample: {moves: [{guest: web1, destination: hv2, action: migrate}]}
+window_changes:
+  description:
+    - Every change of a host's number of concurrent migrations during the run (see O(pause_target_ms)), in order;
+      empty when nothing changed. With one guest, it only tells that its pause reached the target.
+    - Each entry names the host as C(source) (its outbound slots) or C(destination) (its inbound slots), and gives
+      C(at) (seconds since the run started), the slots C(from) and C(to), the C(guest) whose pause caused it, that
+      pause (C(downtime_ms)) and the C(reason) in one sentence.
+  returned: when not in check mode and something moved
+  type: list
+  elements: dict
+  sample:
+    - at: 2.51
+      source: hv1
+      from: 2
+      to: 1
+      guest: web1
+      downtime_ms: 180
+      reason: web1 paused 180 ms at switchover, at least 80 % of the 150 ms pause target
 """
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import EngineModule
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import Survey
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.options import LIVE_MIGRATE_SPEC
 
 
@@ -85,10 +106,15 @@ class LiveMigrate(EngineModule):
             return dict(changed=True, plan=plan.as_dict())
         identity = local.host_identity()
         records = {} if guest.record is not None else {name: self.record(identity)}
-        outcome = self.executor(self.unsafe_guests([guest], pools)).run(plan, records=records)[0]
-        if not outcome["moved"]:
-            raise HostmaintError(outcome["reason"] or "%s did not move" % name, outcome=outcome, plan=plan.as_dict())
-        return dict(changed=True, outcome=outcome, plan=plan.as_dict())
+        survey = Survey(source=source, destinations=[destination], guests=[guest], limits=self.limits())
+        executor = self.executor(self.unsafe_guests([guest], pools))
+        outcome = executor.run(plan, records=records, survey=survey)[0]
+        window_changes = [c.as_dict() for c in executor.window_changes]
+        if not outcome.moved:
+            # the guest may have landed and failed its settle check: the reason says where it is
+            raise HostmaintError(outcome.reason or "%s did not move" % name, outcome=outcome.as_dict(),
+                                 plan=plan.as_dict(), window_changes=window_changes)
+        return dict(changed=True, outcome=outcome.as_dict(), plan=plan.as_dict(), window_changes=window_changes)
 
 
 def main():

@@ -14,7 +14,8 @@ description:
     migration record (left by M(hostmaint.libvirt.evacuate)) names this host, plans the way home as one
     capacity problem, and migrates them back with the same engine and limits.
   - Guests already home are skipped; guests shut down by policy are started; shut-off guests get their
-    definition moved back.
+    definition moved back. Each guest that comes home live is watched for O(settle_s) after switchover, as in
+    M(hostmaint.libvirt.evacuate).
   - A guest that does not fit at home, or that preflight blocks, is reported in C(plan.not_home) and keeps
     running where it is; the run does not fail for it unless O(fail_on_not_home).
   - Clears the record of each guest that is home again, and the host's maintenance mark.
@@ -86,12 +87,30 @@ summary:
   description: Counts and totals of the run.
   returned: when not in check mode
   type: dict
-  sample: {moves: 2, moved: 2, failed: 0, bytes_transferred: 190000000, max_downtime_ms: 40}
+  sample: {moves: 2, moved: 2, failed: 0, blocked: 0, not_run: 0, bytes_transferred: 190000000, max_downtime_ms: 40}
 run_id:
   description: This run's id.
   returned: always
   type: str
   sample: 20261125T190000Z-4d5e6f
+window_changes:
+  description:
+    - Every change of a host's number of concurrent migrations during the run (see O(pause_target_ms)), in order;
+      empty when nothing changed.
+    - Each entry names the host as C(source) (its outbound slots) or C(destination) (its inbound slots), and gives
+      C(at) (seconds since the run started), the slots C(from) and C(to), the C(guest) whose pause caused it, that
+      pause (C(downtime_ms)) and the C(reason) in one sentence.
+  returned: when not in check mode
+  type: list
+  elements: dict
+  sample:
+    - at: 2.51
+      destination: hv1
+      from: 2
+      to: 1
+      guest: web1
+      downtime_ms: 180
+      reason: web1 paused 180 ms at switchover, at least 80 % of the 150 ms pause target
 """
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
@@ -137,21 +156,23 @@ class Restore(EngineModule):
                           home=sorted(already))
             return result
         unsafe = self.unsafe_guests(returning, pools)
-        outcomes = self.executor(unsafe, ignore_marks=[self.self_name]).run(plan)  # home ends maintenance
+        executor = self.executor(unsafe, ignore_marks=[self.self_name])  # home ends maintenance
+        outcomes = executor.run(plan)
         home_now = dict((g.name, g) for g in local.guests(pools=pools))
         cleared = []
         for name, guest in sorted(home_now.items()):
             if guest.record is not None and placement.record_names(guest.record, home) and (
-                    guest.active or name in [o["guest"] for o in outcomes if o["moved"]]):
+                    guest.active or name in [o.guest for o in outcomes if o.moved]):
                 local.clear_record(name)
                 cleared.append(name)
         maintenance_cleared = local.clear_maintenance()
-        result.update(changed=bool(cleared) or maintenance_cleared or any(o["moved"] for o in outcomes),
-                      outcomes=outcomes, summary=summary(outcomes), records_cleared=cleared,
-                      maintenance_cleared=maintenance_cleared, home=cleared)
-        failed = [o for o in outcomes if o["outcome"] in ("failed", "aborted")]
+        result.update(changed=bool(cleared) or maintenance_cleared or any(o.moved for o in outcomes),
+                      outcomes=[o.as_dict() for o in outcomes], summary=summary(outcomes), records_cleared=cleared,
+                      maintenance_cleared=maintenance_cleared, home=cleared,
+                      window_changes=[c.as_dict() for c in executor.window_changes])
+        failed = [o for o in outcomes if not (o.moved or o.outcome == "started")]
         if self.params["fail_on_not_home"] and (plan.not_home or failed):
-            names = [b.guest for b in plan.not_home] + [o["guest"] for o in failed]
+            names = [b.guest for b in plan.not_home] + [o.guest for o in failed]
             raise HostmaintError("%s: %s did not come home" % (self.self_name, ", ".join(sorted(names))), **result)
         return result
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 
 import pytest
 
-from conftest import ansible_playbook, lab_cli, machine_files, recap
+from conftest import ROOT, ansible_playbook, lab_cli, machine_files, recap
 
 HOSTS = ("hv1", "hv2", "hv3")
 
@@ -45,7 +46,7 @@ def test_setup_made_a_tls_cluster_and_left_the_machine_alone(lab):
                 proc = lab_cli("exec", source, "virsh", "-c", "qemu+tls://%s/system" % target, "hostname", check=False)
                 assert proc.returncode == 0 and proc.stdout.strip() == dest, (source, target, proc.stderr)
             # plaintext libvirt is closed
-            proc = lab_cli("exec", source, "timeout", "20", "virsh", "-c", "qemu+tcp://%s/system" % hosts[dest], "hostname",
+            proc = lab_cli("exec", source, "timeout", "3", "virsh", "-c", "qemu+tcp://%s/system" % hosts[dest], "hostname",
                            check=False)
             assert proc.returncode != 0
     for host in HOSTS:
@@ -224,3 +225,27 @@ def test_fleets_that_reach_peers_over_ssh_still_migrate(lab):
         assert lab.running_on("ssh1") == ["hv2"] and lab.defined_on("ssh1") == ["hv2"]
     finally:
         lab.remove_guest("ssh1")
+
+
+def test_a_destination_whose_name_does_not_resolve_is_blocked_until_setup_writes_it(lab):
+    lab.add_guest("dns1", "hv1")
+    saved = host_file("hv1", "/etc/hosts")
+    try:
+        # what a host without the role's /etc/hosts block (or DNS) looks like
+        lab_cli("exec", "hv1", "sed", "-i", "/hostmaint.libvirt cluster/,/hostmaint.libvirt cluster/d", "/etc/hosts")
+        assert "hv2" not in host_file("hv1", "/etc/hosts")
+        result = lab.ansible("hv1", "hostmaint.libvirt.migration_preflight")["hv1"]
+        assert result["ready"] is False
+        for dest in ("hv2", "hv3"):
+            problems = result["verdicts"]["dns1"][dest]["problems"]
+            assert [p["code"] for p in problems] == ["hostname_unresolvable"], problems
+            assert problems[0]["message"] == ("cannot live-migrate dns1 to %s: %s's hostname %s does not resolve from hv1"
+                                              % (dest, dest, dest))
+        fixed = ansible_playbook("playbooks/setup.yml", "-l", "hv1")
+        assert fixed.returncode == 0 and recap(fixed.stdout)["hv1"]["changed"] >= 1, fixed.stdout[-3000:]
+        assert lab.ansible("hv1", "hostmaint.libvirt.migration_preflight")["hv1"]["ready"] is True
+    finally:
+        if "hv2" not in host_file("hv1", "/etc/hosts"):
+            subprocess.run(["tests/lab/lab", "exec", "hv1", "sh", "-c", "cat > /etc/hosts"], input=saved, cwd=ROOT,
+                           universal_newlines=True, check=False)
+        lab.remove_guest("dns1")

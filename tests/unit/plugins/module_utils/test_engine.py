@@ -9,6 +9,8 @@ import threading
 import time
 import types
 
+import pytest
+
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import engine
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import HostFacts
@@ -83,3 +85,30 @@ def test_this_hosts_own_facts_and_an_unreachable_peer_are_not_looked_up():
     unreachable = subject.facts("hv2", lambda _name: FakePeer("hv2.example", fail="connection refused"))
     assert (unreachable.reachable, unreachable.hostname_resolves) == (False, None)
     assert asked == []
+
+
+def defaults(**given):
+    """An engine module's parameters as AnsibleModule would give them: every default, then ``given``."""
+    from ansible_collections.hostmaint.libvirt.plugins.module_utils import options
+
+    params = dict((key, spec.get("default")) for key, spec in options.module_spec("evacuate").items())
+    params.update(given)
+    return params
+
+
+@pytest.mark.parametrize("given, message", [
+    (dict(pause_target_ms=-1), "pause_target_ms must be 0 or more, got -1"),
+    (dict(pause_target_ms=0), None),
+    (dict(pause_target_ms=150), None),
+    (dict(settle_s=-5), "settle_s must be 0 or more, got -5"),
+])
+def test_options_are_checked_before_anything_is_read(given, message):
+    subject = engine.EngineModule(module=types.SimpleNamespace(params=defaults(name="hv1", **given)),
+                                  adapter_factory=lambda uri: None)
+    if message is None:
+        subject.validate()
+        assert subject.executor().pause_target_ms == given["pause_target_ms"]
+        return
+    with pytest.raises(HostmaintError) as error:
+        subject.validate()
+    assert error.value.message == message

@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The executor's failure paths, with a small fake world of hosts injected through its constructor.
+"""The executor, with a small fake world of hosts injected through its constructor.
 
-The lab tests the real migrations; these check what is hard to provoke there on demand: a
-destination that goes into maintenance between plan and move, a definition move whose second
-half fails, shutdowns held back after a failed migration, an abort at the ladder's timeout.
+The fake stands in for the adapter and its migration job (what the executor talks to), not for
+libvirt: no libvirt import here. The lab tests the real migrations; these check what is hard to provoke
+there on demand: the sliding window, a destination that goes away or into maintenance between plan and
+move, a guest reset right after switchover, a worker that raises, the ladder's abort at its bound.
 """
 
 from __future__ import annotations
@@ -12,216 +13,672 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
-libvirt = pytest.importorskip("libvirt")
-
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError  # noqa: E402
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor  # noqa: E402
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (  # noqa: E402
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
+    MIB,
+    TIMELINE_PHASES,
+    CompletedStats,
+    Guest,
+    GuestEvent,
+    HostFacts,
+    JobResult,
+    JobSample,
     LadderPolicy,
+    Limits,
     MigrationRecord,
     Move,
     Plan,
+    Survey,
 )
 
-
-class FakeError(libvirt.libvirtError):
-    def __init__(self, message, code=libvirt.VIR_ERR_OPERATION_FAILED):
-        super(FakeError, self).__init__(message)
-        self.message, self.code = message, code
-
-    def get_error_message(self):
-        return self.message
-
-    def get_error_code(self):
-        return self.code
+RECORD = MigrationRecord("hv1", "uuid-1", "run-1", "2026-11-25T18:00:00Z")
+ABORTED = "operation aborted: migration out: canceled by client"
 
 
-class FakeDom(object):
-    def __init__(self, world, host, name, state=libvirt.VIR_DOMAIN_RUNNING, migrate_s=0.05, never_finishes=False):
-        self.world, self.host, self.name = world, host, name
-        self._state, self.migrate_s, self.never_finishes = state, migrate_s, never_finishes
-        self.aborted = threading.Event()
-        self.record = None
-        self.flags = None
+class Behaviour(object):
+    """How one guest's migration goes in the fake world.
 
-    def state(self):
-        return [self._state, 0]
+    polls: wait() calls until it finishes (when ``release`` is None); release: an Event that finishes it;
+    error/cause: how it fails instead; stall: samples that never converge; after: called on success with
+    the job (e.g. to make the guest misbehave on its destination); raises: an exception sample() raises;
+    linger_s: how long the destination keeps the guest after a failure; breaks: a host whose libvirtd goes
+    away when the migration fails; downtime_ms: the pause QEMU reports for it once it finished.
+    """
 
-    def isPersistent(self):
+    def __init__(self, polls=3, release=None, error=None, cause=None, stall=False, after=None, raises=None,
+                 linger_s=0.0, breaks=None, downtime_ms=42):
+        self.polls, self.release, self.error, self.cause = polls, release, error, cause
+        self.stall, self.after, self.raises, self.linger_s, self.breaks = stall, after, raises, linger_s, breaks
+        self.downtime_ms = downtime_ms
+
+
+class FakeJob(object):
+    def __init__(self, world, source, name, destination, options):
+        self.world, self.source, self.name, self.destination, self.options = world, source, name, destination, options
+        self.behaviour = world.behaviour.get(name) or Behaviour()
+        self.polls = 0
+        self.downtimes = [options.downtime_ms]
+        self.aborted = False
+        self.outcome = None
+
+    def sample(self):
+        if self.behaviour.raises is not None:
+            raise self.behaviour.raises
+        if self.behaviour.stall:
+            # every pass sends as much as the guest dirties again: memory left never shrinks
+            return JobSample(data_processed=self.polls * MIB, memory_processed=self.polls * MIB,
+                             memory_remaining=512 * MIB, memory_bps=10 * MIB, memory_iteration=self.polls + 1)
+        return JobSample(data_processed=self.polls * MIB, memory_remaining=MIB, memory_bps=100 * MIB,
+                         memory_iteration=1)
+
+    def set_downtime(self, ms):
+        self.downtimes.append(ms)
+
+    def postcopy(self):
+        raise HostmaintError("post-copy is not enabled for %s" % self.name)
+
+    def abort(self):
+        self.aborted = True
+
+    def wait(self, timeout):
+        if self.outcome is not None:
+            return True
+        self.polls += 1
+        if not self.aborted:
+            if self.behaviour.release is not None:
+                if not self.behaviour.release.wait(timeout):
+                    return False
+            else:
+                time.sleep(timeout)
+                if self.polls < self.behaviour.polls:
+                    return False
+        if self.aborted:
+            self.outcome = JobResult(ok=False, error=ABORTED, cause="aborted")
+        elif self.behaviour.error:
+            self.outcome = JobResult(ok=False, error=self.behaviour.error, cause=self.behaviour.cause)
+            if self.behaviour.linger_s:
+                self.world.linger(self.destination, self.name, self.behaviour.linger_s)
+            if self.behaviour.breaks:
+                self.world.down.add(self.behaviour.breaks)
+        else:
+            self.outcome = JobResult(ok=True)
+        self.world.log("finish %s" % self.name)
+        if self.outcome.ok:
+            self.world.land(self)
         return True
 
-    def isActive(self):
-        return self._state != libvirt.VIR_DOMAIN_SHUTOFF
+    def result(self):
+        return self.outcome
 
-    def migrateSetMaxDowntime(self, ms, flags):
-        self.downtime = ms
+    def completed_stats(self):
+        return CompletedStats(downtime_ms=self.behaviour.downtime_ms, bytes_transferred=1000, iterations=2)
 
-    def jobStats(self, flags=0):
-        if flags == libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED:
-            return {"type": 3, "downtime": 42, "data_processed": 1000, "memory_iteration": 2}
-        return {"type": 2, "data_processed": 10, "memory_processed": 10, "memory_remaining": 1 << 30,
-                "memory_iteration": 1}
 
-    def abortJob(self):
-        self.aborted.set()
+class FakeWatch(object):
+    def __init__(self, world, host, name, clock):
+        self.world, self.host, self.name, self.clock = world, host, name, clock
+        self._events = []
+        self._changed = threading.Condition()
+        self.closed = False
 
-    def migrateToURI3(self, uri, params, flags):
-        self.flags = flags
-        deadline = time.time() + (30 if self.never_finishes else self.migrate_s)
-        while time.time() < deadline:
-            if self.aborted.is_set():
-                raise FakeError("operation aborted: migration out: canceled by client")
-            time.sleep(0.01)
-        dest = uri.split("://", 1)[1]
-        with self.world.lock:
-            del self.world.hosts[self.host][self.name]
-            self.host = dest
-            self.world.hosts[dest][self.name] = self
+    def add(self, kind, detail=None):
+        with self._changed:
+            self._events.append(GuestEvent(kind=kind, detail=detail, at=self.clock()))
+            self._changed.notify_all()
+
+    def events(self):
+        with self._changed:
+            return list(self._events)
+
+    def wait(self, timeout, seen=None):
+        with self._changed:
+            count = len(self._events) if seen is None else seen
+            return self._changed.wait_for(lambda: len(self._events) > count, timeout)
+
+    def close(self):
+        self.closed = True
 
 
 class World(object):
+    """Hosts, their guests (name -> state) and maintenance marks; every adapter call goes through here."""
+
     def __init__(self, *hosts):
         self.hosts = dict((h, {}) for h in hosts)
+        self.records = {}
         self.marks = {}
+        self.down = set()
         self.lock = threading.Lock()
         self.undefine_fails = set()
+        self.behaviour = {}
+        self.connects = {}
+        self.closed = []
+        self.events = []
+        self.jobs = {}
+        self.watches = {}
 
-    def add(self, host, name, **kwargs):
-        self.hosts[host][name] = FakeDom(self, host, name, **kwargs)
-        return self.hosts[host][name]
+    def add(self, host, name, state="running"):
+        self.hosts[host][name] = state
+
+    def log(self, text):
+        with self.lock:
+            self.events.append(text)
+
+    def land(self, job):
+        with self.lock:
+            state = self.hosts[job.source].pop(job.name)
+            self.hosts[job.destination][job.name] = "paused" if job.options.paused else state
+            record = self.records.pop((job.source, job.name), None)
+            if record is not None:  # the record is the guest's own metadata: it travels with it
+                self.records[(job.destination, job.name)] = record
+        watch = self.watches.get((job.destination, job.name))
+        if watch is not None:
+            watch.add("resumed", "migrated")
+        if job.behaviour.after is not None:
+            job.behaviour.after(job)
+
+    def linger(self, host, name, seconds):
+        """The destination keeps a half-made incoming guest for a while after a failed migration."""
+        self.hosts[host][name] = "paused"
+        timer = threading.Timer(seconds, lambda: self.hosts[host].pop(name, None))
+        timer.daemon = True
+        timer.start()
+
+    def connect(self, host):
+        self.connects[host] = self.connects.get(host, 0) + 1
+        return FakeAdapter(self, host)
 
 
 class FakeAdapter(object):
+    """The adapter as the executor sees it; a host in ``world.down`` raises HostmaintError like the real one."""
+
     def __init__(self, world, host):
-        self.world, self.host = world, host
+        self.world, self.host, self.uri = world, host, "fake://%s" % host
 
-    def domain(self, name):
-        try:
-            return self.world.hosts[self.host][name]
-        except KeyError:
-            raise HostmaintError("unknown guest %s on %s" % (name, self.host))
+    def _up(self):
+        if self.host in self.world.down:
+            raise HostmaintError("cannot reach libvirt at %s: Cannot recv data: Connection reset by peer" % self.uri)
 
-    def has_domain(self, name):
-        return name in self.world.hosts[self.host]
+    def _guests(self):
+        self._up()
+        return self.world.hosts[self.host]
+
+    def alive(self):
+        return self.host not in self.world.down
 
     def maintenance(self):
+        self._up()
         return self.world.marks.get(self.host)
 
+    def has_domain(self, name):
+        return name in self._guests()
+
+    def guest_state(self, name):
+        try:
+            return self._guests()[name], True
+        except KeyError:
+            raise HostmaintError("unknown guest %s: %s has no such guest" % (name, self.uri))
+
+    def watch(self, name, clock):
+        self._up()
+        watch = FakeWatch(self.world, self.host, name, clock)
+        self.world.watches[(self.host, name)] = watch
+        return watch
+
     def set_record(self, name, record):
-        self.domain(name).record = record
+        self.guest_state(name)
+        self.world.records[(self.host, name)] = record
 
     def clear_record(self, name):
-        self.domain(name).record = None
+        self.guest_state(name)
+        self.world.records.pop((self.host, name), None)
 
     def inactive_xml(self, name):
+        self.guest_state(name)
         return name
 
     def define(self, xml):
-        self.world.add(self.host, xml, state=libvirt.VIR_DOMAIN_SHUTOFF)
+        self._guests()[xml] = "shutoff"
 
     def undefine(self, name):
         if (self.host, name) in self.world.undefine_fails:
-            raise FakeError("cannot undefine %s" % name)
-        del self.world.hosts[self.host][name]
+            raise HostmaintError("cannot undefine %s on %s: permission denied" % (name, self.uri))
+        del self._guests()[name]
+        self.world.records.pop((self.host, name), None)
 
     def shutdown(self, name, timeout_s):
-        self.domain(name)._state = libvirt.VIR_DOMAIN_SHUTOFF
+        self._guests()[name] = "shutoff"
         return True
 
+    def start(self, name):
+        self._guests()[name] = "running"
+
+    def start_migration(self, name, dest_uri, options, destination=None):
+        self.guest_state(name)
+        job = FakeJob(self.world, self.host, name, dest_uri.split("://", 1)[1], options)
+        self.world.jobs[name] = job
+        self.world.log("start %s -> %s" % (name, job.destination))
+        return job
+
     def close(self):
-        pass
+        self.world.closed.append(self.host)
 
 
 def executor(world, **kwargs):
-    policy = kwargs.pop("policy", LadderPolicy(poll_interval_s=0.02))
-    return Executor(lambda host: FakeAdapter(world, host), lambda host: "fake://%s" % host, policy=policy, **kwargs)
+    kwargs.setdefault("policy", LadderPolicy(poll_interval_s=0.01))
+    kwargs.setdefault("settle_s", 0.05)
+    kwargs.setdefault("definition_wait_s", 0.5)
+    return Executor(world.connect, lambda host: "fake://%s" % host, **kwargs)
 
 
-def move(guest, source, destination, wave=1, action="migrate", order=1):
-    return Move(guest=guest, action=action, source=source, destination=destination, memory_mib=256, wave=wave,
-                order=order)
+def move(guest, source, destination, wave=1, action="migrate", order=1, memory_mib=256):
+    return Move(guest=guest, action=action, source=source, destination=destination, memory_mib=memory_mib, wave=wave,
+                order=order, expected_bytes=memory_mib * MIB)
 
 
-RECORD = MigrationRecord("hv1", "uuid-1", "run-1", "2026-11-25T18:00:00Z")
+def by_guest(outcomes):
+    return dict((o.guest, o) for o in outcomes)
 
 
-def test_a_wave_runs_its_moves_in_parallel_and_records_travel():
+def survey(world, guests, free_mib=8192):
+    """What the engine would have gathered: every guest 256 MiB, every destination ``free_mib`` free."""
+    hosts = [HostFacts(name=h, memory_free_mib=free_mib, memory_total_mib=free_mib) for h in world.hosts if h != "hv1"]
+    return Survey(source=HostFacts(name="hv1"), destinations=hosts, limits=Limits(),
+                  guests=[Guest(name=g, uuid="uuid-%s" % g, state="running", memory_mib=256) for g in guests])
+
+
+# -- a migration that completes, and what its outcome says --------------------------------------------------
+def test_a_migration_that_makes_progress_completes_and_its_record_travels():
     world = World("hv1", "hv2", "hv3")
-    world.add("hv1", "a", migrate_s=0.5)
-    world.add("hv1", "b", migrate_s=0.5)
+    world.add("hv1", "a")
+    world.add("hv1", "b")
     plan = Plan(moves=[move("a", "hv1", "hv2", order=1), move("b", "hv1", "hv3", order=2)])
-    started = time.time()
     outcomes = executor(world).run(plan, records={"a": RECORD, "b": RECORD})
-    assert time.time() - started < 0.9  # two 0.5 s migrations at once
-    assert [(o["guest"], o["outcome"], o["runs_on"], o["downtime_ms"]) for o in outcomes] == [
-        ("a", "migrated", ["hv2"], 42), ("b", "migrated", ["hv3"], 42)]
-    assert world.hosts["hv2"]["a"].record == RECORD and not world.hosts["hv1"]
-    flags = world.hosts["hv2"]["a"].flags
-    for flag in (libvirt.VIR_MIGRATE_LIVE, libvirt.VIR_MIGRATE_PEER2PEER, libvirt.VIR_MIGRATE_PERSIST_DEST,
-                 libvirt.VIR_MIGRATE_UNDEFINE_SOURCE):
-        assert flags & flag
-    assert not flags & libvirt.VIR_MIGRATE_TLS and not flags & libvirt.VIR_MIGRATE_POSTCOPY
+    assert [(o.guest, o.outcome, o.moved, o.runs_on, o.downtime_ms, o.bytes_transferred, o.iterations, o.state_after)
+            for o in outcomes] == [("a", "migrated", True, ["hv2"], 42, 1000, 2, "running"),
+                                   ("b", "migrated", True, ["hv3"], 42, 1000, 2, "running")]
+    assert world.hosts == {"hv1": {}, "hv2": {"a": "running"}, "hv3": {"b": "running"}}
+    assert world.records == {("hv2", "a"): RECORD, ("hv3", "b"): RECORD}
+    options = world.jobs["a"].options
+    assert (options.persistent, options.paused, options.tls, options.auto_converge, options.postcopy) == (
+        True, False, False, True, False)
+    timeline = outcomes[0].timeline
+    assert list(timeline) == list(TIMELINE_PHASES) and None not in timeline.values()
+    assert [timeline[phase] for phase in TIMELINE_PHASES] == sorted(timeline.values())
+    assert timeline["checked"] - timeline["switchover"] >= 0.04  # the settle period
+    data = outcomes[0].as_dict()
+    assert set(data) == {"guest", "action", "source", "destination", "wave", "outcome", "moved", "duration_s",
+                         "downtime_ms", "bytes_transferred", "iterations", "ladder_steps", "reason", "runs_on",
+                         "state_after", "timeline"}
+    assert data["moved"] is True and data["reason"] is None
 
 
-def test_tls_paused_and_unsafe_flags():
+def test_tls_paused_and_unsafe_options_reach_the_adapter_and_a_paused_guest_stays_paused():
     world = World("hv1", "hv2")
-    world.add("hv1", "p", state=libvirt.VIR_DOMAIN_PAUSED)
-    executor(world, tls=True, unsafe_guests=["p"]).run(Plan(moves=[move("p", "hv1", "hv2")]))
-    flags = world.hosts["hv2"]["p"].flags
-    assert flags & libvirt.VIR_MIGRATE_TLS and flags & libvirt.VIR_MIGRATE_PAUSED and flags & libvirt.VIR_MIGRATE_UNSAFE
-    assert not flags & libvirt.VIR_MIGRATE_AUTO_CONVERGE  # a paused guest dirties nothing
+    world.add("hv1", "p", state="paused")
+    outcome = executor(world, tls=True, unsafe_guests=["p"]).run(Plan(moves=[move("p", "hv1", "hv2")]))[0]
+    options = world.jobs["p"].options
+    assert options.tls and options.paused and options.unsafe
+    assert not options.auto_converge  # a paused guest dirties nothing
+    assert outcome.outcome == "migrated" and outcome.state_after == "paused"
 
 
-def test_a_migration_over_its_time_is_aborted_and_the_guest_stays_without_a_record():
+# -- the ladder ----------------------------------------------------------------------------------------------
+def test_a_stalled_migration_climbs_the_ladder_then_is_aborted_at_its_bound_and_the_guest_stays():
     world = World("hv1", "hv2")
-    world.add("hv1", "slow", never_finishes=True)
-    policy = LadderPolicy(poll_interval_s=0.02, timeout_floor_s=0.5, timeout_s_per_gib=0.1, step_interval_s=0.1)
+    world.add("hv1", "slow")
+    world.behaviour["slow"] = Behaviour(release=threading.Event(), stall=True)  # never finishes on its own
+    policy = LadderPolicy(poll_interval_s=0.01, timeout_floor_s=1.0, timeout_s_per_gib=0.1, step_interval_s=0.05,
+                          auto_converge_window_s=0.1, downtime_steps_ms=[50, 100, 200])
     outcome = executor(world, policy=policy).run(Plan(moves=[move("slow", "hv1", "hv2")]), records={"slow": RECORD})[0]
-    assert outcome["outcome"] == "aborted" and outcome["moved"] is False
-    assert "slow keeps running on hv1" in outcome["reason"] and outcome["runs_on"] == ["hv1"]
-    assert [step["kind"] for step in outcome["ladder_steps"]] == ["abort"]
-    assert "slow" in world.hosts["hv1"] and world.hosts["hv1"]["slow"].record is None
-    assert outcome["duration_s"] < 5
+    kinds = [step["kind"] for step in outcome.ladder_steps]
+    assert kinds == ["set_downtime", "set_downtime", "auto_converge", "abort"]
+    assert world.jobs["slow"].downtimes == [50, 100, 200]
+    assert outcome.outcome == "aborted" and outcome.failed and not outcome.moved
+    assert outcome.reason.startswith("aborted: migration of slow took 1 s, over its 1 s limit for 256 MiB")
+    assert outcome.reason.endswith("slow keeps running on hv1") and outcome.runs_on == ["hv1"]
+    assert world.hosts["hv1"] == {"slow": "running"} and world.records == {}  # no record on a guest that stayed
+    assert 1.0 <= outcome.duration_s < 5 and outcome.timeline["switchover"] is None
 
 
-def test_a_destination_marked_after_the_plan_receives_nothing():
+# -- the sliding window --------------------------------------------------------------------------------------
+def test_a_long_migration_does_not_hold_up_the_short_ones_behind_it():
+    world = World("hv1", "hv2", "hv3")
+    release = threading.Event()
+    for name in ("long", "s1", "s2", "s3"):
+        world.add("hv1", name)
+    world.behaviour["long"] = Behaviour(release=release)
+    # the long one only finishes once the last short one did (or after 5 s, when the window is broken)
+    world.behaviour["s3"] = Behaviour(polls=3, after=lambda job: release.set())
+    threading.Timer(5, release.set).start()
+    # the waves of the plan: {long, s1} then {s2, s3}; a wave-by-wave run would wait for long
+    plan = Plan(moves=[move("long", "hv1", "hv2", wave=1, order=1, memory_mib=4096),
+                       move("s1", "hv1", "hv3", wave=1, order=2), move("s2", "hv1", "hv3", wave=2, order=3),
+                       move("s3", "hv1", "hv3", wave=2, order=4)])
+    outcomes = by_guest(executor(world, limits=Limits(max_outbound=2, max_inbound=2)).run(plan))
+    assert sorted(world.events[:2]) == ["start long -> hv2", "start s1 -> hv3"]
+    assert world.events[2:] == ["finish s1", "start s2 -> hv3", "finish s2", "start s3 -> hv3", "finish s3",
+                                "finish long"]
+    assert all(o.outcome == "migrated" for o in outcomes.values())
+    assert outcomes["s3"].timeline["started"] < outcomes["long"].timeline["switchover"]
+
+
+def test_slots_are_per_source_and_per_destination():
+    world = World("hv1", "hv2", "hv3")
+    for name in ("a", "b", "c"):
+        world.add("hv1", name)
+    releases = dict((name, threading.Event()) for name in ("a", "b", "c"))
+    for name, release in releases.items():
+        world.behaviour[name] = Behaviour(release=release)
+    plan = Plan(moves=[move("a", "hv1", "hv2", order=1), move("b", "hv1", "hv2", order=2),
+                       move("c", "hv1", "hv3", order=3)])
+    subject = executor(world, limits=Limits(max_outbound=2, max_inbound=1))
+    runner = threading.Thread(target=lambda: subject.run(plan))
+    runner.start()
+    time.sleep(0.2)
+    assert sorted(world.events) == ["start a -> hv2", "start c -> hv3"]  # b waits for hv2's one inbound slot
+    releases["a"].set()
+    time.sleep(0.2)
+    assert world.events[-1] == "start b -> hv2"
+    releases["b"].set()
+    releases["c"].set()
+    runner.join(5)
+    assert not runner.is_alive()
+
+
+def paced(world, downtimes):
+    """hv1's guests a (2 GiB), b, c, d and e (1 GiB), all bound for hv2: a finishes after 2 polls, b and d after
+    30, c and e after 3; ``downtimes`` gives each one's pause (42 ms when not named). The queue: a, b, c, d, e."""
+    plan = []
+    for order, name in enumerate("abcde", 1):
+        world.add("hv1", name)
+        world.behaviour[name] = Behaviour(polls=dict(a=2, b=30, d=30).get(name, 3), downtime_ms=downtimes.get(name, 42))
+        plan.append(move(name, "hv1", "hv2", order=order, memory_mib=2048 if name == "a" else 1024))
+    return Plan(moves=plan)
+
+
+def test_a_long_pause_narrows_the_sources_window_and_two_short_ones_widen_it_again():
+    world = World("hv1", "hv2")
+    # a pauses 300 ms (over 80 % of the 150 ms target); b and c 40 ms (at most half of it)
+    plan = paced(world, dict(a=300, b=40, c=40))
+    subject = executor(world, limits=Limits(max_outbound=2, max_inbound=4), pause_target_ms=150)
+    outcomes = by_guest(subject.run(plan))
+    assert all(o.outcome == "migrated" for o in outcomes.values())
+    assert sorted(world.events[:2]) == ["start a -> hv2", "start b -> hv2"]
+    # a's pause leaves hv1 one slot, which b holds: c waits for b, and d for c, one at a time
+    assert world.events[2:6] == ["finish a", "finish b", "start c -> hv2", "finish c"]
+    assert outcomes["c"].timeline["started"] >= outcomes["b"].timeline["switchover"]
+    assert outcomes["d"].timeline["started"] >= outcomes["c"].timeline["switchover"]
+    # c's pause is the second short one in a row: hv1 has two slots again, so e starts beside d
+    assert sorted(world.events[6:8]) == ["start d -> hv2", "start e -> hv2"]
+    assert world.events[8:] == ["finish e", "finish d"]
+    assert outcomes["e"].timeline["started"] < outcomes["d"].timeline["switchover"]
+    changes = [c.as_dict() for c in subject.window_changes]
+    assert [dict((k, v) for k, v in c.items() if k != "at") for c in changes] == [
+        {"source": "hv1", "from": 2, "to": 1, "guest": "a", "downtime_ms": 300,
+         "reason": "a paused 300 ms at switchover, at least 80 % of the 150 ms pause target"},
+        {"destination": "hv2", "from": 4, "to": 3, "guest": "a", "downtime_ms": 300,
+         "reason": "a paused 300 ms at switchover, at least 80 % of the 150 ms pause target"},
+        {"source": "hv1", "from": 1, "to": 2, "guest": "c", "downtime_ms": 40,
+         "reason": "c paused 40 ms at switchover, the last of 2 pauses in a row of at most 50 % of the 150 ms "
+                   "pause target"},
+        {"destination": "hv2", "from": 3, "to": 4, "guest": "c", "downtime_ms": 40,
+         "reason": "c paused 40 ms at switchover, the last of 2 pauses in a row of at most 50 % of the 150 ms "
+                   "pause target"},
+    ]
+    # each change happened when its guest switched over, before the next move started
+    assert outcomes["a"].timeline["switchover"] <= changes[0]["at"] <= outcomes["c"].timeline["started"]
+    assert outcomes["c"].timeline["switchover"] <= changes[2]["at"] <= outcomes["e"].timeline["started"]
+
+
+def test_with_no_pause_target_the_window_keeps_its_limit_whatever_the_pauses():
+    world = World("hv1", "hv2")
+    plan = paced(world, dict(a=300, b=300, c=300, d=300, e=300))
+    subject = executor(world, limits=Limits(max_outbound=2, max_inbound=4), pause_target_ms=0)
+    outcomes = by_guest(subject.run(plan))
+    assert all(o.outcome == "migrated" for o in outcomes.values())
+    # a's slot goes to c at once, beside b
+    assert world.events[2:4] == ["finish a", "start c -> hv2"]
+    assert outcomes["c"].timeline["started"] < outcomes["b"].timeline["switchover"]
+    assert subject.window_changes == []
+
+
+def test_shutdowns_wait_for_the_migrations_and_are_held_back_after_a_failed_one():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    world.add("hv1", "pinned")
+    world.behaviour["a"] = Behaviour(error="internal error: qemu unexpectedly closed the monitor")
+    plan = Plan(moves=[move("a", "hv1", "hv2", wave=1, order=1),
+                       move("pinned", "hv1", None, wave=2, action="shutdown", order=2)])
+    outcomes = executor(world).run(plan)
+    assert [o.outcome for o in outcomes] == ["failed", "not_run"]
+    assert outcomes[1].reason == "pinned stays running: migrations before it failed, so the host will not be emptied"
+    assert world.hosts["hv1"]["pinned"] == "running"
+
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    world.add("hv1", "pinned")
+    outcomes = executor(world).run(plan)
+    assert [o.outcome for o in outcomes] == ["migrated", "shut_down"]
+    assert outcomes[1].timeline["started"] >= outcomes[0].timeline["done"]
+
+
+# -- destinations that leave the run -------------------------------------------------------------------------
+def test_a_destination_whose_libvirtd_goes_away_leaves_the_run_and_its_queued_guests_go_elsewhere():
+    world = World("hv1", "hv2", "hv3")
+    for name in ("a", "b", "c"):
+        world.add("hv1", name)
+
+    # a's migration breaks as hv2's libvirtd goes away; b is still queued for hv2 (one inbound slot)
+    world.behaviour["a"] = Behaviour(error="Cannot recv data: Connection reset by peer", cause="destination",
+                                     breaks="hv2")
+    plan = Plan(moves=[move("a", "hv1", "hv2", order=1), move("b", "hv1", "hv2", order=2),
+                       move("c", "hv1", "hv3", order=3)])
+    outcomes = by_guest(executor(world, limits=Limits(max_inbound=1)).run(plan, survey=survey(world, ["a", "b", "c"])))
+    assert outcomes["a"].outcome == "failed"
+    assert outcomes["a"].reason == "cannot live-migrate a to hv2: Cannot recv data: Connection reset by peer"
+    assert outcomes["a"].runs_on == ["hv1", "hv2 (unreachable)"]
+    assert (outcomes["b"].outcome, outcomes["b"].destination, outcomes["b"].runs_on) == ("migrated", "hv3", ["hv3"])
+    assert outcomes["b"].reason == ("placed on hv3 instead of hv2: hv2 failed the migration of a (Cannot recv data: "
+                                    "Connection reset by peer)")
+    assert outcomes["c"].outcome == "migrated"
+    assert world.hosts["hv3"] == {"b": "running", "c": "running"} and world.hosts["hv1"] == {"a": "running"}
+
+
+def test_an_unreachable_destination_gets_nothing_and_its_guests_are_placed_on_the_others_with_room():
+    world = World("hv1", "hv2", "hv3")
+    for name in ("a", "b", "c"):
+        world.add("hv1", name)
+    world.down.add("hv2")
+    plan = Plan(moves=[move("a", "hv1", "hv2", order=1), move("b", "hv1", "hv2", order=2),
+                       move("c", "hv1", "hv3", order=3)])
+    # hv3 has room for two 256 MiB guests after its 1024 MiB reserve: c (planned there) and one more
+    outcomes = by_guest(executor(world).run(plan, survey=survey(world, ["a", "b", "c"], free_mib=1024 + 600)))
+    moved = sorted(name for name, o in outcomes.items() if o.outcome == "migrated")
+    stayed = [o for o in outcomes.values() if o.outcome == "blocked"]
+    assert len(moved) == 2 and "c" in moved and len(stayed) == 1
+    assert stayed[0].reason.startswith("cannot move %s to hv2: hv2 does not answer (cannot reach libvirt at fake://hv2"
+                                       % stayed[0].guest)
+    assert "%s stays on hv1: cannot live-migrate %s to hv3: destination has" % (stayed[0].guest, stayed[0].guest) \
+        in stayed[0].reason
+    assert stayed[0].runs_on == ["hv1"] and not stayed[0].failed
+    assert world.connects["hv2"] == 1  # asked once, then left alone
+
+
+def test_a_destination_marked_after_the_plan_receives_nothing_and_the_guest_goes_elsewhere():
+    world = World("hv1", "hv2", "hv3")
+    world.add("hv1", "a")
+    world.marks["hv2"] = {"run_id": "other-run"}
+    outcome = executor(world).run(Plan(moves=[move("a", "hv1", "hv2")]), records={"a": RECORD},
+                                  survey=survey(world, ["a"]))[0]
+    assert (outcome.outcome, outcome.destination, outcome.runs_on) == ("migrated", "hv3", ["hv3"])
+    assert outcome.reason == "placed on hv3 instead of hv2: hv2 went into maintenance (run other-run) after the plan " \
+                             "was made"
+    # with nowhere else to go it is blocked, untouched
     world = World("hv1", "hv2")
     world.add("hv1", "a")
     world.marks["hv2"] = {"run_id": "other-run"}
     outcome = executor(world).run(Plan(moves=[move("a", "hv1", "hv2")]), records={"a": RECORD})[0]
-    assert outcome["outcome"] == "failed"
-    assert outcome["reason"] == ("cannot move a to hv2: hv2 went into maintenance (run other-run) after the plan was "
-                                 "made; a stays on hv1")
-    assert "a" in world.hosts["hv1"] and world.hosts["hv1"]["a"].record is None
+    assert outcome.outcome == "blocked"
+    assert outcome.reason == ("cannot move a to hv2: hv2 went into maintenance (run other-run) after the plan was "
+                              "made; a stays on hv1: no other destination can take it")
+    assert world.hosts["hv1"] == {"a": "running"} and world.records == {}
     # restore ignores home's own mark
     outcome = executor(world, ignore_marks=["hv2"]).run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
-    assert outcome["outcome"] == "migrated"
+    assert outcome.outcome == "migrated"
 
 
-def test_shutdowns_are_held_back_after_a_failed_migration():
+def test_a_failure_of_the_guests_own_does_not_remove_its_destination():
+    world = World("hv1", "hv2", "hv3")
+    for name in ("a", "b"):
+        world.add("hv1", name)
+    world.behaviour["a"] = Behaviour(error="internal error: guest CPU doesn't match specification")
+    plan = Plan(moves=[move("a", "hv1", "hv2", order=1), move("b", "hv1", "hv2", order=2)])
+    outcomes = by_guest(executor(world, limits=Limits(max_inbound=1)).run(plan, survey=survey(world, ["a", "b"])))
+    assert outcomes["a"].outcome == "failed" and outcomes["a"].runs_on == ["hv1"]
+    assert (outcomes["b"].outcome, outcomes["b"].destination, outcomes["b"].reason) == ("migrated", "hv2", None)
+
+
+def test_after_a_failed_move_the_run_waits_until_one_host_defines_the_guest_and_says_when_it_cannot():
     world = World("hv1", "hv2")
     world.add("hv1", "a")
-    world.add("hv1", "pinned")
-    world.marks["hv2"] = {"run_id": "x"}  # makes the migration fail
-    plan = Plan(moves=[move("a", "hv1", "hv2", wave=1, order=1),
-                       move("pinned", "hv1", None, wave=2, action="shutdown", order=2)])
-    outcomes = executor(world).run(plan)
-    assert [o["outcome"] for o in outcomes] == ["failed", "not_run"]
-    assert world.hosts["hv1"]["pinned"].isActive()
+    world.behaviour["a"] = Behaviour(error="internal error: job failed", linger_s=0.2)
+    outcome = executor(world, definition_wait_s=5).run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
+    assert outcome.runs_on == ["hv1"] and outcome.reason == "cannot live-migrate a to hv2: internal error: job failed"
+    assert outcome.timeline["done"] - outcome.timeline["started"] >= 0.2
+
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    world.behaviour["a"] = Behaviour(error="internal error: job failed", linger_s=30)
+    outcome = executor(world, definition_wait_s=0.3).run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
+    assert outcome.runs_on == ["hv1", "hv2"]
+    assert outcome.reason.endswith("; after 0.3 s a is still defined on both hv1 and hv2")
 
 
+# -- after switchover ----------------------------------------------------------------------------------------
+def reset_on_arrival(job):
+    job.world.watches[(job.destination, job.name)].add("reboot")
+
+
+def test_a_guest_reset_right_after_switchover_fails_and_stops_the_run():
+    world = World("hv1", "hv2")
+    for name in ("a", "b", "c"):
+        world.add("hv1", name)
+    world.behaviour["a"] = Behaviour(after=reset_on_arrival)
+    world.behaviour["b"] = Behaviour(polls=10)
+    plan = Plan(moves=[move("a", "hv1", "hv2", order=1, memory_mib=1024), move("b", "hv1", "hv2", order=2),
+                       move("c", "hv1", "hv2", order=3)])
+    outcomes = by_guest(executor(world, settle_s=2, limits=Limits(max_outbound=1)).run(plan))
+    a = outcomes["a"]
+    assert a.outcome == "failed" and a.failed and a.runs_on == ["hv2"] and a.state_after == "running"
+    assert a.reason.startswith("a was reset 0.") and a.reason.endswith(" s after switchover on hv2")
+    assert a.downtime_ms == 42 and a.timeline["checked"] - a.timeline["switchover"] < 1  # seen at once, not at 2 s
+    # b had already taken a's slot at switchover; c had not started, and does not
+    assert outcomes["b"].outcome == "migrated"
+    assert outcomes["c"].outcome == "not_run" and outcomes["c"].runs_on == ["hv1"]
+    assert outcomes["c"].reason == "c was not moved: the run stopped after %s" % a.reason
+    assert "c" in world.hosts["hv1"]
+
+
+def test_a_guest_that_does_not_run_at_the_end_of_its_settle_period_fails():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    world.behaviour["a"] = Behaviour(after=lambda job: job.world.hosts["hv2"].update(a="shutoff"))
+    outcome = executor(world, settle_s=0.1).run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
+    assert outcome.outcome == "failed" and outcome.reason == "a is shutoff on hv2 at the end of its 0.1 s settle period"
+
+
+def test_a_pause_the_move_did_not_ask_for_is_a_failure_but_the_migrations_own_events_are_not():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    world.add("hv1", "b")
+
+    def events(job):
+        watch = job.world.watches[(job.destination, job.name)]
+        watch.add("defined", "updated")
+        if job.name == "a":
+            watch.add("suspended", "ioerror")
+
+    world.behaviour["a"] = Behaviour(after=events)
+    world.behaviour["b"] = Behaviour(after=events)
+    outcomes = by_guest(executor(world, settle_s=0.2).run(Plan(moves=[move("a", "hv1", "hv2", order=1),
+                                                                      move("b", "hv1", "hv2", order=2)])))
+    assert outcomes["a"].outcome == "failed" and outcomes["a"].reason.startswith("a was paused (ioerror) 0.")
+    assert outcomes["b"].outcome in ("migrated", "not_run")
+
+
+def test_settle_zero_watches_nothing_but_reports_the_state():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    outcome = executor(world, settle_s=0).run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
+    assert outcome.outcome == "migrated" and outcome.state_after == "running"
+    assert outcome.timeline["checked"] is None and world.watches == {}
+
+
+# -- whatever a worker raises --------------------------------------------------------------------------------
+def test_a_worker_that_raises_something_unexpected_is_reported_failed_and_the_record_is_cleared():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    world.add("hv1", "b")
+    world.behaviour["a"] = Behaviour(raises=ValueError("bad stats"), polls=50)
+    plan = Plan(moves=[move("a", "hv1", "hv2", order=1), move("b", "hv1", "hv2", order=2)])
+    outcomes = by_guest(executor(world).run(plan, records={"a": RECORD, "b": RECORD}))
+    assert outcomes["a"].outcome == "failed" and outcomes["a"].runs_on == ["hv1"]
+    assert outcomes["a"].reason == "migrate of a failed unexpectedly: ValueError: bad stats"
+    assert ("hv1", "a") not in world.records
+    assert outcomes["b"].outcome == "migrated"
+
+
+def test_an_unknown_guest_is_a_failure_not_a_crash():
+    world = World("hv1", "hv2")
+    outcome = executor(world).run(Plan(moves=[move("ghost", "hv1", "hv2")]))[0]
+    assert outcome.outcome == "failed" and outcome.reason == "unknown guest ghost: fake://hv1 has no such guest"
+    assert outcome.runs_on == [] and outcome.timeline["started"] is None
+
+
+# -- definitions, connections --------------------------------------------------------------------------------
 def test_a_definition_move_keeps_exactly_one_definition_when_its_second_half_fails():
     world = World("hv1", "hv2")
-    world.add("hv1", "off", state=libvirt.VIR_DOMAIN_SHUTOFF)
+    world.add("hv1", "off", state="shutoff")
     world.undefine_fails.add(("hv1", "off"))
     outcome = executor(world).run(Plan(moves=[move("off", "hv1", "hv2", action="move_definition")]),
                                   records={"off": RECORD})[0]
-    assert outcome["outcome"] == "failed" and "cannot undefine off" in outcome["reason"]
-    assert "off" in world.hosts["hv1"] and "off" not in world.hosts["hv2"]
+    assert outcome.outcome == "failed" and "cannot undefine off" in outcome.reason
+    assert world.hosts == {"hv1": {"off": "shutoff"}, "hv2": {}} and outcome.runs_on == ["hv1"]
     world.undefine_fails.clear()
     outcome = executor(world).run(Plan(moves=[move("off", "hv1", "hv2", action="move_definition")]),
                                   records={"off": RECORD})[0]
-    assert outcome["outcome"] == "moved_definition"
-    assert "off" not in world.hosts["hv1"] and world.hosts["hv2"]["off"].record == RECORD
+    assert outcome.outcome == "moved_definition" and outcome.moved
+    assert world.hosts == {"hv1": {}, "hv2": {"off": "shutoff"}} and world.records == {("hv2", "off"): RECORD}
+
+
+def test_connections_are_opened_once_per_host_and_closed_at_the_end():
+    world = World("hv1", "hv2", "hv3")
+    for name in ("a", "b", "c", "d"):
+        world.add("hv1", name)
+    world.add("hv1", "off", state="shutoff")
+    world.behaviour["b"] = Behaviour(error="internal error: job failed")
+    plan = Plan(moves=[move("a", "hv1", "hv2", order=1), move("b", "hv1", "hv3", order=2),
+                       move("c", "hv1", "hv2", order=3), move("d", "hv1", "hv3", order=4),
+                       move("off", "hv1", "hv2", action="move_definition", order=5)])
+    outcomes = executor(world).run(plan, records=dict((n, RECORD) for n in "abcd"))
+    assert [o.outcome for o in outcomes] == ["migrated", "failed", "migrated", "migrated", "moved_definition"]
+    assert world.connects == {"hv1": 1, "hv2": 1, "hv3": 1}
+    assert sorted(world.closed) == ["hv1", "hv2", "hv3"]
+
+
+def test_the_queue_goes_longest_first_and_starts_come_first():
+    world = World("hv1", "hv2")
+    for name in ("small", "big", "busy"):
+        world.add("hv1", name)
+    world.add("hv2", "home", state="shutoff")
+    plan = Plan(moves=[move("small", "hv1", "hv2", order=1, memory_mib=512),
+                       move("big", "hv1", "hv2", order=2, memory_mib=1024),
+                       move("busy", "hv1", "hv2", order=3, memory_mib=768),
+                       move("home", "hv2", "hv2", action="start", order=4)])
+    outcomes = executor(world, limits=Limits(max_outbound=1)).run(
+        plan, dirty_rates={"busy": 900 * 1000 * 1000})  # busy rewrites its memory fast: it takes longest
+    assert [e for e in world.events if e.startswith("start")] == ["start busy -> hv2", "start big -> hv2",
+                                                                  "start small -> hv2"]
+    assert [o.guest for o in outcomes] == ["small", "big", "busy", "home"]  # reported in plan order
+    assert outcomes[3].outcome == "started" and world.hosts["hv2"]["home"] == "running"

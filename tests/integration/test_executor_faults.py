@@ -1,0 +1,132 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The executor under faults, on the lab: a destination whose libvirtd dies mid-run leaves the run and its
+queued guests go elsewhere; a guest reset right after it lands is reported failed and stops the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import INVENTORY, ROOT, lab_cli
+
+
+def start_ad_hoc(host, module, args):
+    """The module ad hoc in the background, as an operator's terminal would run it."""
+    cmd = [shutil.which("ansible") or os.path.join(ROOT, ".venv", "bin", "ansible"), "-i", INVENTORY, host, "-m", module,
+           "-a", json.dumps(args)]
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="oneline", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env, cwd=ROOT)
+
+
+def result_of(proc, host, timeout=600):
+    out, err = proc.communicate(timeout=timeout)
+    for line in out.splitlines():
+        if line.startswith("%s | " % host) and " => " in line:
+            result = json.loads(line.split(" => ", 1)[1])
+            result["failed"] = "FAILED" in line.split(" => ")[0] or result.get("failed", False)
+            return result
+    raise AssertionError("no result for %s: %s %s" % (host, out, err))
+
+
+def incoming(lab, host):
+    """Guests libvirt lists on host (an incoming migration shows as paused there)."""
+    return lab.virsh(host, "list", "--all", "--name", check=False).stdout.split()
+
+
+def libvirtd(host, action):
+    lab_cli("exec", host, "sh", "-c", {
+        "kill": "kill -9 $(cat /run/libvirt/libvirtd.pid)",
+        "start": "rm -f /run/libvirt/libvirtd.pid; /etc/init.d/libvirtd start",
+    }[action])
+
+
+@pytest.fixture()
+def marks_cleared(lab):
+    yield
+    lab.clear_maintenance()
+
+
+def test_a_destination_whose_libvirtd_dies_leaves_the_run_and_its_queued_guests_go_elsewhere(lab, marks_cleared):
+    names = ["rp%d" % i for i in range(1, 5)]
+    for name in names:
+        lab.add_guest(name, "hv1")
+    try:
+        # one move at a time, so that guests are still queued when hv2 goes away
+        proc = start_ad_hoc("hv1", "hostmaint.libvirt.evacuate", {"max_outbound": 1, "max_inbound": 1})
+        deadline = time.time() + 120
+        while time.time() < deadline and not set(names) & set(incoming(lab, "hv2")):
+            time.sleep(0.1)
+        assert set(names) & set(incoming(lab, "hv2")), "no migration to hv2 started"
+        libvirtd("hv2", "kill")
+        result = result_of(proc, "hv1")
+        libvirtd("hv2", "start")
+        outcomes = dict((o["guest"], o) for o in result["outcomes"])
+        print(json.dumps(outcomes, indent=1)[:4000])
+        # every guest runs on exactly one host, defined there only
+        for name in names:
+            assert len(lab.running_on(name)) == 1 and lab.defined_on(name) == lab.running_on(name), name
+        # no guest went to hv2 after its libvirtd died: those that were queued for it went to hv3
+        failed = [n for n, o in outcomes.items() if o["outcome"] != "migrated"]
+        assert all(outcomes[n]["destination"] == "hv2" for n in failed)
+        assert len(failed) <= 1, outcomes
+        landed_hv2 = [n for n in names if lab.running_on(n) == ["hv2"]]
+        assert all(outcomes[n]["timeline"]["done"] <= outcomes[failed[0]]["timeline"]["started"] if failed else True
+                   for n in landed_hv2)
+        assert sum(1 for n in names if lab.running_on(n) == ["hv3"]) >= 2
+        if failed:
+            assert result["failed"] is True and "hv2" in result["msg"]
+            assert lab.running_on(failed[0]) == ["hv1"]
+        # a re-run, with hv2 back, finishes the job
+        again = lab.ansible("hv1", "hostmaint.libvirt.evacuate")["hv1"]
+        assert again.get("failed") is not True, again
+        assert all(lab.running_on(n) in (["hv2"], ["hv3"]) for n in names)
+    finally:
+        if not lab_cli("exec", "hv2", "virsh", "version", check=False).returncode == 0:
+            libvirtd("hv2", "start")
+        for name in names:
+            lab.remove_guest(name)
+
+
+def test_a_guest_reset_right_after_it_lands_is_reported_failed_and_stops_the_run(lab, marks_cleared):
+    names = ["rs1", "rs2", "rs3"]
+    for name in names:
+        lab.add_guest(name, "hv1")
+    try:
+        proc = start_ad_hoc("hv1", "hostmaint.libvirt.evacuate", {"max_outbound": 1, "max_inbound": 1, "settle_s": 8})
+        deadline = time.time() + 120
+        victim = None
+        while time.time() < deadline and victim is None:
+            for host in ("hv2", "hv3"):
+                running = lab.virsh(host, "list", "--name", "--state-running", check=False).stdout.split()
+                landed = [n for n in names if n in running]
+                if landed:
+                    victim = (landed[0], host)
+                    break
+            time.sleep(0.05)
+        assert victim, "no guest landed"
+        lab.virsh(victim[1], "reset", victim[0])
+        result = result_of(proc, "hv1")
+        outcomes = dict((o["guest"], o) for o in result["outcomes"])
+        print(json.dumps(outcomes, indent=1)[:4000])
+        assert result["failed"] is True
+        bad = outcomes[victim[0]]
+        assert bad["outcome"] == "failed" and bad["moved"] is False
+        assert "%s was reset" % victim[0] in bad["reason"] and "after switchover on %s" % victim[1] in bad["reason"]
+        assert victim[0] in result["msg"]
+        # nothing more started after the failure
+        assert all(o["outcome"] in ("not_run", "migrated", "failed") for o in outcomes.values())
+        assert any(o["outcome"] == "not_run" for o in outcomes.values()), outcomes
+        for name, outcome in outcomes.items():
+            if outcome["outcome"] == "not_run":
+                assert lab.running_on(name) == ["hv1"] and "the run stopped after" in outcome["reason"]
+        assert lab.running_on(victim[0]) == [victim[1]] and lab.defined_on(victim[0]) == [victim[1]]
+    finally:
+        for name in names:
+            lab.remove_guest(name)
