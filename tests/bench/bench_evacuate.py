@@ -20,8 +20,9 @@ time, QEMU's downtime per guest (p50 and max, from `virsh domjobinfo --completed
 the same measure for every contender), bytes moved, and per guest the HTTP probe failures and the
 longest gap (every guest polled at 20 Hz with a 1 s timeout), and guests that restarted (a new boot
 id), and guests whose own memory check (tests/lab/guest/dirty.c) found a lost write. It also times
-the planner on a synthetic cluster of 50 hosts and 5,000 guests, and reports the controller's peak memory (ansible-playbook and its workers) and the module's (sampled on hv1). It
-prints the targets and how far each one is, and writes everything as JSON. It asserts nothing.
+the planner on a synthetic cluster of 50 hosts and 5,000 guests, and reports the controller's peak
+memory (ansible-playbook and its workers) and the module's (sampled on hv1). It prints the targets
+and how far each one is, and writes everything as JSON. It asserts nothing.
 """
 
 from __future__ import annotations
