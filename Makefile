@@ -38,7 +38,7 @@ help:
 	echo "make integration  pytest tests/integration (the tests bring the lab up)"
 	echo "make molecule     molecule test --all (scenarios in extensions/molecule/)"
 	echo "make test         all of the above, in that order; stops at the first failure"
-	echo "make bench        evacuate and restore hv1 at concurrency 1, 2, 3 and print the numbers"
+	echo "make bench        empty hv1 with the virsh loops and with evacuate.yml, back to back; print the numbers, write JSON"
 	echo "make demo         build the lab, give hv1 four guests, evacuate hv1 with playbooks/evacuate.yml"
 	echo "make lab          bring the lab up (tests/lab/lab up); make lab-down takes it down"
 

@@ -309,7 +309,7 @@ class GuestWatch(object):
         self._events = []
         self._changed = threading.Condition()
 
-    def add(self, kind, detail):
+    def add(self, kind, detail=None):
         with self._changed:
             self._events.append(GuestEvent(kind=kind, detail=detail, at=self.clock()))
             self._changed.notify_all()

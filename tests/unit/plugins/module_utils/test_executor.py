@@ -15,6 +15,7 @@ import time
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.libvirt_adapter import GuestWatch
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     MIB,
     TIMELINE_PHASES,
@@ -115,26 +116,13 @@ class FakeJob(object):
         return CompletedStats(downtime_ms=self.behaviour.downtime_ms, bytes_transferred=1000, iterations=2)
 
 
-class FakeWatch(object):
+class FakeWatch(GuestWatch):
+    """The adapter's own event record (GuestWatch), fed by the test instead of libvirt's callbacks."""
+
     def __init__(self, world, host, name, clock):
-        self.world, self.host, self.name, self.clock = world, host, name, clock
-        self._events = []
-        self._changed = threading.Condition()
+        super(FakeWatch, self).__init__(None, name, clock)
+        self.world, self.host = world, host
         self.closed = False
-
-    def add(self, kind, detail=None):
-        with self._changed:
-            self._events.append(GuestEvent(kind=kind, detail=detail, at=self.clock()))
-            self._changed.notify_all()
-
-    def events(self):
-        with self._changed:
-            return list(self._events)
-
-    def wait(self, timeout, seen=None):
-        with self._changed:
-            count = len(self._events) if seen is None else seen
-            return self._changed.wait_for(lambda: len(self._events) > count, timeout)
 
     def close(self):
         self.closed = True
