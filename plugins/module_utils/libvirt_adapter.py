@@ -285,7 +285,9 @@ class MigrationJob(object):
             if adapter is None:
                 continue
             try:
-                stats = adapter.conn.lookupByName(self.name).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+                # KEEP_COMPLETED: reading them must not take them from the operator (virsh domjobinfo --completed)
+                stats = adapter.conn.lookupByName(self.name).jobStats(
+                    libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED | getattr(libvirt, "VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED", 0))
             except (HostmaintError,) + LIBVIRT_ERRORS:
                 stats = {}  # gone from the source, or the destination keeps no statistics: try the next
             if stats and stats.get("type", 0):
