@@ -121,6 +121,17 @@ options:
         failure of either host loses the guest, so it is off by default.
     type: bool
     default: false
+  probes:
+    description:
+      - Where each guest's users reach it, by guest name, as C(tcp://HOST:PORT) or C(http://HOST[:PORT][/PATH]). During
+        its O(settle_s) after switchover the module, from the host it runs on, tries the guest's probe (1 s an attempt)
+        until it answers; a guest that never does is reported C(failed) ("web1 did not answer http://192.0.2.50/
+        within 5 s after switchover on hv2") and nothing more starts in that run.
+      - A guest can carry its own as the C(probe) attribute of its settings metadata
+        (C(urn:hostmaint:libvirt:settings:1)); this option wins over it. Without either, only libvirt's events are
+        watched. Not used when O(settle_s=0).
+    type: dict
+    default: {}
   reserve_mib:
     description: Memory in MiB kept free on every destination for the host and QEMU's own overhead.
     type: int

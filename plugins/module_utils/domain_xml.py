@@ -201,7 +201,7 @@ def record_xml(record):
     return ET.tostring(element, encoding="unicode")
 
 
-def settings_xml(policy=None, anti_affinity=None):
+def settings_xml(policy=None, anti_affinity=None, probe=None):
     """The operator settings element string for virDomainSetMetadata (no namespace)."""
     element = ET.Element(SETTINGS_TAG)
     if policy:
@@ -210,6 +210,8 @@ def settings_xml(policy=None, anti_affinity=None):
         element.set("policy", policy)
     if anti_affinity:
         element.set("anti_affinity", anti_affinity)
+    if probe:
+        element.set("probe", probe)
     return ET.tostring(element, encoding="unicode")
 
 
@@ -287,5 +289,6 @@ def parse_domain(xml, state="shutoff", persistent=True, pools=None):
         non_migratable_reasons=_non_migratable(devices, host_devices),
         policy=policy if policy in POLICIES else "migrate",
         anti_affinity=settings.get("anti_affinity") if settings is not None else None,
+        probe=settings.get("probe") if settings is not None else None,
         record=parse_record(_metadata_child(root, ORIGIN_NS, ORIGIN_TAG)),
     )

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import preflight
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import preflight, probe
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.base import LibvirtModule
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor
@@ -101,6 +101,8 @@ class EngineModule(LibvirtModule):
         for guest, policy in (p.get("policies") or {}).items():
             if policy not in POLICIES:
                 self.fail_early("policy %r for guest %s is not one of %s" % (policy, guest, ", ".join(POLICIES)))
+        for guest, url in (p.get("probes") or {}).items():
+            probe.parse(url, guest)
         names = [d["name"] for d in p.get("destinations") or []]
         duplicates = sorted(set(n for n in names if names.count(n) > 1))
         if duplicates:
@@ -213,12 +215,20 @@ class EngineModule(LibvirtModule):
         return MigrationRecord(origin_host=self.self_name, origin_host_uuid=identity.get("uuid"), run_id=self.run_id,
                                time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
-    def executor(self, unsafe=(), ignore_marks=()):
+    def probes(self, guests=()):
+        """{guest: probe URL}: each guest's own (its settings metadata), then the ``probes`` option's."""
+        found = dict((g.name, g.probe) for g in guests if getattr(g, "probe", None))
+        found.update(self.params.get("probes") or {})
+        for guest, url in found.items():
+            probe.parse(url, guest)
+        return found
+
+    def executor(self, unsafe=(), ignore_marks=(), guests=()):
         p = self.params
         return Executor(self.connect, self.peer_uri, policy=self.ladder(), limits=self.limits(),
                         bandwidth_mib=p["bandwidth_mib"], tls=p["tls"], shutdown_timeout_s=p["shutdown_timeout"],
                         unsafe_guests=unsafe, ignore_marks=ignore_marks, settle_s=p["settle_s"],
-                        pause_target_ms=p["pause_target_ms"])
+                        pause_target_ms=p["pause_target_ms"], probes=self.probes(guests))
 
 
 def summary(outcomes):

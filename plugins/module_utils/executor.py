@@ -37,7 +37,7 @@ import queue as queues
 import threading
 import time
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import convergence, placement
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import convergence, placement, probe
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     MIB,
@@ -174,7 +174,7 @@ class Executor(object):
     """
 
     def __init__(self, connect, peer_uri, policy=None, limits=None, bandwidth_mib=0, tls=False,
-                 shutdown_timeout_s=120.0, unsafe_guests=(), ignore_marks=(), settle_s=5.0,
+                 shutdown_timeout_s=120.0, unsafe_guests=(), ignore_marks=(), settle_s=5.0, probes=None,
                  definition_wait_s=DEFINITION_WAIT_S, clock=time.time, sleep=time.sleep,
                  pause_target_ms=placement.PAUSE_TARGET_MS):
         self.connect = connect
@@ -187,6 +187,7 @@ class Executor(object):
         self.unsafe_guests = set(unsafe_guests)
         self.ignore_marks = set(ignore_marks)
         self.settle_s = float(settle_s)
+        self.probes = dict(probes or {})
         self.definition_wait_s = float(definition_wait_s)
         self.clock = clock
         self.sleep = sleep
@@ -598,6 +599,11 @@ class Executor(object):
         except HostmaintError as exc:
             return "; its migration record stays: %s" % exc.message
 
+    @staticmethod
+    def check_probe(url, timeout):
+        """None when the guest answered its probe, else what went wrong (tests replace this)."""
+        return probe.check(url, timeout)
+
     def settle(self, run, move, dest, watch, switchover, paused):
         """(problem or None, state on the destination, destination left because) after a switchover.
 
@@ -607,12 +613,18 @@ class Executor(object):
         """
         expected = "paused" if paused else "running"
         problem = None
+        url = self.probes.get(move.guest) if self.settle_s > 0 and not paused else None
+        answered, last_error = url is None, None
         if self.settle_s > 0:
             deadline = switchover + self.settle_s
             while True:
                 events = watch.events() if watch is not None else []
                 problem = settle_problem(move.guest, move.destination, events, switchover_time(events, switchover),
                                          paused=paused)
+                if not problem and not answered:
+                    # the guest's own service, where its users reach it (bounded: 1 s an attempt)
+                    last_error = self.check_probe(url, min(1.0, max(0.2, deadline - self.clock())))
+                    answered = last_error is None
                 remaining = deadline - self.clock()
                 if problem or remaining <= 0:
                     break
@@ -620,6 +632,9 @@ class Executor(object):
                     watch.wait(min(remaining, self.policy.poll_interval_s), seen=len(events))
                 else:
                     self.sleep(min(remaining, self.policy.poll_interval_s))
+            if problem is None and not answered:
+                problem = "%s did not answer %s within %g s after switchover on %s (%s)" % (
+                    move.guest, url, self.settle_s, move.destination, last_error)
             run.mark(move, "checked")
         try:
             state_after, _persistent = dest.guest_state(move.guest)

@@ -104,6 +104,8 @@ class Guest(_Record):
     non_migratable_reasons: List[str] = dataclasses.field(default_factory=list)
     policy: str = "migrate"
     anti_affinity: Optional[str] = None
+    # a URL its users reach it at (tcp://HOST:PORT or http://HOST[:PORT]/PATH), probed after it lands
+    probe: Optional[str] = None
     record: Optional[MigrationRecord] = None
 
     @property

@@ -57,6 +57,7 @@ ENGINE_SPEC = dict(
     pause_target_ms=dict(type="int", default=150),
     policies=dict(type="dict", default={}),
     postcopy=dict(type="bool", default=False),
+    probes=dict(type="dict", default={}),
     reserve_mib=dict(type="int", default=1024),
     settle_s=dict(type="int", default=5),
     shared_pools=dict(type="list", elements="str", default=[]),

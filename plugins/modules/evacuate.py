@@ -221,7 +221,7 @@ class Evacuate(EngineModule):
             return result
         record = self.record(identity)
         records = dict((g.name, record) for g in guests if g.record is None)
-        executor = self.executor(self.unsafe_guests(guests, pools))
+        executor = self.executor(self.unsafe_guests(guests, pools), guests=guests)
         outcomes = executor.run(plan, records=records, survey=self._survey, dirty_rates=local.dirty_rates())
         remaining = sorted(g.name for g in local.guests(pools=pools) if g.active)
         result.update(changed=marked or any(o.moved or o.outcome == "shut_down" for o in outcomes),

@@ -130,3 +130,33 @@ def test_a_guest_reset_right_after_it_lands_is_reported_failed_and_stops_the_run
     finally:
         for name in names:
             lab.remove_guest(name)
+
+
+def test_a_guest_whose_service_does_not_answer_after_it_lands_is_reported_failed(lab):
+    good = lab.add_guest("pr1", "hv1")
+    deaf = lab.add_guest("pr2", "hv1")
+    try:
+        # pr1 carries its probe in its settings metadata; pr2's comes from the option, on a port nothing serves
+        lab.virsh("hv1", "metadata", "pr1", "--uri", "urn:hostmaint:libvirt:settings:1", "--key", "hostmaint",
+                  "--set", '<settings probe="http://%s/"/>' % good["address"], "--live", "--config")
+        result = lab.ansible("hv1", "hostmaint.libvirt.live_migrate", {"guest": "pr1", "destination": "hv2"})["hv1"]
+        assert result.get("failed") is not True, result
+        assert result["outcome"]["outcome"] == "migrated" and lab.running_on("pr1") == ["hv2"]
+
+        url = "tcp://%s:81" % deaf["address"]
+        result = lab.ansible("hv1", "hostmaint.libvirt.live_migrate",
+                             {"guest": "pr2", "destination": "hv3", "probes": {"pr2": url}})["hv1"]
+        assert result.get("failed") is True
+        outcome = result["outcome"]
+        assert outcome["outcome"] == "failed" and outcome["moved"] is False
+        assert outcome["reason"].startswith("pr2 did not answer %s within 5 s after switchover on hv3 (" % url)
+        # it landed and runs there, defined once: the operator sees where it is and why it is suspect
+        assert lab.running_on("pr2") == ["hv3"] and lab.defined_on("pr2") == ["hv3"]
+        # a malformed probe is one sentence, and nothing moves
+        bad = lab.ansible("hv3", "hostmaint.libvirt.live_migrate",
+                          {"guest": "pr2", "destination": "hv1", "probes": {"pr2": "pr2:80"}})["hv3"]
+        assert bad.get("failed") is True and bad["msg"] == "probe 'pr2:80' of guest pr2 must start with tcp:// or http://"
+        assert lab.running_on("pr2") == ["hv3"]
+    finally:
+        lab.remove_guest("pr1")
+        lab.remove_guest("pr2")

@@ -21,7 +21,6 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     TIMELINE_PHASES,
     CompletedStats,
     Guest,
-    GuestEvent,
     HostFacts,
     JobResult,
     JobSample,
@@ -670,3 +669,59 @@ def test_the_queue_goes_longest_first_and_starts_come_first():
                                                                   "start small -> hv2"]
     assert [o.guest for o in outcomes] == ["small", "big", "busy", "home"]  # reported in plan order
     assert outcomes[3].outcome == "started" and world.hosts["hv2"]["home"] == "running"
+
+
+class ProbingExecutor(Executor):
+    """The executor with the guests' service probes answered from a script: {url: [answers in turn]}."""
+
+    def __init__(self, *args, **kwargs):
+        self.answers = kwargs.pop("answers")
+        self.asked = []
+        super(ProbingExecutor, self).__init__(*args, **kwargs)
+
+    def check_probe(self, url, timeout):
+        self.asked.append(url)
+        script = self.answers[url]
+        return script.pop(0) if len(script) > 1 else script[0]
+
+
+def probing(world, answers, **kwargs):
+    kwargs.setdefault("policy", LadderPolicy(poll_interval_s=0.01))
+    kwargs.setdefault("definition_wait_s", 0.5)
+    return ProbingExecutor(world.connect, lambda host: "fake://%s" % host, answers=answers, **kwargs)
+
+
+def test_a_guest_whose_service_answers_after_a_few_tries_has_landed_well():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    url = "tcp://192.0.2.50:80"
+    run = probing(world, {url: ["ConnectionRefusedError", "timeout", None]}, settle_s=0.5, probes={"a": url})
+    outcome = run.run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
+    assert outcome.outcome == "migrated" and outcome.moved and outcome.reason is None
+    assert run.asked == [url] * 3  # it stops asking once the guest answered
+
+
+def test_a_guest_whose_service_never_answers_after_landing_fails_and_stops_the_run():
+    world = World("hv1", "hv2")
+    for name in ("a", "b", "c"):
+        world.add("hv1", name)
+    world.behaviour["b"] = Behaviour(polls=60)  # still copying when a's settle period ends
+    url = "http://192.0.2.50/health"
+    run = probing(world, {url: ["ConnectionRefusedError: [Errno 111] Connection refused"]}, settle_s=0.3,
+                  probes={"a": url}, limits=Limits(max_outbound=1))
+    outcomes = by_guest(run.run(Plan(moves=[move("a", "hv1", "hv2", order=1, memory_mib=1024),
+                                            move("b", "hv1", "hv2", order=2), move("c", "hv1", "hv2", order=3)])))
+    a = outcomes["a"]
+    assert a.outcome == "failed" and not a.moved and a.runs_on == ["hv2"]
+    assert a.reason == ("a did not answer http://192.0.2.50/health within 0.3 s after switchover on hv2 "
+                        "(ConnectionRefusedError: [Errno 111] Connection refused)")
+    # b had taken a's slot at switchover and finishes; c does not start
+    assert outcomes["b"].outcome == "migrated"
+    assert outcomes["c"].outcome == "not_run" and "c" in world.hosts["hv1"]
+
+
+def test_no_probe_without_a_settle_period():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    run = probing(world, {"tcp://192.0.2.50:22": ["refused"]}, settle_s=0, probes={"a": "tcp://192.0.2.50:22"})
+    assert run.run(Plan(moves=[move("a", "hv1", "hv2")]))[0].outcome == "migrated" and run.asked == []

@@ -275,7 +275,7 @@ def test_the_executor_speaks_only_the_models_terms_and_never_imports_libvirt():
             imported.update("%s.%s" % (node.module, alias.name) for alias in node.names)
     prefix = "ansible_collections.hostmaint.libvirt.plugins.module_utils."
     collection = sorted(name[len(prefix):].split(".")[0] for name in imported if name.startswith(prefix))
-    assert set(collection) == {"convergence", "placement", "errors", "model"}
+    assert set(collection) == {"convergence", "placement", "probe", "errors", "model"}
     assert not any("libvirt" in name[len(prefix):] for name in imported if name.startswith(prefix))
     assert "libvirt" not in imported
     assert "libvirt.VIR_" not in text and "libvirtError" not in text and "LIBVIRT_ERRORS" not in text
