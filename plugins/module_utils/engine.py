@@ -216,19 +216,20 @@ class EngineModule(LibvirtModule):
                                time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
     def probes(self, guests=()):
-        """{guest: probe URL}: each guest's own (its settings metadata), then the ``probes`` option's."""
+        """{guest: probe URL}: each guest's own (its settings metadata, judged here: a malformed one stops the
+        module before it changes anything), then the ``probes`` option's (judged by validate())."""
         found = dict((g.name, g.probe) for g in guests if getattr(g, "probe", None))
-        found.update(self.params.get("probes") or {})
         for guest, url in found.items():
             probe.parse(url, guest)
+        found.update(self.params.get("probes") or {})
         return found
 
-    def executor(self, unsafe=(), ignore_marks=(), guests=()):
+    def executor(self, unsafe=(), ignore_marks=(), probes=None):
         p = self.params
         return Executor(self.connect, self.peer_uri, policy=self.ladder(), limits=self.limits(),
                         bandwidth_mib=p["bandwidth_mib"], tls=p["tls"], shutdown_timeout_s=p["shutdown_timeout"],
                         unsafe_guests=unsafe, ignore_marks=ignore_marks, settle_s=p["settle_s"],
-                        pause_target_ms=p["pause_target_ms"], probes=self.probes(guests))
+                        pause_target_ms=p["pause_target_ms"], probes=probes)
 
 
 def summary(outcomes):

@@ -193,6 +193,7 @@ class Evacuate(EngineModule):
         identity = local.host_identity()
         pools = local.pools(shared_names=self.params["shared_pools"])
         guests = self.local_guests(pools)
+        probes = self.probes(guests)  # before the mark: a malformed probe changes nothing
         marked = False
         mark = local.maintenance()
         if mark is None and not self.module.check_mode:
@@ -221,7 +222,7 @@ class Evacuate(EngineModule):
             return result
         record = self.record(identity)
         records = dict((g.name, record) for g in guests if g.record is None)
-        executor = self.executor(self.unsafe_guests(guests, pools), guests=guests)
+        executor = self.executor(self.unsafe_guests(guests, pools), probes=probes)
         outcomes = executor.run(plan, records=records, survey=self._survey, dirty_rates=local.dirty_rates())
         remaining = sorted(g.name for g in local.guests(pools=pools) if g.active)
         result.update(changed=marked or any(o.moved or o.outcome == "shut_down" for o in outcomes),

@@ -107,7 +107,7 @@ class LiveMigrate(EngineModule):
         identity = local.host_identity()
         records = {} if guest.record is not None else {name: self.record(identity)}
         survey = Survey(source=source, destinations=[destination], guests=[guest], limits=self.limits())
-        executor = self.executor(self.unsafe_guests([guest], pools), guests=[guest])
+        executor = self.executor(self.unsafe_guests([guest], pools), probes=self.probes([guest]))
         outcome = executor.run(plan, records=records, survey=survey)[0]
         window_changes = [c.as_dict() for c in executor.window_changes]
         if not outcome.moved:

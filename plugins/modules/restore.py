@@ -156,7 +156,7 @@ class Restore(EngineModule):
                           home=sorted(already))
             return result
         unsafe = self.unsafe_guests(returning, pools)
-        executor = self.executor(unsafe, ignore_marks=[self.self_name], guests=returning)  # home ends maintenance
+        executor = self.executor(unsafe, ignore_marks=[self.self_name], probes=self.probes(returning))  # home ends maintenance
         outcomes = executor.run(plan)
         home_now = dict((g.name, g) for g in local.guests(pools=pools))
         cleared = []
