@@ -27,7 +27,7 @@ export VIRTUAL_ENV := $(VENV)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)
 
-.PHONY: bench demo help setup unit sanity lint build integration molecule test lab lab-down clean
+.PHONY: bench rates demo help setup unit sanity lint build integration molecule test lab lab-down clean
 
 help:
 	@echo "make setup        Debian packages, .venv, ansible-test's pip bootstrap, .build collection link"
@@ -39,6 +39,7 @@ help:
 	echo "make molecule     molecule test --all (scenarios in extensions/molecule/)"
 	echo "make test         all of the above, in that order; stops at the first failure"
 	echo "make bench        empty hv1 with the virsh loops and with evacuate.yml, back to back; print the numbers, write JSON"
+	echo "make rates        move two memory-dirtying guests hv2 <-> hv3 with virsh and the engine; count restarts and lost writes"
 	echo "make demo         build the lab, give hv1 four guests, evacuate hv1 with playbooks/evacuate.yml"
 	echo "make lab          bring the lab up (tests/lab/lab up); make lab-down takes it down"
 
@@ -114,6 +115,10 @@ demo: setup
 bench: setup
 	cd "$(ROOT)"
 	python tests/bench/bench_evacuate.py
+
+rates: setup
+	cd "$(ROOT)"
+	python tests/bench/rates.py
 
 lab-down:
 	cd "$(ROOT)"

@@ -522,8 +522,16 @@ class LibvirtAdapter(object):
         return result
 
     def bridges(self):
+        """The host's active bridges; None when its libvirt cannot say (no interface driver: on libvirt 10 and
+        later a separate package, libvirt-daemon-driver-interface on Debian), so that nothing is judged on them."""
         names = []
-        for iface in self.conn.listAllInterfaces(0):
+        try:
+            interfaces = self.conn.listAllInterfaces(0)
+        except LIBVIRT_ERRORS as exc:
+            if exc.get_error_code() == getattr(libvirt, "VIR_ERR_NO_SUPPORT", 3):
+                return None
+            raise
+        for iface in interfaces:
             if iface.isActive() and ET.fromstring(iface.XMLDesc(0)).get("type") == "bridge":
                 names.append(iface.name())
         return sorted(names)

@@ -231,7 +231,7 @@ def _network_problems(guest, destination):
     for nic in guest.interfaces:
         if nic.bridge and nic.bridge not in seen:
             seen.add(nic.bridge)
-            if nic.bridge not in (destination.bridges or []):
+            if destination.bridges is not None and nic.bridge not in destination.bridges:
                 problems.append(_problem("bridge_missing", guest, destination.name,
                                          "destination has no bridge %s" % nic.bridge))
         if nic.network and nic.network not in seen:

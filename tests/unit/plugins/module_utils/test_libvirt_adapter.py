@@ -213,3 +213,24 @@ def test_a_closed_adapter_has_no_callbacks_left(test_driver):
     assert len(test_driver._callbacks) == 2
     test_driver.close()
     assert test_driver._callbacks == [] and test_driver.close_error is None
+
+
+class InterfacelessConn(object):
+    """A libvirt without the interface driver (libvirt 10 and later, package not installed)."""
+
+    def __init__(self, code=libvirt.VIR_ERR_NO_SUPPORT):
+        self.code = code
+
+    def listAllInterfaces(self, flags):
+        raise FakeError("this function is not supported by the connection driver: virConnectListAllInterfaces",
+                        code=self.code, domain=libvirt.VIR_FROM_NONE)
+
+
+def test_a_host_without_the_interface_driver_has_unknown_bridges_and_other_errors_still_raise():
+    adapter = object.__new__(libvirt_adapter.LibvirtAdapter)
+    adapter._lock = threading.Lock()  # pylint: disable=protected-access
+    adapter._conn = InterfacelessConn()  # pylint: disable=protected-access
+    assert adapter.bridges() is None
+    adapter._conn = InterfacelessConn(code=libvirt.VIR_ERR_INTERNAL_ERROR)  # pylint: disable=protected-access
+    with pytest.raises(libvirt.libvirtError):
+        adapter.bridges()

@@ -277,3 +277,9 @@ def test_codes_keeps_first_seen_order():
 def test_bad_input_raises_one_error_type_naming_the_object(call, message):
     with pytest.raises(DecisionError, match=message):
         call()
+
+
+def test_a_destination_that_cannot_list_its_bridges_is_not_judged_on_them():
+    # bridges None: its libvirt has no interface driver; libvirt itself refuses a missing bridge at migration
+    assert "bridge_missing" not in codes_of(preflight.check(guest(), SOURCE, host(bridges=None)))
+    assert "bridge_missing" in codes_of(preflight.check(guest(), SOURCE, host(bridges=[])))
