@@ -53,8 +53,12 @@ options:
     default: 10
   destinations:
     description:
-      - The other hosts. The action plugin fills them from the inventory (the other hosts of this host's groups) when omitted
-        (not from a C(hostmaint_libvirt_destinations) variable).
+      - The other hosts. The action plugin fills them from the inventory when omitted (not from a
+        C(hostmaint_libvirt_destinations) variable) - the other hosts of this host's cluster, the inventory group
+        named by the host variable C(hostmaint_libvirt_cluster_group) (default C(hypervisors)); a host outside
+        that group gets the other hosts of its own groups - each with its C(ansible_host) and its generation (its
+        C(hostmaint_libvirt_generation), else the C(hostmaint_libvirt_observed_generation) the maintenance playbooks
+        record from M(hostmaint.libvirt.hypervisor_info)).
     type: list
     elements: dict
     default: []
@@ -66,6 +70,11 @@ options:
       address:
         description: The address in O(uri_template) for this host. Defaults to O(destinations[].name).
         type: str
+      generation:
+        description:
+          - The host's generation (see O(generation)); unknown when omitted. Evacuation prefers destinations at the
+            newest generation and takes one older than this host's only when no other has room.
+        type: str
   downtime_steps_ms:
     description:
       - The convergence ladder's downtime limits in milliseconds; a migration starts at the first and
@@ -73,6 +82,12 @@ options:
     type: list
     elements: int
     default: [50, 100, 200, 300, 500]
+  generation:
+    description:
+      - This host's generation, for upgrade-aware placement during rolling upgrades. Omitted, it is derived
+        from the host's QEMU, libvirt and kernel versions and its OS point release (as
+        M(hostmaint.libvirt.hypervisor_info) reports it).
+    type: str
   max_inbound:
     description:
       - Concurrent migrations into one destination. A migration starts as soon as its source and its

@@ -12,12 +12,13 @@ hostname is looked up here, on the source, within ``connect_timeout`` too (``res
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 import uuid
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import preflight, probe
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import generation, preflight, probe
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.base import LibvirtModule
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor
@@ -71,6 +72,34 @@ def resolves(hostname, timeout, lookup=socket.getaddrinfo):
     thread.start()
     thread.join(timeout)
     return answer[0] if answer else None
+
+
+def local_release(root="/"):
+    """What this host runs besides libvirt and QEMU: {kernel_release, os_version} (None when unknown).
+
+    The OS version is Debian's point release (/etc/debian_version), else VERSION_ID of /etc/os-release.
+    """
+    found = dict(kernel_release=os.uname().release, os_version=None)
+    try:
+        with open(os.path.join(root, "etc", "debian_version")) as fh:
+            found["os_version"] = fh.read().strip() or None
+    except OSError:
+        try:
+            with open(os.path.join(root, "etc", "os-release")) as fh:
+                for line in fh:
+                    if line.startswith("VERSION_ID="):
+                        found["os_version"] = line.split("=", 1)[1].strip().strip('"') or None
+        except OSError:
+            pass
+    return found
+
+
+def host_generation(facts, override=None, release=None):
+    """The generation of the host whose facts these are: the operator's, else derived (module_utils.generation)."""
+    if override:
+        return override
+    release = release or local_release()
+    return generation.derive(facts.libvirt_version, facts.qemu_version, release["kernel_release"], release["os_version"])
 
 
 class EngineModule(LibvirtModule):
@@ -202,9 +231,19 @@ class EngineModule(LibvirtModule):
                                        cpu_xml=cpu_xml, paths=paths)
         except HostmaintError as exc:
             return HostFacts(name=host, reachable=False, unreachable_reason=exc.message)
+        facts.generation = self.generation_of(host, facts)
         if host != self.self_name and facts.hostname_resolves is None:
             facts.hostname_resolves = self._resolver(facts.hostname, self.params["connect_timeout"])
         return facts
+
+    def generation_of(self, host, facts):
+        """This host's generation (given or derived here), or a destination's as the inventory gave it (None: unknown)."""
+        if host == self.self_name:
+            return host_generation(facts, self.params.get("generation"))
+        for dest in self.params.get("destinations") or []:
+            if dest["name"] == host:
+                return dest.get("generation") or None
+        return None
 
     def unsafe_guests(self, guests, pools):
         """Guests with a disk on a pool shared only by the operator's word (libvirt cannot tell)."""
@@ -230,6 +269,15 @@ class EngineModule(LibvirtModule):
                         bandwidth_mib=p["bandwidth_mib"], tls=p["tls"], shutdown_timeout_s=p["shutdown_timeout"],
                         unsafe_guests=unsafe, ignore_marks=ignore_marks, settle_s=p["settle_s"],
                         pause_target_ms=p["pause_target_ms"], probes=probes)
+
+
+def shifted(outcomes, offset_s):
+    """Outcomes of a later executor run with their timelines moved onto the first run's clock (a run's
+    timeline counts from its own start), so that one module's passes share one timeline."""
+    for outcome in outcomes:
+        outcome.timeline = dict((phase, None if at is None else round(at + offset_s, 3))
+                                for phase, at in outcome.timeline.items())
+    return outcomes
 
 
 def summary(outcomes):

@@ -174,7 +174,9 @@ class HostFacts(_Record):
     ``hostname`` is the host's own name as its libvirt reports it (virConnectGetHostname), which
     libvirt puts in the migration URI a source's QEMU connects to; ``hostname_resolves`` says whether
     that name resolves on the migration source (the host the module runs on): True, False, or None
-    when unknown (not checked, no name, or no answer in time).
+    when unknown (not checked, no name, or no answer in time). ``generation`` is how far the host is
+    through a rolling upgrade (``generation.derive``, or the operator's own string; None: unknown):
+    placement prefers the newest and avoids hosts older than the source (``placement.plan``).
     """
 
     name: str
@@ -190,7 +192,7 @@ class HostFacts(_Record):
     memory_free_mib: int = 0
     hugepages_free_mib: Dict[int, int] = dataclasses.field(default_factory=dict)
     machine_types: List[str] = dataclasses.field(default_factory=list)
-    bridges: List[str] = dataclasses.field(default_factory=list)
+    bridges: Optional[List[str]] = dataclasses.field(default_factory=list)  # None: the host cannot say
     networks: List[str] = dataclasses.field(default_factory=list)
     pools: List[dict] = dataclasses.field(default_factory=list)
     volume_paths: List[str] = dataclasses.field(default_factory=list)
@@ -200,6 +202,7 @@ class HostFacts(_Record):
     unreachable_reason: Optional[str] = None
     cpu_compatible: Dict[str, Tuple[bool, Optional[str]]] = dataclasses.field(default_factory=dict)
     resident_groups: List[str] = dataclasses.field(default_factory=list)
+    generation: Optional[str] = None
 
 
 @dataclasses.dataclass

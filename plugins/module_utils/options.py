@@ -48,8 +48,10 @@ ENGINE_SPEC = dict(
     destinations=dict(type="list", elements="dict", default=[], options=dict(
         name=dict(type="str", required=True),
         address=dict(type="str"),
+        generation=dict(type="str"),
     )),
     downtime_steps_ms=dict(type="list", elements="int", default=[50, 100, 200, 300, 500]),
+    generation=dict(type="str"),
     max_inbound=dict(type="int", default=2),
     max_outbound=dict(type="int", default=2),
     min_timeout=dict(type="int", default=60),
@@ -78,7 +80,8 @@ def _engine_spec(**extra):
 EVACUATE_SPEC = _engine_spec()
 LIVE_MIGRATE_SPEC = _engine_spec(destination=dict(type="str", required=True), guest=dict(type="str", required=True))
 MIGRATION_PREFLIGHT_SPEC = _engine_spec(guests=dict(type="list", elements="str"))
-RESTORE_SPEC = _engine_spec(fail_on_not_home=dict(type="bool", default=False))
+RESTORE_SPEC = _engine_spec(canary=dict(type="bool", default=True), canary_guest=dict(type="str"),
+                            fail_on_not_home=dict(type="bool", default=False))
 
 # The engine modules by short name (what the action plugin runs).
 ENGINE_MODULE_SPECS = dict(

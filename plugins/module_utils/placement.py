@@ -31,8 +31,24 @@ packing is redone best fit (least room that still fits) and the result that plac
 Anti-affinity: guests sharing a non-empty group never share a destination, nor join a destination
 whose resident guests (``HostFacts.resident_groups``) carry that group.
 
+Rolling upgrades: when destinations carry a generation (``HostFacts.generation``, ordered by
+``generation.compare``), each guest tries its destinations in tiers, and worst or best fit chooses only
+within the first tier that has room:
+
+1. the newest generation among the destinations preflight lets the guest go to (a guest that lands
+   there will not have to move again when the older hosts are upgraded), if not older than the source;
+2. any other generation not older than the source's;
+3. destinations with no generation (unknown: allowed, as before generations existed);
+4. generations older than the source's: only when nothing above has room; the move says so in its
+   reasons (code older_generation, then the problems of the destinations not older than the source).
+
+Preferring the newest concentrates guests on fewer hosts, so the waves may use fewer inbound slots.
+If the tiers leave a guest out that packing without them would place, the packing without them is
+used (more guests moved wins, as between worst and best fit), and any move it sends to an older host
+carries the older_generation reason. With no generation on any destination nothing changes.
+
 Placement adds three codes to preflight's: capacity (room used up by guests planned earlier),
-anti_affinity, no_destination.
+anti_affinity, no_destination; and older_generation, a note on a move, never a block.
 """
 
 from __future__ import annotations
@@ -40,7 +56,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, List, Optional
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import preflight
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import generation, preflight
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     MIB,
     POLICIES,
@@ -84,11 +100,44 @@ def _check_inputs(guests, hosts, limits):
     return limits
 
 
-class _Room(object):
-    """What is left on one destination while packing."""
+class _Tiers(object):
+    """The generations of one plan's destinations, reduced to what packing compares.
 
-    def __init__(self, host, limits):
+    ``levels`` maps a destination name to (level, older): level ranks its generation among the
+    destinations' known ones (0 the oldest, None unknown); older says it is older than the source's
+    (False when either is unknown).
+    """
+
+    def __init__(self, source, destinations):
+        unknown = generation.key(None)
+        keys = dict((host.name, generation.key(host.generation)) for host in destinations)
+        ranks = dict((k, index) for index, k in enumerate(sorted(set(k for k in keys.values() if k != unknown))))
+        source_key = generation.key(source.generation if source is not None else None)
+        self.source_name = source.name if source is not None else None
+        self.source_generation = source.generation if source is not None else None
+        self.levels = dict((name, (ranks.get(k), source_key != unknown and k != unknown and k < source_key))
+                           for name, k in keys.items())
+        self.active = bool(ranks)
+
+
+# A destination's tier for one guest when hosts carry generations (see the module docstring), best first.
+_NEWEST, _NEWER, _UNKNOWN, _OLDER = 0, 1, 2, 3
+
+
+def _tier(room, newest):
+    if room.older:
+        return _OLDER
+    if room.level is None:
+        return _UNKNOWN
+    return _NEWEST if room.level == newest else _NEWER
+
+
+class _Room(object):
+    """What is left on one destination while packing; ``tiers`` (a _Tiers) gives its generation's place."""
+
+    def __init__(self, host, limits, tiers=None):
         self.host = host
+        self.level, self.older = tiers.levels[host.name] if tiers is not None else (None, False)
         self.reserve = int(limits.reserve_mib)
         self.memory = int(host.memory_free_mib) - self.reserve
         self.hugepages = dict((int(size), int(free)) for size, free in (host.hugepages_free_mib or {}).items())
@@ -104,6 +153,19 @@ class _Room(object):
         if guest.hugepages:
             return max(list(self.hugepages.values()) or [0])
         return self.memory
+
+    def fits(self, guest, need):
+        """Whether ``guest`` (needing ``need`` MiB) fits in what is left: no problem from ``_room_problems``."""
+        if guest.anti_affinity and guest.anti_affinity in self.groups:
+            return False
+        return not guest.active or self.free_for(guest) >= need
+
+    def contested(self, guest, need):
+        """Whether this room refuses ``guest`` only because of guests planned before it (another packing
+        might not): a planned guest holds its anti-affinity group, or planned guests took the memory."""
+        if guest.anti_affinity and self.groups.get(guest.anti_affinity):
+            return True
+        return guest.active and self.free_for(guest) < need and self.planned_for(guest) > 0
 
     def take(self, guest):
         need = memory_need_mib(guest)
@@ -153,30 +215,78 @@ def _room_problems(guest, room, verb_sentence):
     return problems
 
 
-def _pack(order, destinations, static, limits, tight, verb_sentence):
-    """Place ``order`` (guests) greedily; returns ({guest: destination}, {guest: [problems]})."""
-    rooms = [_Room(host, limits) for host in destinations]
+def _refusals(guest, rooms, statics, verb_sentence):
+    """Every problem of ``guest`` with ``rooms`` as they are now (a room's preflight problems, else its room
+    problems), and whether another packing might clear one (``_Room.contested``)."""
+    need = memory_need_mib(guest)
+    reasons = []
+    contested = False
+    for room in rooms:
+        problems = statics.get(room.host.name)
+        if not problems:
+            problems = _room_problems(guest, room, verb_sentence)
+            contested = contested or room.contested(guest, need)
+        reasons.extend(problems)
+    return reasons, contested
+
+
+def _older_note(guest, chosen, tiers, better_fit, reasons):
+    """The reasons of a move to a destination older than its source: the older_generation note first, then
+    ``reasons``, the problems of the destinations that are not older (why the guest did not go there)."""
+    text = "%s goes to %s (generation %s), older than its source %s (generation %s): " % (
+        guest.name, chosen.host.name, chosen.host.generation, tiers.source_name, tiers.source_generation)
+    if better_fit:
+        text += "a destination of generation %s or newer had room for it, but keeping guests off older hosts " \
+                "would leave more guests without a destination" % tiers.source_generation
+    else:
+        text += "no destination of generation %s or newer can take it" % tiers.source_generation
+    return [Problem(code="older_generation", guest=guest.name, destination=chosen.host.name, message=text)] + reasons
+
+
+def _pack(order, destinations, static, limits, tight, verb_sentence, tiers=None, prefer=True):
+    """Place ``order`` (guests) greedily.
+
+    Returns ({guest: destination}, {guest: [problems]} of the guests left out, {guest: [notes]} of the
+    moves to older hosts, whether another packing might place a guest left out). With ``tiers`` (a
+    _Tiers), each guest goes to the first tier that has room (when ``prefer``; without it the tiers only
+    decide which moves get the older_generation note). Problems are written only for the guests that
+    need them.
+    """
+    rooms = [_Room(host, limits, tiers) for host in destinations]
     placed = {}  # type: Dict[str, str]
     failed = {}  # type: Dict[str, List[Problem]]
+    notes = {}  # type: Dict[str, List[Problem]]
+    contested = False
+    pick = min if tight else max
     for guest in order:
-        reasons = []
+        statics = static[guest.name]
+        need = memory_need_mib(guest)
         fits = []
+        newest = -1  # the newest level among the destinations preflight lets this guest go to, not older
         for room in rooms:
-            problems = static[guest.name].get(room.host.name) or _room_problems(guest, room, verb_sentence)
-            if problems:
-                reasons.extend(problems)
-            else:
+            if statics.get(room.host.name):
+                continue
+            if room.level is not None and not room.older and room.level > newest:
+                newest = room.level
+            if room.fits(guest, need):
                 fits.append(room)
         if not fits:
-            failed[guest.name] = reasons
+            failed[guest.name], could = _refusals(guest, rooms, statics, verb_sentence)
+            contested = contested or could
             continue
-        if tight:
-            chosen = min(fits, key=lambda r: r.free_for(guest))
+        if tiers is None:
+            chosen = pick(fits, key=lambda r: r.free_for(guest))
         else:
-            chosen = max(fits, key=lambda r: r.free_for(guest))
+            ranks = [_tier(room, newest) for room in fits]
+            best = min(ranks)
+            within = [room for room, rank in zip(fits, ranks) if rank == best] if prefer else fits
+            chosen = pick(within, key=lambda r: r.free_for(guest))
+            if chosen.older:
+                reasons = _refusals(guest, [room for room in rooms if not room.older], statics, verb_sentence)[0]
+                notes[guest.name] = _older_note(guest, chosen, tiers, best in (_NEWEST, _NEWER), reasons)
         chosen.take(guest)
         placed[guest.name] = chosen.host.name
-    return placed, failed
+    return placed, failed, notes, contested
 
 
 def _packing_order(guests):
@@ -184,13 +294,24 @@ def _packing_order(guests):
     return sorted(guests, key=lambda g: (not g.active, -memory_need_mib(g), g.name))
 
 
-def _best_packing(order, destinations, static, limits, verb_sentence):
-    placed, failed = _pack(order, destinations, static, limits, False, verb_sentence)
-    if failed:
-        placed_tight, failed_tight = _pack(order, destinations, static, limits, True, verb_sentence)
-        if len(placed_tight) > len(placed):
-            return placed_tight, failed_tight
-    return placed, failed
+def _best_packing(order, destinations, static, limits, verb_sentence, tiers=None):
+    """Worst fit; while a guest is left out, best fit, then (with generation tiers) both without the tiers.
+
+    The first packing that places the most guests wins; returns (placed, failed, notes) as ``_pack``. It
+    stops early once the best so far leaves out only guests no packing could place (their every problem is
+    preflight's, or the room or a resident group they would never have).
+    """
+    attempts = [(False, True), (True, True)]
+    if tiers is not None:
+        attempts += [(False, False), (True, False)]
+    best = None
+    for tight, prefer in attempts:
+        result = _pack(order, destinations, static, limits, tight, verb_sentence, tiers, prefer)
+        if best is None or len(result[0]) > len(best[0]):
+            best = result
+        if not best[3]:
+            break
+    return best[:3]
 
 
 def _transfer_move(guest, source_name, destination, limits, disk_bytes):
@@ -307,7 +428,9 @@ def plan(guests, source, destinations, limits=None, run_id=None, disk_bytes=None
     """The evacuation plan for every guest of ``source`` onto ``destinations``.
 
     ``disk_bytes`` (optional) maps a guest name to the bytes its copied disks add to a storage-copy
-    move's ``expected_bytes``.
+    move's ``expected_bytes``. The generations of ``source`` and ``destinations``
+    (``HostFacts.generation``) order the destinations in tiers (module docstring); when no destination
+    has one, the tiers play no part.
     """
     destinations = list(destinations)
     limits = _check_inputs(guests, destinations, limits)
@@ -329,11 +452,15 @@ def plan(guests, source, destinations, limits=None, run_id=None, disk_bytes=None
                                   for host in destinations)
         movable.append(guest)
 
-    placed, failed = _best_packing(_packing_order(movable), destinations, static, limits, preflight.sentence)
+    tiers = _Tiers(source, destinations)
+    placed, failed, notes = _best_packing(_packing_order(movable), destinations, static, limits, preflight.sentence,
+                                          tiers if tiers.active else None)
     by_name = dict((host.name, host) for host in destinations)
     for guest in movable:
         if guest.name in placed:
-            result.moves.append(_transfer_move(guest, source_name, by_name[placed[guest.name]], limits, disk_bytes))
+            move = _transfer_move(guest, source_name, by_name[placed[guest.name]], limits, disk_bytes)
+            move.reasons = notes.get(guest.name, [])
+            result.moves.append(move)
             continue
         reasons = failed.get(guest.name) or [Problem(
             code="no_destination", guest=guest.name, destination=None,
@@ -453,6 +580,31 @@ def restore_plan(guests_by_host, home, current_hosts, limits=None, run_id=None, 
     result.not_home.sort(key=lambda entry: entry.guest)
     result.skipped.sort(key=lambda entry: entry.guest)
     return result
+
+
+def canary(moves, named=None):
+    """(first, rest): the migration to run on its own before the others, and the other moves in their order.
+
+    The canary is the migrate move of the guest ``named`` (the operator's choice), else the smallest
+    guest's migrate move (``memory_mib``, then name): the cheapest proof that the way home works. Other
+    actions (start, move_definition, shutdown) are never the canary and stay in ``rest``. With no migrate
+    move and no name, first is None. DecisionError when ``named`` is not a migrate move of ``moves``.
+    """
+    moves = list(moves)
+    migrations = [move for move in moves if move.action == "migrate"]
+    if named:
+        chosen = [move for move in migrations if move.guest == named]
+        if not chosen:
+            other = [move.action for move in moves if move.guest == named]
+            why = ("its move is %s, not a live migration" % other[0]) if other else "it is not among the planned moves"
+            raise DecisionError("cannot take %s as the canary: %s" % (named, why), guest=named,
+                                migrations=[move.guest for move in migrations])
+        first = chosen[0]
+    elif migrations:
+        first = min(migrations, key=lambda move: (int(move.memory_mib or 0), move.guest))
+    else:
+        return None, moves
+    return first, [move for move in moves if move is not first]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -600,7 +752,8 @@ def replace(guests, source, destinations, limits=None, committed_mib=None, commi
     the memory the run already gave it (guests moved there, moving there or still queued for it) and
     ``committed_groups`` to the anti-affinity groups of those guests, so the room and the groups count
     as they will be. Returns a Plan of the guests alone: moves (with their new destinations), blocked
-    and skipped guests, as ``plan`` would give them.
+    and skipped guests, as ``plan`` would give them. The hosts' generations (``HostFacts.generation`` of
+    ``source`` and ``destinations``) order the destinations in tiers as in ``plan``.
     """
     committed_mib = committed_mib or {}
     committed_groups = committed_groups or {}

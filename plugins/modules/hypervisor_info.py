@@ -19,6 +19,11 @@ extends_documentation_fragment:
   - hostmaint.libvirt.connection
   - hostmaint.libvirt.connection.attributes
 options:
+  generation:
+    description:
+      - The host's generation to report instead of the derived one (an operator's own scheme, such as V(2026.11)).
+      - Omitted, it is derived from the host's QEMU, libvirt and kernel versions and OS point release.
+    type: str
   name:
     description: The host's name in the result; defaults to the host name libvirt reports.
     type: str
@@ -105,6 +110,20 @@ hypervisor:
       type: list
       elements: dict
       sample: [{name: default, type: dir, path: /var/lib/libvirt/images, active: true, shared: false, shared_by: null}]
+    generation:
+      description:
+        - How far the host is through a rolling upgrade, one comparable string (see O(generation)); the maintenance
+          playbooks compare hosts by it and evacuation prefers destinations at the newest one.
+      type: str
+      sample: qemu-10.0.2 libvirt-11.3.0 kernel-6.1.0-37 os-12.11
+    kernel_release:
+      description: The running kernel (C(uname -r)).
+      type: str
+      sample: 6.1.0-37-amd64
+    os_version:
+      description: The OS point release (Debian's C(/etc/debian_version), else C(VERSION_ID) of C(/etc/os-release)), or null.
+      type: str
+      sample: "12.11"
     maintenance:
       description: Whether the host carries the maintenance mark.
       type: bool
@@ -124,11 +143,13 @@ hypervisor:
 """
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.base import LibvirtModule
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import host_generation, local_release
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import memory_need_mib, version_string
 
 
 class HypervisorInfo(LibvirtModule):
     argument_spec = dict(
+        generation=dict(type="str"),
         name=dict(type="str"),
         shared_pools=dict(type="list", elements="str", default=[]),
     )
@@ -141,6 +162,8 @@ class HypervisorInfo(LibvirtModule):
         data = facts.as_dict()
         for key in ("volume_paths", "cpu_compatible", "reachable", "unreachable_reason", "resident_groups"):
             data.pop(key, None)
+        release = local_release()
+        data.update(release, generation=host_generation(facts, self.params["generation"], release))
         data.update(libvirt_version=version_string(facts.libvirt_version), qemu_version=version_string(facts.qemu_version),
                     guests=len(guests), running_memory_mib=sum(memory_need_mib(g) for g in guests if g.active))
         return dict(changed=False, hypervisor=data)

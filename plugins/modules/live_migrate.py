@@ -97,6 +97,7 @@ class LiveMigrate(EngineModule):
         guest = local.guest(name, pools=pools)
         guest.policy = "fail"  # one named guest: it moves or the task fails
         source = local.host_facts(self.self_name, shared_names=self.params["shared_pools"])
+        source.generation = self.generation_of(self.self_name, source)
         destination = self.facts(target, self.peer, guests=[guest], cpu_xml=self.cpu_xml(local, [guest]))
         plan = placement.plan([guest], source, [destination], self.limits(), run_id=self.run_id)
         if plan.blocked:

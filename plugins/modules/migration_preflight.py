@@ -95,6 +95,7 @@ class MigrationPreflight(EngineModule):
                 raise HostmaintError("unknown guest %s: %s has no such guest" % (", ".join(unknown), self.self_name))
             guests = [g for g in guests if g.name in wanted]
         source = local.host_facts(self.self_name, shared_names=self.params["shared_pools"])
+        source.generation = self.generation_of(self.self_name, source)
         cpu_xml = self.cpu_xml(local, guests)
         destinations = [self.facts(d["name"], self.peer, guests=guests, cpu_xml=cpu_xml) for d in self.destinations()]
         limits = self.limits()

@@ -32,6 +32,17 @@ attributes:
     support: full
     details: Returns the exact plan and changes nothing (the maintenance mark stays).
 options:
+  canary:
+    description:
+      - Bring one guest home first, on its own (O(canary_guest), else the smallest), and start the others only once it
+        has switched over and passed its settle check (O(settle_s), and its probe if it has one). When the canary
+        does not come home, the others stay where they are (outcome C(not_run)).
+      - Only when more than one guest migrates home, or O(canary_guest) is given.
+    type: bool
+    default: true
+  canary_guest:
+    description: The guest to bring home first (see O(canary)); it must be one that migrates home in this run.
+    type: str
   fail_on_not_home:
     description: Fail the task when a guest cannot come home.
     type: bool
@@ -52,6 +63,11 @@ changed:
   description: Whether a guest came home, was started, or a record or the maintenance mark was cleared.
   returned: always
   type: bool
+canary:
+  description: The guest that came (or tried to come) home first, on its own; null without a canary.
+  returned: always
+  type: str
+  sample: web2
 home:
   description: Guests whose record names this host and that run here after the run.
   returned: always
@@ -113,10 +129,13 @@ window_changes:
       reason: web1 paused 180 ms at switchover, at least 80 % of the 150 ms pause target
 """
 
+import dataclasses
+import time
+
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import EngineModule, summary
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import EngineModule, shifted, summary
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import HostFacts
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import HostFacts, MigrationOutcome
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.options import RESTORE_SPEC
 
 
@@ -152,12 +171,13 @@ class Restore(EngineModule):
         result = dict(run_id=self.run_id, plan=plan.as_dict())
         if self.module.check_mode:
             already = [s.guest for s in plan.skipped if s.code == "already_home"]
+            first = self.canary_of(plan)
             result.update(changed=bool(plan.moves) or mark is not None or bool(already), maintenance_cleared=False,
-                          home=sorted(already))
+                          home=sorted(already), canary=first.guest if first else None)
             return result
         unsafe = self.unsafe_guests(returning, pools)
         executor = self.executor(unsafe, ignore_marks=[self.self_name], probes=self.probes(returning))  # home ends maintenance
-        outcomes = executor.run(plan)
+        outcomes, changes, canary = self.run_with_canary(executor, plan)
         home_now = dict((g.name, g) for g in local.guests(pools=pools))
         cleared = []
         for name, guest in sorted(home_now.items()):
@@ -168,13 +188,40 @@ class Restore(EngineModule):
         maintenance_cleared = local.clear_maintenance()
         result.update(changed=bool(cleared) or maintenance_cleared or any(o.moved for o in outcomes),
                       outcomes=[o.as_dict() for o in outcomes], summary=summary(outcomes), records_cleared=cleared,
-                      maintenance_cleared=maintenance_cleared, home=cleared,
-                      window_changes=[c.as_dict() for c in executor.window_changes])
+                      maintenance_cleared=maintenance_cleared, home=cleared, canary=canary,
+                      window_changes=[c.as_dict() for c in changes])
         failed = [o for o in outcomes if not (o.moved or o.outcome == "started")]
         if self.params["fail_on_not_home"] and (plan.not_home or failed):
             names = [b.guest for b in plan.not_home] + [o.guest for o in failed]
             raise HostmaintError("%s: %s did not come home" % (self.self_name, ", ".join(sorted(names))), **result)
         return result
+
+    def canary_of(self, plan):
+        """The move to run first on its own (placement.canary), or None."""
+        if self.params["canary"] and (self.params["canary_guest"] or len(plan.moves) > 1):
+            return placement.canary(plan.moves, self.params["canary_guest"])[0]
+        return None
+
+    def run_with_canary(self, executor, plan):
+        """The plan's moves, the canary first on its own when asked (``canary``, ``canary_guest``): the others
+        start only once it has come home and passed its settle check. Returns (outcomes, window changes,
+        the canary's name or None)."""
+        first = self.canary_of(plan)
+        rest = [move for move in plan.moves if move is not first]
+        if first is None:
+            return executor.run(plan), list(executor.window_changes), None
+        started = time.time()
+        outcomes = executor.run(dataclasses.replace(plan, moves=[first]))
+        changes = list(executor.window_changes)
+        if not outcomes[0].moved:
+            held = "%s stays where it is: the canary %s did not come home" % ("%s", first.guest)
+            outcomes += [MigrationOutcome.of(move, "not_run", held % move.guest, runs_on=[move.source]) for move in rest]
+            return outcomes, changes, first.guest
+        if rest:
+            offset = time.time() - started
+            outcomes += shifted(executor.run(dataclasses.replace(plan, moves=rest)), offset)
+            changes += executor.window_changes
+        return outcomes, changes, first.guest
 
     def home_stub(self):
         """Enough of home's facts to match records before the full facts are read."""

@@ -4,9 +4,13 @@
 """Action plugin base for the engine modules: fills options from the inventory, then runs the module.
 
 - ``name``: inventory_hostname; ``address``: this host's ansible_host.
-- ``destinations``: the other hosts of this host's groups (all but 'all' and 'ungrouped'), each with
-  its ansible_host, so that `-l host3` needs no other host in the play. Given destinations that name
-  inventory hosts without an address get that host's ansible_host.
+- ``destinations``: the other hosts of this host's cluster, the inventory group named by the host
+  variable ``hostmaint_libvirt_cluster_group`` (default ``hypervisors``), each with its ansible_host and
+  its generation (``hostmaint_libvirt_generation``, else ``hostmaint_libvirt_observed_generation``, which
+  the maintenance playbooks record), so that `-l host3` needs no other host in the play. A host outside
+  the default group gets the other hosts of its own groups (all but 'all' and 'ungrouped'); one outside
+  a group it was given fails. Given destinations that name inventory hosts without an address get that
+  host's ansible_host.
 - every other option of the module (the list comes from its argument spec, module_utils.options):
   the task's argument, else the host variable ``hostmaint_libvirt_<option>`` (templated), else
   nothing, so that the module's default applies (``options.merge``). The identity options above are
@@ -24,10 +28,35 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import Ho
 
 display = Display()
 
+DEFAULT_CLUSTER_GROUP = "hypervisors"
+
 
 def _address(hostvars, host):
     vars_of = hostvars.get(host) or {}
     return str(vars_of.get("ansible_host") or host)
+
+
+def _generation(hostvars, host):
+    vars_of = hostvars.get(host) or {}
+    found = vars_of.get("hostmaint_libvirt_generation") or vars_of.get("hostmaint_libvirt_observed_generation")
+    return str(found) if found else None
+
+
+def cluster_peers(me, group_names, groups, cluster=None):
+    """The hosts evacuating ``me`` may use: the other hosts of its cluster group (``cluster``, default
+    'hypervisors'); without a cluster given, a host outside 'hypervisors' gets the other hosts of its groups."""
+    name = cluster or DEFAULT_CLUSTER_GROUP
+    if me in groups.get(name, []):
+        return [host for host in groups[name] if host != me]
+    if cluster:
+        raise AnsibleActionFail("%s is not in its cluster group %s (hostmaint_libvirt_cluster_group): add it to that "
+                                "group or name another" % (me, cluster))
+    peers = []
+    for group in group_names or []:
+        for host in groups.get(group, []):
+            if host != me and host not in peers:
+                peers.append(host)
+    return peers
 
 
 class EngineAction(ActionBase):
@@ -54,13 +83,11 @@ class EngineAction(ActionBase):
         args.setdefault("name", me)
         args.setdefault("address", _address(hostvars, me))
         if "destinations" not in args:
-            groups = task_vars.get("groups") or {}
-            peers = []
-            for group in task_vars.get("group_names") or []:
-                for host in groups.get(group, []):
-                    if host != me and host not in peers:
-                        peers.append(host)
-            args["destinations"] = [dict(name=host, address=_address(hostvars, host)) for host in peers]
+            cluster = task_vars.get("hostmaint_libvirt_cluster_group")
+            cluster = self._templar.template(cluster) if cluster else None
+            peers = cluster_peers(me, task_vars.get("group_names"), task_vars.get("groups") or {}, cluster)
+            args["destinations"] = [dict(name=host, address=_address(hostvars, host), generation=_generation(hostvars, host))
+                                    for host in peers]
         elif isinstance(args["destinations"], list):
             # destinations named after inventory hosts get their ansible_host unless given an address
             args["destinations"] = [

@@ -23,11 +23,11 @@ MODULE_OPTIONS = dict(
     evacuate=[],
     live_migrate=["destination", "guest"],
     migration_preflight=["guests"],
-    restore=["fail_on_not_home"],
+    restore=["canary", "canary_guest", "fail_on_not_home"],
 )
 SHARED_OPTIONS = [
     "allow_partial", "allow_storage_copy", "auto_converge", "bandwidth_mib", "connect_timeout", "downtime_steps_ms",
-    "max_inbound", "max_outbound", "min_timeout", "pause_target_ms", "policies", "postcopy", "probes", "reserve_mib",
+    "generation", "max_inbound", "max_outbound", "min_timeout", "pause_target_ms", "policies", "postcopy", "probes", "reserve_mib",
     "settle_s", "shared_pools", "shutdown_timeout", "timeout_per_gib", "tls", "uri", "uri_template",
 ]
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement, preflight
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import generation, placement, preflight
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     MIB,
     POLICIES,
@@ -296,6 +296,126 @@ def test_storage_copy_move_names_the_disks_and_counts_their_bytes():
     assert [p.code for p in blocked.blocked[0].reasons] == ["disk_not_shared"]
 
 
+# --- evacuation: host generations (rolling upgrades) --------------------------------------------------------
+
+def codes(move):
+    return [p.code for p in move.reasons]
+
+
+def test_newest_generation_wins_over_more_room():
+    # without generations worst fit would send the first guests to the roomier hv2
+    guests = [guest("a", 4096), guest("b", 4096, disk="b"), guest("c", 4096, disk="c")]
+    destinations = [host("hv2", 64000, generation="7"), host("hv3", 16000, generation="8")]
+    plan = placement.plan(guests, host("hv1", generation="7"), destinations, NO_RESERVE)
+    assert placed(plan) == {"a": "hv3", "b": "hv3", "c": "hv3"}
+    assert all(m.reasons == [] for m in plan.moves)
+    untiered = [dataclasses.replace(h, generation=None) for h in destinations]
+    assert placed(placement.plan(guests, HV1, untiered, NO_RESERVE))["a"] == "hv2"
+
+
+def test_never_older_than_the_source_while_newer_or_equal_has_room():
+    # hv2 (older than the source) is the roomiest; hv3 (newest) fills first, then hv4 (same as the source)
+    guests = [guest("g%d" % i, 2048, disk="abcdef"[i]) for i in range(6)]
+    destinations = [host("hv2", 64000, generation="2026.9"), host("hv3", 4096, generation="2026.11"),
+                    host("hv4", 6144, generation="2026.10")]
+    plan = placement.plan(guests, host("hv1", generation="2026.10"), destinations, NO_RESERVE)
+    assert plan.complete
+    assert load(plan) == {"hv3": 4096, "hv4": 6144, "hv2": 2048}
+    older = [m for m in plan.moves if m.destination == "hv2"]
+    assert [codes(m)[0] for m in older] == ["older_generation"]
+    assert all(m.reasons == [] for m in plan.moves if m.destination != "hv2")
+
+
+def test_newer_but_not_newest_generations_share_one_tier():
+    # hv3 (newest) full after one guest; hv4 and hv5 (both at least the source's) share by worst fit; hv2 older
+    guests = [guest("g%d" % i, 4096, disk="abcd"[i]) for i in range(4)]
+    destinations = [host("hv2", 64000, generation="6"), host("hv3", 4096, generation="9"),
+                    host("hv4", 20000, generation="8"), host("hv5", 16000, generation="7")]
+    plan = placement.plan(guests, host("hv1", generation="7"), destinations, NO_RESERVE)
+    assert load(plan) == {"hv3": 4096, "hv4": 8192, "hv5": 4096}
+
+
+def test_older_host_only_when_nothing_else_has_room_and_the_move_says_why():
+    guests = [guest("big", 4096), guest("small", 2048, disk="b")]
+    plan = placement.plan(guests, host("hv1", generation="8"),
+                          [host("hv2", 64000, generation="7"), host("hv3", 4096, generation="8")], NO_RESERVE)
+    assert placed(plan) == {"big": "hv3", "small": "hv2"}
+    small = plan.move_for("small")
+    assert codes(small) == ["older_generation", "capacity"]
+    assert small.reasons[0].destination == "hv2"
+    assert small.reasons[0].message == ("small goes to hv2 (generation 7), older than its source hv1 (generation 8): "
+                                        "no destination of generation 8 or newer can take it")
+    assert small.reasons[1].destination == "hv3"
+    assert plan.move_for("big").reasons == []
+    assert plan.complete and plan.proceed
+    assert plan.as_dict()["moves"][1]["reasons"][0]["code"] == "older_generation"
+
+
+def test_derived_generations_order_hosts_numerically():
+    old = generation.derive(9000000, 7002000, "6.1.0-9-amd64", "12.9")
+    new = generation.derive(9000000, 7002000, "6.1.0-37-amd64", "12.11")
+    plan = placement.plan([guest("a")], host("hv1", generation=old),
+                          [host("hv2", 64000, generation=old), host("hv3", 2048, generation=new)], NO_RESERVE)
+    assert placed(plan) == {"a": "hv3"}
+
+
+def test_unknown_generation_comes_after_known_newer_and_before_older():
+    guests = [guest("g%d" % i, 2048, disk="abcdef"[i]) for i in range(5)]
+    destinations = [host("hv2", 64000, generation="6"), host("hv3", 32000), host("hv4", 4096, generation="7")]
+    plan = placement.plan(guests, host("hv1", generation="7"), destinations, NO_RESERVE)
+    assert load(plan) == {"hv4": 4096, "hv3": 6144}
+    assert all(m.reasons == [] for m in plan.moves)
+
+
+def test_without_generations_on_destinations_nothing_changes():
+    guests = [guest("g%d" % i, 1024 * (i + 1), disk="abcdef"[i]) for i in range(6)]
+    destinations = [host("hv2", 9000), host("hv3", 7000), host("hv4", 5000)]
+    before = placed(placement.plan(guests, HV1, destinations, NO_RESERVE))
+    assert placed(placement.plan(guests, host("hv1", generation="8"), destinations, NO_RESERVE)) == before
+
+
+def test_unknown_source_generation_still_prefers_the_newest():
+    plan = placement.plan([guest("a"), guest("b", disk="b")], HV1,
+                          [host("hv2", 64000, generation="7"), host("hv3", 4096, generation="8")], NO_RESERVE)
+    assert placed(plan) == {"a": "hv3", "b": "hv3"}
+
+
+def test_newest_counts_only_destinations_the_guest_may_go_to():
+    # hv2 is the newest but under maintenance: hv3 is the newest the guest may go to, and wins over the roomier hv4
+    destinations = [host("hv2", 64000, generation="9", maintenance=True), host("hv3", 4096, generation="8"),
+                    host("hv4", 64000, generation="7")]
+    plan = placement.plan([guest("a")], host("hv1", generation="6"), destinations, NO_RESERVE)
+    assert placed(plan) == {"a": "hv3"}
+
+
+def test_generations_keep_anti_affinity():
+    guests = [guest("db1", anti_affinity="db"), guest("db2", anti_affinity="db", disk="b")]
+    plan = placement.plan(guests, host("hv1", generation="7"),
+                          [host("hv2", 64000, generation="6"), host("hv3", 64000, generation="8")], NO_RESERVE)
+    assert placed(plan) == {"db1": "hv3", "db2": "hv2"}
+    assert codes(plan.move_for("db2")) == ["older_generation", "anti_affinity"]
+
+
+def test_a_complete_plan_beats_the_generation_preference():
+    # the tiers put the 3072 MiB guest on hv3 (newer) and leave a 2048 one out; best fit without them places all
+    guests = [guest("a", 3072), guest("b", 2048, disk="b"), guest("c", 2048, disk="c")]
+    plan = placement.plan(guests, host("hv1", generation="7"),
+                          [host("hv2", 3072, generation="6"), host("hv3", 4096, generation="8")], NO_RESERVE)
+    assert plan.complete
+    assert placed(plan) == {"a": "hv2", "b": "hv3", "c": "hv3"}
+    assert codes(plan.move_for("a")) == ["older_generation"]
+    assert "a destination of generation 7 or newer had room for it" in plan.move_for("a").reasons[0].message
+
+
+def test_replace_prefers_the_newest_remaining_destination():
+    destinations = [host("hv3", 64000, generation="7"), host("hv4", 8192, generation="8")]
+    again = placement.replace([guest("a")], host("hv1", generation="7"), destinations, NO_RESERVE)
+    assert placed(again) == {"a": "hv4"}
+    again = placement.replace([guest("a")], host("hv1", generation="7"), destinations, NO_RESERVE,
+                              committed_mib={"hv4": 8000})
+    assert placed(again) == {"a": "hv3"}
+
+
 # --- waves --------------------------------------------------------------------------------------------------
 
 def wave_counts(plan):
@@ -453,6 +573,19 @@ def test_restore_waves_respect_home_inbound_and_per_host_outbound():
     assert len(plan.waves) == 4
 
 
+@pytest.mark.parametrize("state", ["running", "paused"])
+@pytest.mark.parametrize("elsewhere", [None, "shutoff", "running"])
+def test_a_guest_on_its_home_is_never_planned_to_move(state, elsewhere):
+    guests = {"hv1": [away("web", state=state)], "hv2": [away("other", disk="b")]}
+    if elsewhere:
+        guests["hv2"].append(away("web", state=elsewhere))  # a stale copy with the same UUID and record
+    plan = placement.restore_plan(guests, HOME, {"hv2": host("hv2")}, NO_RESERVE)
+    assert [m.guest for m in plan.moves] == ["other"]
+    assert [(s.guest, s.code, s.reason) for s in plan.skipped] == [("web", "already_home", "web already runs on hv1")]
+    assert plan.not_home == [] and plan.complete
+    assert plan.as_dict()["skipped"][0]["code"] == "already_home"
+
+
 def test_restore_needs_facts_for_every_current_host():
     with pytest.raises(DecisionError, match="no host facts for hv2"):
         placement.restore_plan({"hv2": [away("a")]}, HOME, {})
@@ -558,6 +691,35 @@ def test_property_evacuation_plans_keep_every_promise(guests, hosts, limits):
     json.dumps(plan.as_dict())
 
 
+GENERATIONS = st.sampled_from([None, "6", "7", "8", "2026.10"])
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(guests=guests_strategy(), hosts=hosts_strategy(), limits=LIMITS, source_generation=GENERATIONS,
+       generations=st.lists(GENERATIONS, min_size=4, max_size=4))
+def test_property_generations_never_cost_a_guest_and_explain_every_older_host(guests, hosts, limits,
+                                                                              source_generation, generations):
+    source = dataclasses.replace(HV1, generation=source_generation)
+    tiered = [dataclasses.replace(h, generation=g) for h, g in zip(hosts, generations)]
+    plan = placement.plan(guests, source, tiered, limits)
+    plain = placement.plan(guests, source, hosts, limits)
+    # the tiers never leave out a guest packing without them would place
+    assert len(placed(plan)) >= len(placed(plain))
+    by_host = dict((h.name, h) for h in tiered)
+    general = collections.Counter()
+    for move in plan.moves:
+        if move.action not in ("migrate", "move_definition"):
+            continue
+        if move.action == "migrate" and not [g for g in guests if g.name == move.guest][0].hugepages:
+            general[move.destination] += move.memory_mib
+        older = (source_generation is not None and by_host[move.destination].generation is not None
+                 and generation.compare(by_host[move.destination].generation, source_generation) < 0)
+        # a move to an older host, and only such a move, says so first in its reasons
+        assert (codes(move)[:1] == ["older_generation"]) is older
+    for name, used in general.items():
+        assert used <= by_host[name].memory_free_mib - limits.reserve_mib
+
+
 @settings(max_examples=200, deadline=None, database=None)
 @given(guests=guests_strategy(), free=st.integers(min_value=0, max_value=16000), limits=LIMITS,
        homes=st.lists(st.sampled_from(["hv1", "hv2", "hv3"]), min_size=10, max_size=10),
@@ -577,6 +739,10 @@ def test_property_restore_never_overfills_home(guests, free, limits, homes, host
     seen = [m.guest for m in plan.moves] + [b.guest for b in plan.not_home] + [s.guest for s in plan.skipped]
     assert sorted(seen) == candidates
     assert all(entry.reasons for entry in plan.not_home)
+    # a guest that runs on home is never planned to move, and is skipped as already home
+    on_home = set(g.name for g in guests_by_host["hv1"] if g.active and g.record.origin_host == "hv1")
+    assert not on_home & set(m.guest for m in plan.moves)
+    assert on_home <= set(s.guest for s in plan.skipped if s.code == "already_home")
     general = sum(m.memory_mib for m in plan.moves if m.action in ("migrate", "start")
                   and not [g for g in guests if g.name == m.guest][0].hugepages)
     assert general <= max(free - limits.reserve_mib, 0)

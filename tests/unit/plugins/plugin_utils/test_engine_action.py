@@ -55,7 +55,38 @@ def test_identity_comes_from_the_inventory():
     sent = run({})
     assert sent["module"] == "hostmaint.libvirt.evacuate"
     assert sent["args"] == {"name": "hv1", "address": "10.0.0.11",
-                            "destinations": [{"name": "hv2", "address": "10.0.0.12"}, {"name": "hv3", "address": "hv3"}]}
+                            "destinations": [{"name": "hv2", "address": "10.0.0.12", "generation": None},
+                                             {"name": "hv3", "address": "hv3", "generation": None}]}
+
+
+def cluster_run(me, host_vars=None, hostvars=None):
+    groups = {"hypervisors": ["a1", "a2", "b1", "b2"], "cluster_a": ["a1", "a2"], "cluster_b": ["b1", "b2"]}
+    task_vars = dict(inventory_hostname=me, group_names=["hypervisors", "cluster_" + me[0]], groups=groups,
+                     hostvars=hostvars or {}, **(host_vars or {}))
+    plugin = Recorder("hostmaint.libvirt.evacuate", {}, task_vars)
+    plugin.run(task_vars=task_vars)
+    return [d["name"] for d in plugin.sent["args"]["destinations"]], plugin.sent["args"]["destinations"]
+
+
+def test_destinations_are_the_other_hosts_of_the_cluster_group():
+    # default: every other host of hypervisors
+    assert cluster_run("a1")[0] == ["a2", "b1", "b2"]
+    # a cluster named by the host variable: never a host of another cluster
+    assert cluster_run("a1", {"hostmaint_libvirt_cluster_group": "cluster_a"})[0] == ["a2"]
+    assert cluster_run("b2", {"hostmaint_libvirt_cluster_group": "cluster_b"})[0] == ["b1"]
+
+
+def test_a_host_outside_the_cluster_group_it_was_given_fails_naming_both():
+    with pytest.raises(AnsibleActionFail, match="a1 is not in its cluster group cluster_b"):
+        cluster_run("a1", {"hostmaint_libvirt_cluster_group": "cluster_b"})
+
+
+def test_destinations_carry_the_generation_the_inventory_or_the_playbooks_recorded():
+    hostvars = {"a2": {"hostmaint_libvirt_generation": "7"},
+                "b1": {"hostmaint_libvirt_observed_generation": "qemu-10.0.2 libvirt-11.3.0"},
+                "b2": {"hostmaint_libvirt_generation": "8", "hostmaint_libvirt_observed_generation": "x"}}
+    found = dict((d["name"], d["generation"]) for d in cluster_run("a1", hostvars=hostvars)[1])
+    assert found == {"a2": "7", "b1": "qemu-10.0.2 libvirt-11.3.0", "b2": "8"}
 
 
 def test_task_argument_beats_inventory_variable_beats_default():
