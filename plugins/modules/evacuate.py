@@ -155,6 +155,14 @@ summary:
   returned: when not in check mode
   type: dict
   sample: {moves: 4, moved: 4, failed: 0, blocked: 0, not_run: 0, bytes_transferred: 380000000, max_downtime_ms: 61}
+late_arrivals:
+  description:
+    - Guests that started on the host while it was being emptied; each was planned and moved (or reported) in a
+      further pass, up to three, as long as nothing had failed. Their outcomes are in RV(outcomes).
+  returned: when not in check mode
+  type: list
+  elements: str
+  sample: [web9]
 window_changes:
   description:
     - Every change of a host's number of concurrent migrations during the run (see O(pause_target_ms)), in order;
@@ -178,15 +186,20 @@ window_changes:
 import time
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import EngineModule, summary
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import EngineModule, shifted, summary
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import Survey
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.options import EVACUATE_SPEC
 
 
+# passes over guests that started on the host while it was being emptied
+LATE_PASSES = 3
+
+
 class Evacuate(EngineModule):
     argument_spec = EVACUATE_SPEC
     _survey = None
+    _started = 0.0
 
     def run(self):
         local = self.adapter()
@@ -223,21 +236,53 @@ class Evacuate(EngineModule):
         record = self.record(identity)
         records = dict((g.name, record) for g in guests if g.record is None)
         executor = self.executor(self.unsafe_guests(guests, pools), probes=probes)
+        self._started = time.time()
         outcomes = executor.run(plan, records=records, survey=self._survey, dirty_rates=local.dirty_rates())
+        changes = list(executor.window_changes)
+        late, late_blocked, skipped = self.late_arrivals(local, identity, pools, guests, outcomes, changes)
         remaining = sorted(g.name for g in local.guests(pools=pools) if g.active)
         result.update(changed=marked or any(o.moved or o.outcome == "shut_down" for o in outcomes),
                       outcomes=[o.as_dict() for o in outcomes], summary=summary(outcomes), remaining=remaining,
-                      empty=not remaining, window_changes=[c.as_dict() for c in executor.window_changes])
-        skipped = set(s.guest for s in plan.skipped)
+                      empty=not remaining, window_changes=[c.as_dict() for c in changes], late_arrivals=late)
+        skipped.update(s.guest for s in plan.skipped)
         unexpected = [name for name in remaining if name not in skipped]
         if unexpected and not self.params["allow_partial"]:
             failed = ["%s: %s" % (o.guest, o.reason) for o in outcomes if o.failed or o.outcome == "blocked"]
+            failed += late_blocked
             raise HostmaintError("%s is not empty: %s still run there%s" % (
                 self.self_name, ", ".join(unexpected), (" (" + "; ".join(failed) + ")") if failed else ""), **result)
         return result
 
+    def late_arrivals(self, local, identity, pools, known, outcomes, changes):
+        """Guests that started on this host while it was being emptied, moved in further passes (at most
+        LATE_PASSES, each planned afresh on what the destinations have left) as long as nothing failed.
+        Extends ``outcomes`` and ``changes``; returns (names of the late guests, "guest: why" for those that
+        could not be placed, names of late guests the plan leaves here on purpose)."""
+        seen = set(g.name for g in known)
+        late, blocked, skipped = [], [], set()
+        for _pass in range(LATE_PASSES):
+            if any(o.failed or o.outcome in ("blocked", "not_run") for o in outcomes):
+                break
+            newcomers = [g for g in self.local_guests(pools) if g.active and g.name not in seen]
+            if not newcomers:
+                break
+            seen.update(g.name for g in newcomers)
+            late.extend(sorted(g.name for g in newcomers))
+            again = self.plan(local, identity, newcomers)
+            blocked += ["%s: %s" % (b.guest, "; ".join(sorted(set(r.message for r in b.reasons)))) for b in again.blocked]
+            skipped.update(s.guest for s in again.skipped)
+            record = self.record(identity)
+            records = dict((g.name, record) for g in newcomers if g.record is None)
+            executor = self.executor(self.unsafe_guests(newcomers, pools), probes=self.probes(newcomers))
+            offset = time.time() - self._started
+            outcomes.extend(shifted(executor.run(again, records=records, survey=self._survey,
+                                                 dirty_rates=local.dirty_rates()), offset))
+            changes.extend(executor.window_changes)
+        return late, blocked, skipped
+
     def plan(self, local, identity, guests):
         source = local.host_facts(self.self_name, shared_names=self.params["shared_pools"])
+        source.generation = self.generation_of(self.self_name, source)
         cpu_xml = self.cpu_xml(local, guests)
         destinations = [self.facts(d["name"], self.peer, guests=guests, cpu_xml=cpu_xml) for d in self.destinations()]
         self._survey = Survey(source=source, destinations=destinations, guests=guests, limits=self.limits())

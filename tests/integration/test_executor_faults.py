@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import INVENTORY, ROOT, lab_cli
+from conftest import INVENTORY, ROOT, Prober, lab_cli
 
 
 def start_ad_hoc(host, module, args):
@@ -55,9 +55,10 @@ def marks_cleared(lab):
 
 def test_a_destination_whose_libvirtd_dies_leaves_the_run_and_its_queued_guests_go_elsewhere(lab, marks_cleared):
     names = ["rp%d" % i for i in range(1, 5)]
-    for name in names:
-        lab.add_guest(name, "hv1")
+    probers = dict((name, Prober(lab.add_guest(name, "hv1"))) for name in names)
     try:
+        for prober in probers.values():
+            prober.start()
         # one move at a time, so that guests are still queued when hv2 goes away
         proc = start_ad_hoc("hv1", "hostmaint.libvirt.evacuate", {"max_outbound": 1, "max_inbound": 1})
         deadline = time.time() + 120
@@ -87,6 +88,11 @@ def test_a_destination_whose_libvirtd_dies_leaves_the_run_and_its_queued_guests_
         again = lab.ansible("hv1", "hostmaint.libvirt.evacuate")["hv1"]
         assert again.get("failed") is not True, again
         assert all(lab.running_on(n) in (["hv2"], ["hv3"]) for n in names)
+        # no guest restarted or lost a write, whatever happened to the migrations around it
+        for prober in probers.values():
+            prober.stop()
+            print(prober.summary())
+            lab.kept_instance(prober)
     finally:
         if not lab_cli("exec", "hv2", "virsh", "version", check=False).returncode == 0:
             libvirtd("hv2", "start")
@@ -96,9 +102,10 @@ def test_a_destination_whose_libvirtd_dies_leaves_the_run_and_its_queued_guests_
 
 def test_a_guest_reset_right_after_it_lands_is_reported_failed_and_stops_the_run(lab, marks_cleared):
     names = ["rs1", "rs2", "rs3"]
-    for name in names:
-        lab.add_guest(name, "hv1")
+    probers = dict((name, Prober(lab.add_guest(name, "hv1"))) for name in names)
     try:
+        for prober in probers.values():
+            prober.start()
         proc = start_ad_hoc("hv1", "hostmaint.libvirt.evacuate", {"max_outbound": 1, "max_inbound": 1, "settle_s": 8})
         deadline = time.time() + 120
         victim = None
@@ -127,8 +134,42 @@ def test_a_guest_reset_right_after_it_lands_is_reported_failed_and_stops_the_run
             if outcome["outcome"] == "not_run":
                 assert lab.running_on(name) == ["hv1"] and "the run stopped after" in outcome["reason"]
         assert lab.running_on(victim[0]) == [victim[1]] and lab.defined_on(victim[0]) == [victim[1]]
+        # the reset was the test's own doing; every other guest kept its instance
+        for name, prober in probers.items():
+            prober.stop()
+            if name != victim[0]:
+                print(prober.summary())
+                lab.kept_instance(prober)
     finally:
         for name in names:
+            lab.remove_guest(name)
+
+
+def test_a_guest_started_on_the_host_while_it_is_emptied_is_moved_too(lab, marks_cleared):
+    names = ["la1", "la2", "la3", "la4"]
+    for name in names:
+        lab.add_guest(name, "hv1")
+    try:
+        # one move at a time with a long settle, so that the run is still busy when the new guest starts
+        proc = start_ad_hoc("hv1", "hostmaint.libvirt.evacuate", {"max_outbound": 1, "max_inbound": 1, "settle_s": 8})
+        deadline = time.time() + 120
+        while time.time() < deadline and not set(names) & set(incoming(lab, "hv2") + incoming(lab, "hv3")):
+            time.sleep(0.1)
+        late = lab.add_guest("la-late", "hv1")
+        prober = Prober(late)
+        prober.start()
+        result = result_of(proc, "hv1")
+        prober.stop()
+        outcomes = dict((o["guest"], o) for o in result["outcomes"])
+        print(json.dumps(result.get("late_arrivals")), json.dumps(outcomes.get("la-late"), indent=1))
+        assert result["failed"] is False, result.get("msg")
+        assert result["late_arrivals"] == ["la-late"] and result["empty"] is True
+        assert outcomes["la-late"]["outcome"] == "migrated"
+        assert lab.running_on("la-late") in (["hv2"], ["hv3"]) and lab.defined_on("la-late") == lab.running_on("la-late")
+        assert lab.virsh("hv1", "list", "--all", "--name").stdout.split() == []
+        lab.assert_kept_answering(prober)
+    finally:
+        for name in names + ["la-late"]:
             lab.remove_guest(name)
 
 
