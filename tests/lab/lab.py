@@ -315,6 +315,46 @@ esac
 """
 
 
+# Stand-ins for a hypervisor's package upgrade and reboot (the hypervisor_patch role runs them through
+# its command variables, set in the lab's inventory): the lab's hosts share the machine's packages and
+# cannot reboot, so an "upgrade" changes what the host reports as its version (its private
+# /etc/debian_version, part of its generation) and asks for a reboot as Debian does
+# (/run/reboot-required); a "reboot" does to the host what a reboot does to a hypervisor: every QEMU on
+# it dies, and its daemons start afresh.
+STAND_IN_PENDING = """#!/bin/sh
+# Written by tests/lab/lab: exit 0 when an upgrade is pending (the lab's archive offers a newer version).
+[ "$(cat /etc/debian_version)" != "$(cat /etc/hostmaint-lab/available)" ]
+"""
+STAND_IN_UPGRADE = """#!/bin/sh
+# Written by tests/lab/lab: the stand-in for `apt-get dist-upgrade` (see STAND_IN_PENDING).
+set -e
+available=$(cat /etc/hostmaint-lab/available)
+current=$(cat /etc/debian_version)
+if [ "$current" = "$available" ]; then
+    echo "0 upgraded"
+    exit 0
+fi
+echo "$available" > /etc/debian_version.new
+mv /etc/debian_version.new /etc/debian_version
+: > /run/reboot-required
+echo "upgraded $current -> $available; a reboot is required"
+"""
+STAND_IN_REBOOT = """#!/bin/sh
+# Written by tests/lab/lab: the stand-in for a reboot. Every QEMU on this host dies (as in a reboot:
+# no migration, no clean shutdown), libvirtd and virtlogd start afresh, the reboot flag goes.
+for pidfile in /run/libvirt/qemu/*.pid; do
+    [ -e "$pidfile" ] && kill -9 "$(cat "$pidfile")" 2>/dev/null
+done
+/etc/init.d/libvirtd stop
+[ -s /run/libvirt/virtlogd.pid ] && kill "$(cat /run/libvirt/virtlogd.pid)" 2>/dev/null
+sleep 1
+rm -f /run/reboot-required /run/libvirt/virtlogd.pid
+virtlogd -d -p /run/libvirt/virtlogd.pid
+/etc/init.d/libvirtd start
+echo "rebooted"
+"""
+
+
 def prepare_host_files(state, name):
     hdir = host_dir(name)
     ip = host_address(state, name)
@@ -331,6 +371,12 @@ def prepare_host_files(state, name):
     os.makedirs(autostart)
     write(os.path.join(etc, "hostname"), name + "\n")
     write(os.path.join(etc, "init.d", "libvirtd"), INIT_SCRIPT, 0o755)
+    with open(os.path.join(etc, "debian_version")) as fh:
+        release = fh.read().strip()
+    write(os.path.join(etc, "hostmaint-lab", "available"), release.split("+lab")[0] + "+lab1\n")
+    write(os.path.join(etc, "hostmaint-lab", "pending"), STAND_IN_PENDING, 0o755)
+    write(os.path.join(etc, "hostmaint-lab", "upgrade"), STAND_IN_UPGRADE, 0o755)
+    write(os.path.join(etc, "hostmaint-lab", "reboot"), STAND_IN_REBOOT, 0o755)
     set_conf(os.path.join(etc, "libvirt", "libvirtd.conf"), {
         "host_uuid": '"%s"' % uuid.uuid4(),
         "listen_tls": "0",
@@ -542,6 +588,11 @@ def write_inventory(state):
         "            host: %s" % storage_address(state),
         "            source: %s" % STORAGE_VOLUME,
         "            path: %s" % SHARED_DIR,
+        "        # hypervisor_patch: the lab's stand-ins for the package upgrade and the reboot (tests/lab/lab",
+        "        # writes them into each host's private /etc); they touch none of the machine's packages",
+        "        hypervisor_patch_pending_command: /etc/hostmaint-lab/pending",
+        "        hypervisor_patch_upgrade_command: /etc/hostmaint-lab/upgrade",
+        "        hypervisor_patch_reboot_command: /etc/hostmaint-lab/reboot",
         "",
     ]
     write(os.path.join(LAB, "inventory.yml"), "\n".join(lines))
