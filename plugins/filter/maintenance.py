@@ -26,7 +26,9 @@ def report_hosts(hostvars, hosts):
     found = {}
     for host in hosts or []:
         values = hostvars[host]
-        found[host] = dict((key, values.get(name)) for key, name in REPORT_VARIABLES.items())
+        data = dict((key, values.get(name)) for key, name in REPORT_VARIABLES.items())
+        if any(value is not None for value in data.values()):  # hosts of later batches have not run yet
+            found[host] = data
     return found
 
 

@@ -223,7 +223,7 @@ def contender(label, workload, addresses, run, into_hv1=False):
                                                       if memcheck[p.name] is not None and errors_before[p.name] is not None
                                                       else None))) for p in probes),
                controller_peak_mib=result.get("controller_peak_mib"), module_peak_mib=result.get("module_peak_mib"),
-               returncode=result.get("returncode", 0))
+               returncode=result.get("returncode", 0), breakdown=result.get("breakdown"))
     log("%s: %.1f s, %d/%d moved, downtime p50 %s max %s ms"
         % (label, row["wall_s"], row["moved"], row["guests"], row["downtime_p50_ms"], row["downtime_max_ms"]))
     return row
@@ -246,14 +246,45 @@ def virsh_loop(names, background):
     return run
 
 
+REPORTS = os.path.join(ROOT, ".cache", "bench", "reports")
+
+
+def breakdown(wall, report_path):
+    """Where a playbook's wall time went, from its run report's timelines (seconds since the engine's run
+    started): the engine's span (first start to last done), the moves themselves (first start to last
+    switchover), the settle check of the last one, the mean number of migrations at once, and the rest
+    (Ansible: start-up, the plan, facts, the report)."""
+    try:
+        with open(report_path) as fh:
+            report = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    moves = [m for host in report["hosts"].values() for m in host["moves"] if m["timeline"].get("started") is not None]
+    if not moves:
+        return None
+    first = min(m["timeline"]["started"] for m in moves)
+    last_switch = max(m["timeline"].get("switchover") or 0 for m in moves)
+    last_done = max(m["timeline"].get("done") or 0 for m in moves)
+    busy = sum((m["timeline"].get("switchover") or m["timeline"]["started"]) - m["timeline"]["started"] for m in moves)
+    return dict(engine_s=round(last_done, 1), moving_s=round(last_switch - first, 1),
+                settle_tail_s=round(last_done - last_switch, 1),
+                concurrency=round(busy / max(last_switch - first, 1e-6), 2),
+                migration_s_mean=round(busy / len(moves), 2), ansible_s=round(wall - last_done, 1))
+
+
 def playbook(name):
     def run():
+        os.makedirs(REPORTS, exist_ok=True)
+        before = set(os.listdir(REPORTS))
         wall, code, output, controller, module = timed_command(
-            ["ansible-playbook", "-i", INVENTORY, "playbooks/%s.yml" % name, "-l", "hv1"], sample_module="AnsiballZ_%s" % name)
+            ["ansible-playbook", "-i", INVENTORY, "playbooks/%s.yml" % name, "-l", "hv1",
+             "-e", "hostmaint_report_dir=%s" % REPORTS], sample_module="AnsiballZ_%s" % name)
         if code != 0:
             log("%s.yml failed:\n%s" % (name, output[-3000:]))
+        written = sorted(f for f in set(os.listdir(REPORTS)) - before if f.endswith(".json"))
         return dict(wall=wall, returncode=code, controller_peak_mib=round(controller, 1),
-                    module_peak_mib=round(module, 1) if module else None)
+                    module_peak_mib=round(module, 1) if module else None,
+                    breakdown=breakdown(wall, os.path.join(REPORTS, written[-1])) if written else None)
     return run
 
 
@@ -361,6 +392,11 @@ def main():
                 sum(1 for p in probes.values() if p["restarted"]) if probes else "-",
                 sum(1 for p in probes.values() if p.get("lost_writes")) if probes else "-",
                 r.get("controller_peak_mib") or "-", r.get("module_peak_mib") or "-"))
+    for workload_name, rows in results["workloads"].items():
+        for r in rows:
+            if r.get("breakdown"):
+                print("%-8s %-20s where the time went: %s" % (workload_name, r["contender"], ", ".join(
+                    "%s %s" % (k, v) for k, v in r["breakdown"].items())))
     print("planner: %(guests)d guests over %(hosts)d hosts in %(seconds).2f s (%(moves)d moves, %(blocked)d blocked)"
           % results["planning"])
     print("targets: %s" % TARGETS)

@@ -121,3 +121,45 @@ def test_a_guest_never_leaves_its_cluster(lab, tmp_path):
         for name in names:
             lab.remove_guest(name)
         lab.clear_maintenance("hv1")
+
+
+def test_a_failing_gate_stops_the_roll_at_that_host_with_nothing_lost_and_a_rerun_continues(lab, reports):
+    origins = {"rg1": "hv1", "rg2": "hv2", "rg3": "hv3"}
+    for host in ("hv1", "hv2", "hv3"):  # every host back on the released version: the upgrade is pending again
+        lab_cli("exec", host, "sed", "-i", "s/+lab.*//", "/etc/debian_version")
+    probers = dict((name, Prober(lab.add_guest(name, host))) for name, host in origins.items())
+    versions = dict((h, lab_cli("exec", h, "cat", "/etc/debian_version").stdout.strip()) for h in ("hv1", "hv2", "hv3"))
+    try:
+        for prober in probers.values():
+            prober.start()
+        # the operator's own check fails on hv2 only
+        gate = json.dumps({"maintain_gate_commands": [{"name": "app quorum", "command": "test $(hostname) != hv2"}]})
+        stopped = ansible_playbook("playbooks/rolling_upgrade.yml", "-i", ".lab/inventory.yml",
+                                   "-e", "hostmaint_report_dir=%s" % reports, "-e", gate)
+        assert stopped.returncode != 0, stopped.stdout[-3000:]
+        assert "maintenance of hv2 stopped at step gate_before: hv2: check app quorum failed (exit 1)" in stopped.stdout
+        # hv1 took its turn; hv2 was not touched; hv3 never started
+        after = dict((h, lab_cli("exec", h, "cat", "/etc/debian_version").stdout.strip()) for h in ("hv1", "hv2", "hv3"))
+        assert after == {"hv1": versions["hv1"].split("+lab")[0] + "+lab1", "hv2": versions["hv2"], "hv3": versions["hv3"]}
+        assert not any(lab.in_maintenance(h) for h in ("hv1", "hv2", "hv3"))
+        for name, host in origins.items():
+            assert lab.running_on(name) == [host] and lab.defined_on(name) == [host], name
+        report, _path = latest_report(reports, "rolling_upgrade")
+        assert report["status"] == "failed" and sorted(report["hosts"]) == ["hv1", "hv2"]
+        assert report["hosts"]["hv2"]["steps"][-1]["status"] == "failed"
+
+        # without the failing check, the same command continues: hv1 is skipped, hv2 and hv3 take their turn
+        again = ansible_playbook("playbooks/rolling_upgrade.yml", "-i", ".lab/inventory.yml", "-e", "hostmaint_report_dir=%s" % reports)
+        assert again.returncode == 0, again.stdout[-4000:]
+        assert "hv1 is at the target" in again.stdout
+        for host in ("hv1", "hv2", "hv3"):
+            assert lab_cli("exec", host, "cat", "/etc/debian_version").stdout.strip().endswith("+lab1"), host
+        for name, host in origins.items():
+            assert lab.running_on(name) == [host] and lab.defined_on(name) == [host], name
+        for prober in probers.values():
+            prober.stop()
+            lab.assert_kept_answering(prober)
+    finally:
+        for name in origins:
+            lab.remove_guest(name)
+        lab.clear_maintenance()
