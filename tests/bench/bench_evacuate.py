@@ -76,6 +76,20 @@ def status():
     return json.loads(sh(LAB, "status", "--json").stdout)
 
 
+def lab_set_up():
+    """The lab up and set up as a production fleet runs (playbooks/setup.yml: TLS for control and data)."""
+    sh(LAB, "up")
+    log("setting the lab up (playbooks/setup.yml)")
+    sh("ansible-playbook", "-i", INVENTORY, os.path.join(ROOT, "playbooks", "setup.yml"))
+
+
+def write_json(path, results):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(results, fh, indent=2)
+    print("JSON: %s" % path)
+
+
 def placement_now():
     return dict((g["name"], g["host"]) for g in status()["guests"] if g["state"] == "running")
 
@@ -351,9 +365,7 @@ def main():
     parser.add_argument("--json", default=os.path.join(ROOT, ".cache", "bench", "bench-%s.json"
                                                        % datetime.datetime.now().strftime("%Y%m%dT%H%M%S")))
     args = parser.parse_args()
-    sh(LAB, "up")
-    log("setting the lab up (playbooks/setup.yml)")
-    sh("ansible-playbook", "-i", INVENTORY, os.path.join(ROOT, "playbooks", "setup.yml"))
+    lab_set_up()
     results = dict(machine=dict(node=os.uname().nodename, cores=os.cpu_count(),
                                 qemu=on("hv1", "virsh -q version | grep -i 'running hypervisor'").stdout.strip()),
                    workloads={})
@@ -404,10 +416,7 @@ def main():
     for name, met, how in verdicts(results):
         print("  %-40s %-4s %s" % (name, "met" if met else "MISS", how))
         results["targets"].append(dict(target=name, met=met, measured=how))
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as fh:
-        json.dump(results, fh, indent=2)
-    print("JSON: %s" % args.json)
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_evacuate import INVENTORY, LAB, ROOT, answer, completed, log, memory_errors, on, sh  # noqa: E402  pylint: disable=wrong-import-position
+from bench_evacuate import (  # noqa: E402  pylint: disable=wrong-import-position
+    INVENTORY, LAB, ROOT, answer, completed, lab_set_up, log, memory_errors, on, sh, write_json)
 
 GUESTS = ("rate1", "rate2")
 HOSTS = ("hv2", "hv3")
@@ -76,9 +77,7 @@ def main():
     parser.add_argument("--json", default=os.path.join(ROOT, ".cache", "bench", "rates-%s.json"
                                                        % datetime.datetime.now().strftime("%Y%m%dT%H%M%S")))
     args = parser.parse_args()
-    sh(LAB, "up")
-    log("setting the lab up (playbooks/setup.yml)")
-    sh("ansible-playbook", "-i", INVENTORY, os.path.join(ROOT, "playbooks", "setup.yml"))
+    lab_set_up()
     versions = on("hv2", "virsh -q version").stdout
     addresses = {}
     for index, name in enumerate(GUESTS):
@@ -125,10 +124,7 @@ def main():
         cells = (method, row["migrations"], row["failed"], row["restarts"], row["lost_write_migrations"],
                  max(row["downtimes_ms"] or [None]))
         print("%-8s %11d %7d %9d %12d %12s" % cells)
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as fh:
-        json.dump(results, fh, indent=2)
-    print("JSON: %s" % args.json)
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

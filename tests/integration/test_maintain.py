@@ -29,6 +29,13 @@ def latest_report(folder, playbook):
         return json.load(fh), found[-1]
 
 
+def judge(lab, probers):
+    """Every probed guest kept answering as the instance it was."""
+    for prober in probers.values():
+        prober.stop()
+        lab.assert_kept_answering(prober)
+
+
 def test_the_one_host_playbooks_refuse_several_hosts_and_no_host_and_change_nothing(lab):
     for playbook in ("evacuate", "restore", "maintain"):
         everything = ansible_playbook("playbooks/%s.yml" % playbook, "-i", ".lab/inventory.yml")
@@ -84,9 +91,7 @@ def test_maintain_stops_at_a_failed_step_keeps_every_guest_running_and_resumes(l
         assert not lab.in_maintenance("hv1")
         assert lab_cli("exec", "hv1", "test", "-e", STATE_FILE, check=False).returncode != 0
         assert lab_cli("exec", "hv1", "cat", "/etc/debian_version").stdout.strip().endswith("+lab1")
-        for prober in probers.values():
-            prober.stop()
-            lab.assert_kept_answering(prober)
+        judge(lab, probers)
     finally:
         for name in names:
             lab.remove_guest(name)
@@ -156,9 +161,7 @@ def test_a_failing_gate_stops_the_roll_at_that_host_with_nothing_lost_and_a_reru
             assert lab_cli("exec", host, "cat", "/etc/debian_version").stdout.strip().endswith("+lab1"), host
         for name, host in origins.items():
             assert lab.running_on(name) == [host] and lab.defined_on(name) == [host], name
-        for prober in probers.values():
-            prober.stop()
-            lab.assert_kept_answering(prober)
+        judge(lab, probers)
     finally:
         for name in origins:
             lab.remove_guest(name)
