@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
 from conftest import ROOT
@@ -31,6 +32,13 @@ def test_demo_evacuates_hv1_and_the_restore_playbook_brings_it_back(lab):
 
         restore = run("ansible-playbook", "playbooks/restore.yml", "-l", "hv1")
         assert restore.returncode == 0, restore.stdout[-3000:]
+        # the operator sees every guest that came home, the worst pause and where the report is (the output's
+        # YAML may wrap long lines)
+        flat = " ".join(restore.stdout.split())
+        for guest in DEMO_GUESTS:
+            assert re.search(r"%s hv[23] -> hv1: migrated in [0-9.]+ s, pause [0-9]+ ms" % guest, flat), guest
+        assert re.search(r"ok: %d guest\(s\) moved, 0 failed, worst pause [0-9]+ ms" % len(DEMO_GUESTS), flat), flat[-2000:]
+        assert re.search(r"report \S+/hostmaint-reports/\S+-restore-\w+\.md", flat), flat[-2000:]
         for guest in DEMO_GUESTS:
             assert lab.defined_on(guest) == ["hv1"] and lab.running_on(guest) == ["hv1"]
             assert lab.record("hv1", guest) is None
