@@ -27,7 +27,7 @@ export VIRTUAL_ENV := $(VENV)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)
 
-.PHONY: bench rates demo help setup unit sanity lint build integration molecule test lab lab-down clean
+.PHONY: bench rates demo help setup unit sanity lint build integration test-faults soak molecule test lab lab-down clean
 
 help:
 	@echo "make setup        Debian packages, .venv, ansible-test's pip bootstrap, .build collection link"
@@ -36,8 +36,11 @@ help:
 	echo "make lint         ansible-lint (profile production)"
 	echo "make build        build the collection into .build/dist, install it in a temporary folder, ansible-doc it"
 	echo "make integration  pytest tests/integration (the tests bring the lab up)"
+	echo "make test-faults  pytest tests/faults: faults injected into real runs, overlapping runs, cancellation, bad input;"
+	echo "                  writes docs/FAULTS.md from the cases' results"
 	echo "make molecule     molecule test --all (scenarios in extensions/molecule/)"
 	echo "make test         all of the above, in that order; stops at the first failure"
+	echo "make soak CYCLES=N [SEED=S]  N evacuate/restore cycles with a random fault each (outside CI)"
 	echo "make bench        empty hv1 with the virsh loops and with evacuate.yml, back to back; print the numbers, write JSON"
 	echo "make rates        move two memory-dirtying guests hv2 <-> hv3 with virsh and the engine; count restarts and lost writes"
 	echo "make demo         build the lab, give hv1 four guests, evacuate hv1 with playbooks/evacuate.yml"
@@ -94,15 +97,32 @@ build: setup
 	ansible-doc -t module $$(cut -d' ' -f1 "$$installed/modules.txt") >/dev/null
 	echo "build: $$tarball installs, and ansible-doc renders its modules from the installed copy"
 
+# KEEP_LAB=1 (make test) leaves the lab up for test-faults, which then uses it instead of building another.
 integration: setup
 	cd "$(ROOT)"
-	$(PYTEST) --durations=12 tests/integration
+	$(if $(KEEP_LAB),HOSTMAINT_LAB_LEAVE_UP=1) $(PYTEST) --durations=12 tests/integration
+
+# Uses the lab that is up (make test: the one integration left), else builds one; takes it down at the end.
+test-faults: setup
+	cd "$(ROOT)"
+	trap 'tests/lab/lab down >/dev/null 2>&1 || true' EXIT
+	HOSTMAINT_LAB_KEEP=1 $(PYTEST) --durations=8 tests/faults
+	python tests/faults/table.py
+
+CYCLES ?= 200
+SEED ?=
+soak: setup
+	cd "$(ROOT)"
+	python tests/faults/soak.py --cycles "$(CYCLES)" $(if $(SEED),--seed "$(SEED)")
 
 molecule: setup
 	cd "$(ROOT)"
 	molecule test --all
 
-test: setup unit sanity lint build integration molecule
+test: setup unit sanity lint build
+	$(MAKE) --no-print-directory integration KEEP_LAB=1
+	$(MAKE) --no-print-directory test-faults
+	$(MAKE) --no-print-directory molecule
 
 lab: setup
 	cd "$(ROOT)"

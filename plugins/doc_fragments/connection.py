@@ -13,6 +13,8 @@ options:
     description:
       - The libvirt connection URI of the host the module works on.
       - The module runs on that host, so the default is its own system daemon.
+      - The scheme must be one libvirt accepts for QEMU - V(qemu), V(qemu+tls), V(qemu+ssh), V(qemu+tcp), V(qemu+unix),
+        V(qemu+libssh), V(qemu+libssh2) or V(qemu+ext) - and the path V(/system) (or V(/session)).
     type: str
     default: qemu:///system
 requirements:

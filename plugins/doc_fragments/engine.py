@@ -44,11 +44,14 @@ options:
   bandwidth_mib:
     description:
       - Bandwidth per migration in MiB/s, passed to libvirt explicitly. V(0) means no cap (QEMU's 128 MiB/s default cap never applies).
+      - At most V(100000) (about 800 Gbit/s).
     type: int
     default: 0
   connect_timeout:
     description:
-      - Seconds to wait for a peer's libvirt port to answer; a peer that does not is reported unreachable.
+      - Seconds to wait for a peer's libvirt port to answer; a peer that does not is reported unreachable. The look-up of
+        the peer's address has the same bound.
+      - From V(1) to V(300).
     type: int
     default: 10
   destinations:
@@ -59,6 +62,8 @@ options:
         that group gets the other hosts of its own groups - each with its C(ansible_host) and its generation (its
         C(hostmaint_libvirt_generation), else the C(hostmaint_libvirt_observed_generation) the maintenance playbooks
         record from M(hostmaint.libvirt.hypervisor_info)).
+      - Each host once, by a name (and address) without a scheme, path or spaces; an IPv6 address in brackets. This host
+        among them is left out; a list holding only this host fails the task.
     type: list
     elements: dict
     default: []
@@ -79,6 +84,7 @@ options:
     description:
       - The convergence ladder's downtime limits in milliseconds; a migration starts at the first and
         moves up a step each time it stops converging.
+      - At least one step, each from V(1) to V(10000), each above the one before.
     type: list
     elements: int
     default: [50, 100, 200, 300, 500]
@@ -93,18 +99,22 @@ options:
       - Concurrent migrations into one destination. A migration starts as soon as its source and its
         destination each have a free slot, longest first; a slot is free again once its migration switched over.
       - The most a destination gets; long pauses take slots away during a run (see O(pause_target_ms)).
+      - From V(1) to V(64), as many as libvirt's default migration port range (49152-49215) has ports, one per
+        incoming migration.
     type: int
     default: 2
   max_outbound:
     description:
       - Concurrent migrations out of one source.
       - The most a source gets; long pauses take slots away during a run (see O(pause_target_ms)).
+      - From V(1) to V(64).
     type: int
     default: 2
   min_timeout:
     description:
       - The least time in seconds any migration gets before it is aborted, whatever its size (see O(timeout_per_gib)).
         A migration that transfers nothing for this long (at most 60 s) is aborted too.
+      - From V(1) to V(86400) (a day).
     type: int
     default: 60
   name:
@@ -121,13 +131,15 @@ options:
         whose pause reaches 80 % of this target takes one slot away from its source and from its destination
         (never fewer than one); after two migrations in a row whose pauses were at most half the target, the host
         gets one slot back (never more than its limit). The result's C(window_changes) lists every change.
-      - V(0) turns this off; the hosts keep O(max_outbound) and O(max_inbound) slots.
+      - V(0) turns this off; the hosts keep O(max_outbound) and O(max_inbound) slots. At most V(10000).
     type: int
     default: 150
   policies:
     description:
       - Per-guest policy by guest name, overriding the guest's own settings metadata. What to do with a guest
         that cannot live-migrate, V(migrate) (block), V(shutdown), V(skip) or V(fail).
+      - Every guest named must be defined on this host or on one of O(destinations), else the task fails before
+        anything changes; a guest that only a destination which does not answer might have is a warning.
     type: dict
     default: {}
   postcopy:
@@ -144,11 +156,15 @@ options:
         within 5 s after switchover on hv2") and nothing more starts in that run.
       - A guest can carry its own as the C(probe) attribute of its settings metadata
         (C(urn:hostmaint:libvirt:settings:1)); this option wins over it. Without either, only libvirt's events are
-        watched. Not used when O(settle_s=0).
+        watched.
+      - Every guest named must be defined on this host or on one of O(destinations), as for O(policies). Probes given
+        with O(settle_s=0), which turns the settle check off, fail the task.
     type: dict
     default: {}
   reserve_mib:
-    description: Memory in MiB kept free on every destination for the host and QEMU's own overhead.
+    description:
+      - Memory in MiB kept free on every destination for the host and QEMU's own overhead.
+      - From V(0) to V(1048576) (1 TiB).
     type: int
     default: 1024
   settle_s:
@@ -157,7 +173,7 @@ options:
         A guest that is reset, crashes, stops, shuts down or is paused (unless it was paused before the move)
         within that time, or that does not run there at its end, is reported V(failed) with what was seen,
         and no further move starts in that run.
-      - V(0) turns the check off; the guest's state on the destination is still reported.
+      - V(0) turns the check off; the guest's state on the destination is still reported. At most V(600).
     type: int
     default: 5
   shared_pools:
@@ -168,13 +184,16 @@ options:
     elements: str
     default: []
   shutdown_timeout:
-    description: Seconds to wait for a clean shutdown of a guest with policy V(shutdown).
+    description:
+      - Seconds to wait for a clean shutdown of a guest with policy V(shutdown).
+      - From V(1) to V(3600).
     type: int
     default: 120
   timeout_per_gib:
     description:
       - A migration is aborted after this many seconds per GiB of guest memory (at least O(min_timeout)); the guest
         keeps running on its source.
+      - From V(1) to V(3600).
     type: int
     default: 150
   tls:
@@ -187,6 +206,9 @@ options:
     description:
       - The libvirt URI of a peer, with C({host}) replaced by its address. Used by this module to read peers and by
         libvirtd for peer-to-peer migration.
+      - C({host}) goes in the host part. The scheme must reach a peer's QEMU driver - V(qemu), V(qemu+tls), V(qemu+ssh),
+        V(qemu+tcp), V(qemu+libssh), V(qemu+libssh2) or V(qemu+ext) (not V(qemu+unix), which reaches only this host) -
+        and the path is V(/system) (or V(/session)).
     type: str
     default: qemu+tls://{host}/system
 """

@@ -62,6 +62,9 @@ class LibvirtModule(object):
     def run(self):
         raise NotImplementedError
 
+    def finish(self, result, error):
+        """Called once run() is over (result, or the error it raised), before the connections close."""
+
     def execute(self):
         """Run the module and leave through the one exit point."""
         error = None
@@ -72,6 +75,7 @@ class LibvirtModule(object):
         except (HostmaintError, DecisionError) as exc:
             error = exc
         finally:
+            self.finish(result, error)
             self.close()
         if error is not None:
             self.module.fail_json(msg=error.message, **error.details)

@@ -18,13 +18,12 @@ import threading
 import time
 import uuid
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import generation, preflight, probe
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import generation, inputs, preflight, probe, runs
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.base import LibvirtModule
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.libvirt_adapter import LibvirtAdapter
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
-    POLICIES,
     DecisionError,
     HostFacts,
     LadderPolicy,
@@ -74,6 +73,28 @@ def resolves(hostname, timeout, lookup=socket.getaddrinfo):
     return answer[0] if answer else None
 
 
+def reach(host, address, port, timeout, resolver=resolves, connect=socket.create_connection):
+    """Whether host's libvirt port answers within ``timeout`` seconds: returns, or raises HostmaintError naming the
+    host, its address (from ``destinations``) and what went wrong.
+
+    The address is looked up first with ``resolver`` (``resolves``: bounded by ``timeout``, where the look-up inside
+    socket.create_connection has no bound of its own), then ``connect`` opens and closes a TCP connection.
+    """
+    known = resolver(address, timeout)
+    if known is False:
+        raise HostmaintError("cannot reach %s: its address %s (destinations) does not resolve on this host; give its "
+                             "address in destinations or add the name to DNS or /etc/hosts" % (host, address),
+                             host=host, address=address)
+    if known is None:
+        raise HostmaintError("cannot reach %s: looking up its address %s (destinations) gave no answer within %s s "
+                             "(connect_timeout)" % (host, address, timeout), host=host, address=address)
+    try:
+        connect((address, port), timeout=timeout).close()
+    except (OSError, socket.timeout) as exc:
+        raise HostmaintError("cannot reach %s at %s port %d: %s" % (host, address, port, exc), host=host,
+                             address=address)
+
+
 def local_release(root="/"):
     """What this host runs besides libvirt and QEMU: {kernel_release, os_version} (None when unknown).
 
@@ -113,29 +134,16 @@ class EngineModule(LibvirtModule):
         self._self_name = None
         self._run_id = None
         self._resolver = resolver or resolves
+        self._host_run = None
+        self._stop_watch = None
+        self._stopping_said = False
 
     # -- options ------------------------------------------------------------------------------
     def validate(self):
-        """Bad options: one sentence naming the option, before anything is read or changed."""
-        p = self.params
-        if "{host}" not in (p.get("uri_template") or ""):
-            self.fail_early("uri_template %r must contain {host}" % p.get("uri_template"))
-        for key in ("max_inbound", "max_outbound", "connect_timeout", "timeout_per_gib", "shutdown_timeout",
-                    "min_timeout"):
-            if p.get(key) is not None and p[key] < 1:
-                self.fail_early("%s must be 1 or more, got %s" % (key, p[key]))
-        for key in ("reserve_mib", "bandwidth_mib", "settle_s", "pause_target_ms"):
-            if p.get(key) is not None and p[key] < 0:
-                self.fail_early("%s must be 0 or more, got %s" % (key, p[key]))
-        for guest, policy in (p.get("policies") or {}).items():
-            if policy not in POLICIES:
-                self.fail_early("policy %r for guest %s is not one of %s" % (policy, guest, ", ".join(POLICIES)))
-        for guest, url in (p.get("probes") or {}).items():
-            probe.parse(url, guest)
-        names = [d["name"] for d in p.get("destinations") or []]
-        duplicates = sorted(set(n for n in names if names.count(n) > 1))
-        if duplicates:
-            self.fail_early("destination %s is listed more than once" % ", ".join(duplicates))
+        """Bad options: one sentence naming the option and the value, before anything is read or changed (the checks
+        of module_utils.inputs; the modules' checks that need the host's guests are check_named_guests and
+        check_canary_guest)."""
+        inputs.check_engine_options(self.params)
         try:
             self.ladder()
             self.limits()
@@ -198,11 +206,7 @@ class EngineModule(LibvirtModule):
         uri = self.peer_uri(host)
         address, port = scheme_port(uri)
         if self._factory is None and address:
-            try:
-                sock = socket.create_connection((address, port), timeout=self.params["connect_timeout"])
-                sock.close()
-            except (OSError, socket.timeout) as exc:
-                raise HostmaintError("cannot reach %s at %s port %d: %s" % (host, address, port, exc))
+            reach(host, address, port, self.params["connect_timeout"], self._resolver)
         return self.adapter(uri)
 
     # -- facts --------------------------------------------------------------------------------
@@ -259,7 +263,7 @@ class EngineModule(LibvirtModule):
         module before it changes anything), then the ``probes`` option's (judged by validate())."""
         found = dict((g.name, g.probe) for g in guests if getattr(g, "probe", None))
         for guest, url in found.items():
-            probe.parse(url, guest)
+            probe.parse(url, guest, source="its settings metadata")
         found.update(self.params.get("probes") or {})
         return found
 
@@ -268,7 +272,105 @@ class EngineModule(LibvirtModule):
         return Executor(self.connect, self.peer_uri, policy=self.ladder(), limits=self.limits(),
                         bandwidth_mib=p["bandwidth_mib"], tls=p["tls"], shutdown_timeout_s=p["shutdown_timeout"],
                         unsafe_guests=unsafe, ignore_marks=ignore_marks, settle_s=p["settle_s"],
-                        pause_target_ms=p["pause_target_ms"], probes=probes)
+                        pause_target_ms=p["pause_target_ms"], probes=probes, stop=self.stop_reason)
+
+    # -- the run's hold on its host, what was under way there, stopping (module_utils/runs.py) ---
+    def hold_host(self, local, action):
+        """Hold this host for this run (check mode: only judge the hold) and install the stop watch; the caller
+        then settles what was under way here (settle_host)."""
+        self._host_run = runs.HostRun(local, self.self_name, self.run_id, action)
+        if self.module.check_mode:
+            self._host_run.check()
+            return []
+        self._host_run.take()
+        self._stop_watch = runs.StopWatch(remote=self._host_run.stop_requested)
+        if self._factory is None:
+            self._stop_watch.install()
+
+    def settle_host(self, local, wait_s=runs.UNDER_WAY_WAIT_S):
+        """Abort what a dead run left in flight here, wait (bounded) for every other migration under way."""
+        def record_of(name):
+            try:
+                return local.guest(name).record
+            except HostmaintError:
+                return None
+        return self._host_run.settle(record_of, wait_s=wait_s)
+
+    def taken_over(self):
+        """The stale hold this run took over (dict with ``why``), or None."""
+        return self._host_run.took_over if self._host_run is not None else None
+
+    def stop_reason(self):
+        """Why this run must stop (a signal, the controller gone, an operator's request), or None."""
+        if self._stop_watch is None:
+            return None
+        reason = self._stop_watch.reason()
+        if reason and not self._stopping_said:
+            self._stopping_said = True
+            self._host_run.stopping(reason)
+        return reason
+
+    def finish(self, result, error):
+        """A run that held its host leaves its result there (runs.keep_log) for stop_run and the operator."""
+        if self._host_run is None or self._host_run.held is None or self._factory is not None:
+            return
+        if error is not None:
+            result = dict(getattr(error, "details", {}) or {}, failed=True, msg=getattr(error, "message", str(error)))
+        runs.keep_log(dict(result, run_id=self.run_id, host=self.self_name), self.run_id)
+
+    def release_host(self):
+        if self._host_run is not None:
+            self._host_run.release()
+
+    def close(self):
+        self.release_host()  # before the connections close: the hold is released through this host's
+        super(EngineModule, self).close()
+
+    # -- bad input that needs the hosts' guests (module_utils.inputs judges the options alone) --------------
+    def check_named_guests(self, guests, known_elsewhere=()):
+        """Fail when ``policies`` or ``probes`` name a guest that no host has, before anything changes.
+
+        ``guests``: the guests this module has read on this host (Guest objects); ``known_elsewhere``: names of the
+        guests the module has read on other hosts (restore reads its peers' guests). A name found in neither is
+        asked of this host (libvirt's lookup by name: a guest the module did not read, such as the other guests of
+        live_migrate's host), then of each destination: a group-wide ``hostmaint_libvirt_policies`` may name the
+        guests of every host of the cluster. A name that only a destination which did not answer might have is a
+        warning, not a failure: nothing proves it wrong. Raises HostmaintError naming the option and the guests.
+        """
+        named = inputs.named_guests(self.params)
+        if not named:
+            return
+        known = set(g.name for g in guests) | set(known_elsewhere or ())
+        unknown = sorted(set(n for names in named.values() for n in names) - known)
+        if unknown:
+            local = self.adapter()
+            unknown = [n for n in unknown if not local.has_domain(n)]
+        looked_on, unasked = [self.self_name], []
+        for dest in self.destinations():
+            if not unknown:
+                break
+            try:
+                peer = self.peer(dest["name"])
+                unknown = [n for n in unknown if not peer.has_domain(n)]
+                looked_on.append(dest["name"])
+            except HostmaintError:
+                unasked.append(dest["name"])
+        for option in sorted(named):
+            names = [n for n in named[option] if n in unknown]
+            if not names:
+                continue
+            message = inputs.unknown_guests_message(option, names, looked_on, unasked)
+            if unasked:
+                self.module.warn(message)
+                continue
+            raise HostmaintError(message, option=option, guests=names)
+
+    def check_canary_guest(self, plan):
+        """Restore: fail when ``canary_guest`` is not a guest of ``plan`` (a restore plan) that migrates home, before
+        anything changes; a canary that is already home is no failure. Raises HostmaintError naming the guest."""
+        problem = inputs.canary_problem(plan, self.params.get("canary_guest"))
+        if problem:
+            raise HostmaintError(problem, option="canary_guest", guest=self.params["canary_guest"])
 
 
 def shifted(outcomes, offset_s):

@@ -171,13 +171,16 @@ class Executor(object):
     long each migrated guest is watched on its destination after switchover (0: not watched);
     ``pause_target_ms`` the pause the windows react to (``placement.adjust_window``; 0: they keep their
     limits). After ``run()``, ``window_changes`` lists that run's WindowChanges, in order.
+    ``stop()`` says why the run must stop (or None): queued moves are then not run and every migration in
+    flight is aborted (within ABORT_GRACE_S); ``stopped`` holds that reason afterwards.
     """
 
     def __init__(self, connect, peer_uri, policy=None, limits=None, bandwidth_mib=0, tls=False,
                  shutdown_timeout_s=120.0, unsafe_guests=(), ignore_marks=(), settle_s=5.0, probes=None,
                  definition_wait_s=DEFINITION_WAIT_S, clock=time.time, sleep=time.sleep,
-                 pause_target_ms=placement.PAUSE_TARGET_MS):
+                 pause_target_ms=placement.PAUSE_TARGET_MS, stop=None):
         self.connect = connect
+        self.stop = stop or (lambda: None)
         self.peer_uri = peer_uri
         self.policy = (policy or LadderPolicy()).validate()
         self.limits = (limits or Limits()).validate()
@@ -195,6 +198,13 @@ class Executor(object):
         if self.pause_target_ms < 0:
             raise HostmaintError("invalid pause target %s ms: it must be 0 or more" % pause_target_ms)
         self.window_changes = []
+        self.stopped = None
+
+    def stopping(self):
+        """Why the run must stop (it was asked to), or None; kept in ``stopped`` once seen."""
+        if self.stopped is None:
+            self.stopped = self.stop()
+        return self.stopped
 
     # -- plan ---------------------------------------------------------------------------------
     def run(self, plan, records=None, survey=None, dirty_rates=None):
@@ -225,6 +235,8 @@ class Executor(object):
         messages = queues.Queue()
         stop = None
         while queue or in_flight:
+            if stop is None and self.stopping():
+                stop = "it was asked to stop: %s" % self.stopped
             if stop is not None:
                 for move in queue:
                     outcomes[move.guest] = self._not_run(run, move, "%s was not moved: the run stopped after %s"
@@ -256,7 +268,10 @@ class Executor(object):
                                                          % (move.action, move.guest), runs_on=[move.source])
                 queue = []
                 continue
-            kind, move, payload = messages.get()
+            try:
+                kind, move, payload = messages.get(timeout=self.policy.poll_interval_s)
+            except queues.Empty:
+                continue  # nothing came: look at the stop request again
             if kind == "released":
                 holding.pop(move.guest, None)
                 self._react(run, move, payload, windows)
@@ -490,6 +505,7 @@ class Executor(object):
         options = self._options(move, start, paused, persistent)
         record = run.records.get(move.guest)
         wrote_record, job, finished = False, None, False
+        copies, existed = self._copies(source, dest, move)
         try:
             if record is not None:
                 source.set_record(move.guest, record)
@@ -504,6 +520,13 @@ class Executor(object):
                 if finished:
                     break
                 elapsed = self.clock() - started
+                if abort_at is None and self.stopping():
+                    aborted, abort_at = "the run was asked to stop (%s)" % self.stopped, elapsed
+                    try:
+                        job.abort()
+                    except HostmaintError as exc:
+                        aborted = "%s; abort failed: %s" % (aborted, exc.message)
+                    continue
                 if abort_at is not None:
                     if elapsed - abort_at > ABORT_GRACE_S:
                         break  # bounded: report below from what libvirt shows
@@ -575,9 +598,45 @@ class Executor(object):
                 left = "%s does not answer after the migration of %s failed (%s)" % (
                     move.destination, move.guest, error)
         runs_on, note = self.where(run, move, wait=True)
+        if copies and runs_on == [move.source]:
+            note += self._remove_partial_copies(dest, move, copies, existed)
+        if runs_on == [move.destination] and move.destination != move.source:
+            # libvirt reported a failure (or took the abort) after the switchover: the guest runs there, and the
+            # report says so rather than what the call returned
+            kind, left = "migrated", None
+            reason = "%s runs on %s, defined there only, although the migration reported: %s" % (
+                move.guest, move.destination, reason)
+            clear_note = ""
         return self._outcome(run, move, kind, reason + clear_note + note, duration_s=duration, ladder_steps=steps,
                              bytes_transferred=last.data_processed if last else None,
                              iterations=last.memory_iteration if last else None, runs_on=runs_on), left, None
+
+    @staticmethod
+    def _copies(source, dest, move):
+        """(disk paths a storage copy creates on the destination, those of them already there before)."""
+        if not move.storage_copy:
+            return [], []
+        try:
+            disks = source.guest(move.guest).disks
+            paths = [d.path for d in disks if d.path and d.path.startswith("/") and
+                     (not move.copy_disks or d.target in move.copy_disks)]
+            return paths, dest.local_volumes(paths)
+        except HostmaintError:
+            return [], []  # unknown: nothing is removed afterwards
+
+    @staticmethod
+    def _remove_partial_copies(dest, move, copies, existed):
+        """After a failed storage copy (the guest still on its source): remove what the copy created on the
+        destination, as libvirt leaves it there. A note for the report."""
+        try:
+            if dest.has_domain(move.guest):
+                return ""
+            left = [p for p in dest.local_volumes(copies) if p not in existed]
+            if not left:
+                return ""
+            return "; the partial copy on %s was removed (%s)" % (move.destination, ", ".join(dest.delete_volumes(left)))
+        except HostmaintError as exc:
+            return "; the partial copy on %s may remain: %s" % (move.destination, exc.message)
 
     @staticmethod
     def _abandon(job):

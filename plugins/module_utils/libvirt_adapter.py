@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 import threading
 import time
 import traceback
@@ -51,6 +53,8 @@ LIBVIRT_ERRORS = (libvirt.libvirtError,) if libvirt is not None else ()
 # The maintenance mark: a libvirt secret of the host itself, looked up by this usage. libvirt allows
 # one secret per usage, so defining it is atomic: two runs cannot both mark one host.
 MAINTENANCE_USAGE = "hostmaint:maintenance"
+# A run's hold on its host (module_utils/hold.py): a secret of its own usage, atomic in the same way.
+HOLD_USAGE = "hostmaint:hold"
 MAINTENANCE_XML = """<secret ephemeral='no' private='no'>
   <description>%s</description>
   <usage type='volume'><volume>%s</volume></usage>
@@ -345,6 +349,19 @@ def mount_fs_type(path, mounts_text):
     return best[1]
 
 
+# Where libvirt's TLS client looks for this host's certificate (run as root, no pkipath in the URI).
+CLIENT_CERT = "/etc/pki/libvirt/clientcert.pem"
+
+
+def tls_hint(uri, cert=CLIENT_CERT):
+    """'' or the cause libvirt's own message hides: a TLS URI from a host that has no client certificate
+    ("Unable to read TLS confirmation" is all libvirt says when the server turns it away)."""
+    if not uri.startswith("qemu+tls") or "pkipath=" in uri or os.path.exists(cert):
+        return ""
+    return "; this host (%s) has no TLS client certificate at %s: run playbooks/setup.yml for it" % (
+        socket.gethostname(), cert)
+
+
 class LibvirtAdapter(object):
     """One libvirt connection, opened on first use (by any thread: libvirt connections are thread-safe,
     so one adapter serves every migration of a run that touches its host) and closed by close()."""
@@ -372,8 +389,8 @@ class LibvirtAdapter(object):
                 try:
                     conn = libvirt.open(self.uri)
                 except LIBVIRT_ERRORS as exc:
-                    raise HostmaintError("cannot connect to libvirt at %s: %s" % (self.uri, exc.get_error_message()),
-                                         uri=self.uri)
+                    raise HostmaintError("cannot connect to libvirt at %s: %s%s" % (
+                        self.uri, exc.get_error_message(), tls_hint(self.uri)), uri=self.uri)
                 if EVENT_LOOP.running:
                     try:
                         conn.setKeepAlive(KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT)
@@ -566,6 +583,31 @@ class LibvirtAdapter(object):
                     raise HostmaintError("cannot look up %s on %s: %s" % (path, self.uri, exc.get_error_message()))
         return found
 
+    def local_volumes(self, paths):
+        """The absolute paths among ``paths`` that are volumes of this host's pools (refreshed first)."""
+        for pool in self.conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
+            try:
+                pool.refresh(0)
+            except LIBVIRT_ERRORS:
+                pass  # a pool busy refreshing still answers look-ups with what it knew
+        found = []
+        for path in paths:
+            try:
+                self.conn.storageVolLookupByPath(path)
+                found.append(path)
+            except LIBVIRT_ERRORS:
+                continue
+        return found
+
+    def delete_volumes(self, paths):
+        """Delete the volumes at ``paths`` (what a failed storage copy left behind); the paths deleted."""
+        deleted = []
+        for path in paths:
+            with _failing("cannot delete %s on %s" % (path, self.uri)):
+                self.conn.storageVolLookupByPath(path).delete(0)
+            deleted.append(path)
+        return deleted
+
     def compare_cpu(self, cpu_xml, arch, machine, virttype):
         """(compatible, reason) as libvirt on this host judges a guest CPU definition."""
         if not cpu_xml:
@@ -663,6 +705,118 @@ class LibvirtAdapter(object):
             return False
         secret.undefine()
         return True
+
+    # -- a run's hold (module_utils/hold.py) --------------------------------------------------
+    def _hold_secret(self):
+        try:
+            return self.conn.secretLookupByUsage(libvirt.VIR_SECRET_USAGE_TYPE_VOLUME, HOLD_USAGE)
+        except LIBVIRT_ERRORS as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_SECRET:
+                return None
+            raise HostmaintError("cannot read the run hold on %s: %s" % (self.uri, exc.get_error_message()))
+
+    def hold(self):
+        """The hold a run keeps on this host (dict), or None."""
+        secret = self._hold_secret()
+        if secret is None:
+            return None
+        try:
+            return json.loads(secret.value(0).decode("utf-8"))
+        except LIBVIRT_ERRORS + (ValueError,):
+            return {}  # defined, its value not written yet (another run is taking it) or unreadable
+
+    def take_hold(self, info):
+        """Take the hold on this host; False when another run holds it (libvirt keeps one secret per usage)."""
+        description = "hostmaint: held by run %s (%s) since %s" % (
+            info.get("run_id"), info.get("action"), info.get("since"))
+        try:
+            secret = self.conn.secretDefineXML(MAINTENANCE_XML % (description, HOLD_USAGE), 0)
+        except LIBVIRT_ERRORS as exc:
+            if self._hold_secret() is not None:
+                return False
+            raise HostmaintError("cannot take the run hold on %s: %s" % (self.uri, exc.get_error_message()))
+        with _failing("cannot write the run hold on %s" % self.uri):
+            secret.setValue(json.dumps(info).encode("utf-8"), 0)
+        return True
+
+    def update_hold(self, info):
+        """Write the hold's value again (a stop request, or the run's own ``stopping``); False when none."""
+        secret = self._hold_secret()
+        if secret is None:
+            return False
+        with _failing("cannot write the run hold on %s" % self.uri):
+            secret.setValue(json.dumps(info).encode("utf-8"), 0)
+        return True
+
+    def release_hold(self, run_id=None):
+        """Remove the hold (only run ``run_id``'s when given); True when one was removed."""
+        secret = self._hold_secret()
+        if secret is None:
+            return False
+        if run_id is not None:
+            try:
+                current = json.loads(secret.value(0).decode("utf-8"))
+            except LIBVIRT_ERRORS + (ValueError,):
+                current = {}
+            if current.get("run_id") != run_id:
+                return False
+        with _failing("cannot release the run hold on %s" % self.uri):
+            secret.undefine()
+        return True
+
+    # -- migrations under way -----------------------------------------------------------------
+    def migration_jobs(self):
+        """{guest: "out" or "in"} for every guest of this host with a migration under way (started by anyone)."""
+        found = {}
+        with _failing("cannot list the guests of %s" % self.uri):
+            domains = self.conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        out_op = getattr(libvirt, "VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT", 5)
+        in_op = getattr(libvirt, "VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN", 4)
+        paused, by_migration = libvirt.VIR_DOMAIN_PAUSED, getattr(libvirt, "VIR_DOMAIN_PAUSED_MIGRATION", 2)
+        for dom in domains:
+            try:
+                name = dom.name()
+                state = dom.state()
+            except LIBVIRT_ERRORS:
+                continue  # gone meanwhile
+            try:
+                stats = dom.jobStats(0)
+            except LIBVIRT_ERRORS:
+                # the destination of an incoming migration: paused for it, and libvirt keeps its statistics
+                # on the source ("available only on the source host")
+                if list(state[:2]) == [paused, by_migration]:
+                    found[name] = "in"
+                continue
+            if not stats or not stats.get("type"):
+                continue
+            operation = stats.get("operation")
+            if operation == out_op:
+                found[name] = "out"
+            elif operation == in_op:
+                found[name] = "in"
+        return found
+
+    def abort_job(self, name, wait_s=30.0):
+        """Abort the job (a migration) running on guest ``name`` here and wait, bounded, until it is over;
+        True once no job runs on it."""
+        dom = self.domain(name)
+        try:
+            dom.abortJob()
+        except LIBVIRT_ERRORS as exc:
+            if exc.get_error_code() != getattr(libvirt, "VIR_ERR_OPERATION_INVALID", 55):
+                raise HostmaintError("cannot abort the migration of %s on %s: %s"
+                                     % (name, self.uri, exc.get_error_message()))
+        deadline = time.time() + wait_s
+        while True:
+            try:
+                stats = dom.jobStats(0)
+            except LIBVIRT_ERRORS:
+                return True  # the guest left or its job ended
+            if not stats or not stats.get("type"):
+                return True
+            if time.time() >= deadline:
+                return False
+            time.sleep(0.2)
 
     # -- guests -------------------------------------------------------------------------------
     def domain(self, name):

@@ -81,7 +81,7 @@ EVACUATE_SPEC = _engine_spec()
 LIVE_MIGRATE_SPEC = _engine_spec(destination=dict(type="str", required=True), guest=dict(type="str", required=True))
 MIGRATION_PREFLIGHT_SPEC = _engine_spec(guests=dict(type="list", elements="str"))
 RESTORE_SPEC = _engine_spec(canary=dict(type="bool", default=True), canary_guest=dict(type="str"),
-                            fail_on_not_home=dict(type="bool", default=False))
+                            fail_on_not_home=dict(type="bool", default=True))
 
 # The engine modules by short name (what the action plugin runs).
 ENGINE_MODULE_SPECS = dict(

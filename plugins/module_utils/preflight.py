@@ -108,12 +108,15 @@ _PRESENT_CACHE = {}  # type: Dict[int, Tuple[List[str], int, FrozenSet[str]]]
 
 
 def disks_to_copy(guest, destination):
-    """The disks of ``guest`` whose location does not exist on ``destination``."""
+    """The disks of ``guest`` that must be copied to ``destination``: those whose location does not exist there,
+    and the writable ones in a pool of the source that is not shared storage, even when a file of that name exists
+    on the destination (what an earlier storage copy left behind is not the guest's disk)."""
     present = _present(destination)
     missing = []
     for disk in guest.disks:
         location = disk_location(disk)
-        if location is not None and location not in present:
+        local = disk.pool is not None and not disk.shared and not disk.readonly  # a read-only image may be kept per host
+        if location is not None and (location not in present or local):
             missing.append(disk)
     return missing
 

@@ -18,10 +18,11 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import Ho
 SCHEMES = ("tcp", "http")
 
 
-def parse(url, guest=None):
-    """(scheme, host, port, path) of a probe URL; raises HostmaintError naming the guest and the URL."""
-    owner = "probe %r%s" % (url, " of guest %s" % guest if guest else "")
-    scheme, sep, rest = (url or "").partition("://")
+def parse(url, guest=None, source=None):
+    """(scheme, host, port, path) of a probe URL; raises HostmaintError naming the guest and the URL, and where the
+    URL comes from when ``source`` says it (an option such as ``probes``, or the guest's settings metadata)."""
+    owner = "probe %r%s%s" % (url, " of guest %s" % guest if guest else "", " in %s" % source if source else "")
+    scheme, sep, rest = (url if isinstance(url, str) else "").partition("://")
     if not sep or scheme not in SCHEMES:
         raise HostmaintError("%s must start with tcp:// or http://" % owner)
     hostport, slash, path = rest.partition("/")

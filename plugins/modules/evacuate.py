@@ -139,6 +139,27 @@ outcomes:
       runs_on: [hv2]
       state_after: running
       timeline: {queued: 0.0, started: 0.41, switchover: 2.51, checked: 7.52, done: 7.53}
+under_way:
+  description:
+    - Migrations found under way on this host when the run began, before it planned. Each has C(guest), C(direction)
+      (V(in) or V(out)), C(action) (V(aborted), for one left running by a run whose hold was taken over, the guest
+      staying here; V(waited), for every other one, which was let land or fail, at most 300 s), C(run_id) and
+      C(reason).
+  returned: when not in check mode
+  type: list
+  elements: dict
+  sample: [{guest: web2, direction: out, action: aborted, run_id: 20261125T170000Z-9f8e7d,
+            reason: "the migration of web2 that run 20261125T170000Z-9f8e7d left running (its process 4242 is gone) was aborted; web2 keeps running on hv1"}]
+taken_over:
+  description: The hold of an earlier run on this host that this run took over because that run is provably gone (with C(why)), or null.
+  returned: always
+  type: dict
+  sample: {run_id: 20261125T170000Z-9f8e7d, action: evacuate, pid: 4242, node: hv1, why: its process 4242 is gone}
+stopped:
+  description: Why the run stopped before its end (an operator's stop request, a signal, the controller gone), or null.
+  returned: when not in check mode
+  type: str
+  sample: an operator asked it to stop (window closed)
 remaining:
   description: Guests still running on the host after the run.
   returned: always
@@ -205,8 +226,9 @@ class Evacuate(EngineModule):
         local = self.adapter()
         identity = local.host_identity()
         pools = local.pools(shared_names=self.params["shared_pools"])
-        guests = self.local_guests(pools)
-        probes = self.probes(guests)  # before the mark: a malformed probe changes nothing
+        self.probes(self.local_guests(pools))  # before the hold and the mark: a malformed probe changes nothing
+        self.check_named_guests(self.local_guests(pools))  # before the hold and the mark: options naming no guest change nothing
+        self.hold_host(local, "evacuate")  # a second run on this host refuses here (check mode: judged only)
         marked = False
         mark = local.maintenance()
         if mark is None and not self.module.check_mode:
@@ -215,12 +237,17 @@ class Evacuate(EngineModule):
             marked = local.set_maintenance(mark)
             mark = local.maintenance()
         try:
+            # marked, the host refuses new incoming moves; those already under way land (or fail) before the plan
+            under_way = [] if self.module.check_mode else self.settle_host(local)
+            guests = self.local_guests(pools)
+            probes = self.probes(guests)
             plan = self.plan(local, identity, guests)
         except HostmaintError:
             if marked:
                 local.clear_maintenance()
             raise
-        result = dict(run_id=self.run_id, plan=plan.as_dict(), maintenance=mark)
+        result = dict(run_id=self.run_id, plan=plan.as_dict(), maintenance=mark, under_way=under_way,
+                      taken_over=self.taken_over())
         if not plan.proceed:
             if marked:
                 local.clear_maintenance()  # nothing moves: the host stays in service
@@ -241,11 +268,21 @@ class Evacuate(EngineModule):
         changes = list(executor.window_changes)
         late, late_blocked, skipped = self.late_arrivals(local, identity, pools, guests, outcomes, changes)
         remaining = sorted(g.name for g in local.guests(pools=pools) if g.active)
+        stopped = self.stop_reason()
         result.update(changed=marked or any(o.moved or o.outcome == "shut_down" for o in outcomes),
                       outcomes=[o.as_dict() for o in outcomes], summary=summary(outcomes), remaining=remaining,
-                      empty=not remaining, window_changes=[c.as_dict() for c in changes], late_arrivals=late)
+                      empty=not remaining, window_changes=[c.as_dict() for c in changes], late_arrivals=late,
+                      stopped=stopped)
         skipped.update(s.guest for s in plan.skipped)
         unexpected = [name for name in remaining if name not in skipped]
+        if stopped:
+            moved = [o.guest for o in outcomes if o.moved]
+            raise HostmaintError("the evacuation of %s stopped because %s: %s moved, %s still run%s there; %s "
+                                 "stays in maintenance (evacuate.yml finishes the job, restore.yml brings it back "
+                                 "into service)" % (
+                                     self.self_name, stopped, ", ".join(moved) or "no guest",
+                                     ", ".join(remaining) or "no guest", "s" if len(remaining) == 1 else "",
+                                     self.self_name), **result)
         if unexpected and not self.params["allow_partial"]:
             failed = ["%s: %s" % (o.guest, o.reason) for o in outcomes if o.failed or o.outcome == "blocked"]
             failed += late_blocked
@@ -261,7 +298,7 @@ class Evacuate(EngineModule):
         seen = set(g.name for g in known)
         late, blocked, skipped = [], [], set()
         for _pass in range(LATE_PASSES):
-            if any(o.failed or o.outcome in ("blocked", "not_run") for o in outcomes):
+            if self.stop_reason() or any(o.failed or o.outcome in ("blocked", "not_run") for o in outcomes):
                 break
             newcomers = [g for g in self.local_guests(pools) if g.active and g.name not in seen]
             if not newcomers:

@@ -205,6 +205,7 @@ guests:
         time: "2026-11-25T18:00:00Z"
 """
 
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import inputs
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.base import LibvirtModule
 
 
@@ -213,6 +214,9 @@ class GuestInfo(LibvirtModule):
         names=dict(type="list", elements="str"),
         shared_pools=dict(type="list", elements="str", default=[]),
     )
+
+    def validate(self):
+        inputs.check_uri(self.params["uri"])
 
     def run(self):
         adapter = self.adapter()

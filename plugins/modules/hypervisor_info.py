@@ -142,6 +142,7 @@ hypervisor:
       sample: 1024
 """
 
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import inputs
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.base import LibvirtModule
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import host_generation, local_release
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import memory_need_mib, version_string
@@ -153,6 +154,9 @@ class HypervisorInfo(LibvirtModule):
         name=dict(type="str"),
         shared_pools=dict(type="list", elements="str", default=[]),
     )
+
+    def validate(self):
+        inputs.check_uri(self.params["uri"])
 
     def run(self):
         adapter = self.adapter()

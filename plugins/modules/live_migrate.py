@@ -25,11 +25,11 @@ extends_documentation_fragment:
   - hostmaint.libvirt.connection.attributes
 options:
   destination:
-    description: The destination host, by name (one of O(destinations)).
+    description: The destination host, by name (one of O(destinations)), not this host.
     type: str
     required: true
   guest:
-    description: The guest to move.
+    description: The guest to move; it must be defined on this host (or already run on O(destination)).
     type: str
     required: true
 """
@@ -83,18 +83,50 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.options import L
 class LiveMigrate(EngineModule):
     argument_spec = LIVE_MIGRATE_SPEC
 
+    def validate(self):
+        """The guest and the destination named, and the destination a host other than this one, among destinations
+        (when this host's name is known before libvirt is asked); then the engine options."""
+        if not (self.params.get("guest") or "").strip():
+            self.fail_early("guest is empty: name the guest to move")
+        if not (self.params.get("destination") or "").strip():
+            self.fail_early("destination is empty: name the host to move %s to" % self.params["guest"])
+        me = self.params.get("name")
+        if me and self.params["destination"] == me:
+            self.check_destination(me)
+        super(LiveMigrate, self).validate()
+        if me:
+            self.check_destination(me)
+
+    def check_destination(self, me):
+        """The destination is not this host (``me``) and is one of destinations: raise HostmaintError otherwise."""
+        target = self.params["destination"]
+        if target == me:
+            self.fail_early("destination %s is the source host %s: a guest cannot migrate to the host it runs on"
+                            % (target, me))
+        listed = [d["name"] for d in self.params["destinations"] or []]
+        others = [host for host in listed if host != me]
+        if target not in others:
+            self.fail_early("destination %s is not among destinations (%s): name one of them, or add %s to destinations"
+                            % (target, ", ".join(others) or ("none but %s itself" % me if listed else "none given"),
+                               target))
+
     def run(self):
         name, target = self.params["guest"], self.params["destination"]
-        if target not in [d["name"] for d in self.destinations()]:
-            raise HostmaintError("unknown destination %s: expected one of %s" % (
-                target, ", ".join(d["name"] for d in self.destinations()) or "(no destinations given)"))
+        self.check_destination(self.self_name)
         local = self.adapter()
         if not local.has_domain(name):
-            if self.peer(target).has_domain(name):
+            try:
+                there = self.peer(target).has_domain(name)
+            except HostmaintError as exc:
+                raise HostmaintError("guest %s is not defined on %s, and the destination %s cannot tell whether it "
+                                     "runs there: %s" % (name, self.self_name, target, exc.message), guest=name)
+            if there:
                 return dict(changed=False, plan=dict(moves=[]), msg="%s already runs on %s" % (name, target))
-            raise HostmaintError("unknown guest %s: neither %s nor %s has it" % (name, self.self_name, target))
+            raise HostmaintError("guest %s is defined neither on %s nor on the destination %s: name a guest of %s"
+                                 % (name, self.self_name, target, self.self_name), guest=name)
         pools = local.pools(shared_names=self.params["shared_pools"])
         guest = local.guest(name, pools=pools)
+        self.check_named_guests([guest])
         guest.policy = "fail"  # one named guest: it moves or the task fails
         source = local.host_facts(self.self_name, shared_names=self.params["shared_pools"])
         source.generation = self.generation_of(self.self_name, source)

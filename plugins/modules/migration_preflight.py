@@ -88,11 +88,14 @@ class MigrationPreflight(EngineModule):
         local = self.adapter()
         pools = local.pools(shared_names=self.params["shared_pools"])
         guests = self.local_guests(pools)
+        self.check_named_guests(guests)
         wanted = self.params["guests"]
         if wanted is not None:
             unknown = sorted(set(wanted) - set(g.name for g in guests))
             if unknown:
-                raise HostmaintError("unknown guest %s: %s has no such guest" % (", ".join(unknown), self.self_name))
+                raise HostmaintError("guests names %s, which %s does not have: name guests of %s, or leave guests out "
+                                     "to judge them all" % (", ".join(unknown), self.self_name, self.self_name),
+                                     guests=unknown)
             guests = [g for g in guests if g.name in wanted]
         source = local.host_facts(self.self_name, shared_names=self.params["shared_pools"])
         source.generation = self.generation_of(self.self_name, source)

@@ -17,7 +17,7 @@ description:
     definition moved back. Each guest that comes home live is watched for O(settle_s) after switchover, as in
     M(hostmaint.libvirt.evacuate).
   - A guest that does not fit at home, or that preflight blocks, is reported in C(plan.not_home) and keeps
-    running where it is; the run does not fail for it unless O(fail_on_not_home).
+    running where it is, and the run fails naming it unless O(fail_on_not_home) is false.
   - Clears the record of each guest that is home again, and the host's maintenance mark.
   - This host's own hostname is not checked (preflight code C(hostname_unresolvable)); the migrations start on the
     other hosts, which must resolve it.
@@ -44,9 +44,11 @@ options:
     description: The guest to bring home first (see O(canary)); it must be one that migrates home in this run.
     type: str
   fail_on_not_home:
-    description: Fail the task when a guest cannot come home.
+    description:
+      - Fail the task when a guest cannot come home (it keeps running where it is, and the message names it).
+      - Set it to V(false) to accept a partial restore; the guests still away are in RV(plan) (C(not_home)).
     type: bool
-    default: false
+    default: true
 """
 
 EXAMPLES = r"""
@@ -104,6 +106,37 @@ summary:
   returned: when not in check mode
   type: dict
   sample: {moves: 2, moved: 2, failed: 0, blocked: 0, not_run: 0, bytes_transferred: 190000000, max_downtime_ms: 40}
+under_way:
+  description:
+    - Migrations found under way on this host when the run began, before it planned. Each has C(guest), C(direction)
+      (V(in) or V(out)), C(action) (V(aborted), for one left running by a run whose hold was taken over, the guest
+      staying here; V(waited), for every other one, which was let land or fail, at most 300 s), C(run_id) and
+      C(reason).
+  returned: when not in check mode
+  type: list
+  elements: dict
+  sample: [{guest: web2, direction: out, action: aborted, run_id: 20261125T170000Z-9f8e7d,
+            reason: "the migration of web2 that run 20261125T170000Z-9f8e7d left running (its process 4242 is gone) was aborted; web2 keeps running on hv1"}]
+taken_over:
+  description: The hold of an earlier run on this host that this run took over because that run is provably gone (with C(why)), or null.
+  returned: always
+  type: dict
+  sample: {run_id: 20261125T170000Z-9f8e7d, action: evacuate, pid: 4242, node: hv1, why: its process 4242 is gone}
+stopped:
+  description: Why the run stopped before its end (an operator's stop request, a signal, the controller gone), or null.
+  returned: when not in check mode
+  type: str
+  sample: an operator asked it to stop (window closed)
+passes:
+  description: How many passes the run made (a further one follows a pass that brought guests home while others lacked room).
+  returned: when not in check mode
+  type: int
+  sample: 1
+unreachable:
+  description: The hosts that could not be searched for this host's guests, each with why; the run fails when there is one.
+  returned: always
+  type: dict
+  sample: {hv3: "cannot reach hv3 at 192.0.2.13 port 16514: timed out"}
 run_id:
   description: This run's id.
   returned: always
@@ -138,6 +171,9 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import Ho
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import HostFacts, MigrationOutcome
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.options import RESTORE_SPEC
 
+# Passes over the guests still away: a further one when the last moved guests and others could not come home.
+RESTORE_PASSES = 3
+
 
 class Restore(EngineModule):
     argument_spec = RESTORE_SPEC
@@ -145,9 +181,74 @@ class Restore(EngineModule):
     def run(self):
         local = self.adapter()
         pools = local.pools(shared_names=self.params["shared_pools"])
+        self.check_named_guests(self.local_guests(pools))  # before the hold: policies or probes naming no guest change nothing
+        self.hold_host(local, "restore")  # a second run on this host refuses here
+        # what was under way here ends (or what a dead run left is aborted) before the plan
+        under_way = [] if self.module.check_mode else self.settle_host(local)
+        plan, home, returning, unreachable = self.survey(local, pools)
+        self.check_canary_guest(plan)  # before check mode and before anything moves
+        mark = local.maintenance()
+        result = dict(run_id=self.run_id, plan=plan.as_dict(), under_way=under_way, taken_over=self.taken_over(),
+                      unreachable=unreachable)
+        if self.module.check_mode:
+            already = [s.guest for s in plan.skipped if s.code == "already_home"]
+            first = self.canary_of(plan)
+            result.update(changed=bool(plan.moves) or mark is not None or bool(already), maintenance_cleared=False,
+                          home=sorted(already), canary=first.guest if first else None)
+            return result
+        outcomes, changes, canary, passes, first, executed = [], [], None, 0, plan, []
+        started = time.time()
+        while plan.moves and passes < RESTORE_PASSES and not self.stop_reason():
+            # a further pass when the last one moved guests and others are still away: room may have come free
+            passes += 1
+            unsafe = self.unsafe_guests(returning, pools)
+            executor = self.executor(unsafe, ignore_marks=[self.self_name], probes=self.probes(returning))
+            done, more, named = self.run_with_canary(executor, plan, canary=passes == 1)
+            outcomes += shifted(done, time.time() - started) if passes > 1 else done
+            executed += plan.moves
+            changes += more
+            canary = canary or named
+            if not plan.not_home or not any(o.moved for o in done) or any(o.failed for o in done):
+                break
+            plan, home, returning, unreachable = self.survey(local, pools)
+            plan = dataclasses.replace(plan, moves=[m for m in plan.moves if m.guest not in set(o.guest for o in outcomes)])
+        home_now = dict((g.name, g) for g in local.guests(pools=pools))
+        cleared = []
+        for name, guest in sorted(home_now.items()):
+            if guest.record is not None and placement.record_names(guest.record, home) and (
+                    guest.active or name in [o.guest for o in outcomes if o.moved]):
+                local.clear_record(name)
+                cleared.append(name)
+        maintenance_cleared = local.clear_maintenance()
+        stopped = self.stop_reason()
+        result.update(changed=bool(cleared) or maintenance_cleared or any(o.moved for o in outcomes),
+                      outcomes=[o.as_dict() for o in outcomes], summary=summary(outcomes), records_cleared=cleared,
+                      maintenance_cleared=maintenance_cleared, home=cleared, canary=canary,
+                      window_changes=[c.as_dict() for c in changes], passes=passes,
+                      # every move of every pass; what stayed away, as the last look found it
+                      plan=dataclasses.replace(first, moves=executed, not_home=plan.not_home).as_dict(),
+                      unreachable=unreachable, stopped=stopped)
+        failed = [o for o in outcomes if not (o.moved or o.outcome == "started")]
+        moved = set(o.guest for o in outcomes if o.moved or o.outcome == "started")
+        away = sorted(set([b.guest for b in plan.not_home] + [o.guest for o in failed]) - moved)
+        if stopped:
+            raise HostmaintError("the restore of %s stopped because %s: %s came home, %s did not" % (
+                self.self_name, stopped, ", ".join(sorted(moved)) or "no guest", ", ".join(away) or "no guest"),
+                **result)
+        if unreachable:
+            raise HostmaintError("the restore of %s is not complete: %s; guests of %s may still run there (run "
+                                 "restore.yml -l %s again once they answer)" % (
+                                     self.self_name, "; ".join("%s did not answer (%s)" % item
+                                                               for item in sorted(unreachable.items())),
+                                     self.self_name, self.self_name), **result)
+        if self.params["fail_on_not_home"] and away:
+            raise HostmaintError("%s: %s did not come home" % (self.self_name, ", ".join(away)), **result)
+        return result
+
+    def survey(self, local, pools):
+        """(plan, home's facts, the guests to bring home, {unreachable host: why}) as every host shows now."""
         guests_by_host = {self.self_name: self.local_guests(pools)}
-        hosts = {}
-        cpu_xml = {}
+        hosts, cpu_xml, unreachable = {}, {}, {}
         stub = self.home_stub()
         for dest in self.destinations():
             name = dest["name"]
@@ -163,50 +264,26 @@ class Restore(EngineModule):
             except HostmaintError as exc:
                 guests_by_host[name] = []
                 hosts[name] = HostFacts(name=name, reachable=False, unreachable_reason=exc.message)
-                self.module.warn("cannot look for %s's guests on %s: %s" % (self.self_name, name, exc.message))
+                unreachable[name] = exc.message
         returning = [g for n, gs in guests_by_host.items() if n != self.self_name for g in gs if g.name in cpu_xml]
         home = self.facts(self.self_name, lambda _n: local, guests=returning, cpu_xml=cpu_xml)
         plan = placement.restore_plan(guests_by_host, home, hosts, self.limits(), run_id=self.run_id)
-        mark = local.maintenance()
-        result = dict(run_id=self.run_id, plan=plan.as_dict())
-        if self.module.check_mode:
-            already = [s.guest for s in plan.skipped if s.code == "already_home"]
-            first = self.canary_of(plan)
-            result.update(changed=bool(plan.moves) or mark is not None or bool(already), maintenance_cleared=False,
-                          home=sorted(already), canary=first.guest if first else None)
-            return result
-        unsafe = self.unsafe_guests(returning, pools)
-        executor = self.executor(unsafe, ignore_marks=[self.self_name], probes=self.probes(returning))  # home ends maintenance
-        outcomes, changes, canary = self.run_with_canary(executor, plan)
-        home_now = dict((g.name, g) for g in local.guests(pools=pools))
-        cleared = []
-        for name, guest in sorted(home_now.items()):
-            if guest.record is not None and placement.record_names(guest.record, home) and (
-                    guest.active or name in [o.guest for o in outcomes if o.moved]):
-                local.clear_record(name)
-                cleared.append(name)
-        maintenance_cleared = local.clear_maintenance()
-        result.update(changed=bool(cleared) or maintenance_cleared or any(o.moved for o in outcomes),
-                      outcomes=[o.as_dict() for o in outcomes], summary=summary(outcomes), records_cleared=cleared,
-                      maintenance_cleared=maintenance_cleared, home=cleared, canary=canary,
-                      window_changes=[c.as_dict() for c in changes])
-        failed = [o for o in outcomes if not (o.moved or o.outcome == "started")]
-        if self.params["fail_on_not_home"] and (plan.not_home or failed):
-            names = [b.guest for b in plan.not_home] + [o.guest for o in failed]
-            raise HostmaintError("%s: %s did not come home" % (self.self_name, ", ".join(sorted(names))), **result)
-        return result
+        return plan, home, returning, unreachable
 
     def canary_of(self, plan):
         """The move to run first on its own (placement.canary), or None."""
-        if self.params["canary"] and (self.params["canary_guest"] or len(plan.moves) > 1):
-            return placement.canary(plan.moves, self.params["canary_guest"])[0]
+        named = self.params["canary_guest"]
+        if named and not any(move.guest == named for move in plan.moves):
+            named = None  # home already (check_canary_guest judged the name): the others need no other canary
+        if self.params["canary"] and (named or len(plan.moves) > 1):
+            return placement.canary(plan.moves, named)[0]
         return None
 
-    def run_with_canary(self, executor, plan):
+    def run_with_canary(self, executor, plan, canary=True):
         """The plan's moves, the canary first on its own when asked (``canary``, ``canary_guest``): the others
         start only once it has come home and passed its settle check. Returns (outcomes, window changes,
         the canary's name or None)."""
-        first = self.canary_of(plan)
+        first = self.canary_of(plan) if canary else None
         rest = [move for move in plan.moves if move is not first]
         if first is None:
             return executor.run(plan), list(executor.window_changes), None

@@ -9,8 +9,9 @@
   its generation (``hostmaint_libvirt_generation``, else ``hostmaint_libvirt_observed_generation``, which
   the maintenance playbooks record), so that `-l host3` needs no other host in the play. A host outside
   the default group gets the other hosts of its own groups (all but 'all' and 'ungrouped'); one outside
-  a group it was given fails. Given destinations that name inventory hosts without an address get that
-  host's ansible_host.
+  a group it was given fails. Given destinations must be a list of dicts with a name (one sentence
+  otherwise); those that name inventory hosts without an address get that host's ansible_host. An IPv6
+  ansible_host is put in brackets, as a URI needs it. Destinations given as null count as not given.
 - every other option of the module (the list comes from its argument spec, module_utils.options):
   the task's argument, else the host variable ``hostmaint_libvirt_<option>`` (templated), else
   nothing, so that the module's default applies (``options.merge``). The identity options above are
@@ -32,8 +33,28 @@ DEFAULT_CLUSTER_GROUP = "hypervisors"
 
 
 def _address(hostvars, host):
+    """host's ansible_host (else its name), an IPv6 address in brackets as URIs need it."""
     vars_of = hostvars.get(host) or {}
-    return str(vars_of.get("ansible_host") or host)
+    address = str(vars_of.get("ansible_host") or host)
+    if address.count(":") > 1 and not address.startswith("["):
+        address = "[%s]" % address
+    return address
+
+
+def check_destinations(destinations):
+    """Given ``destinations``: a list of dicts, each with a name (the module judges the rest). Raises
+    AnsibleActionFail with one sentence naming the entry, where the module's argument spec would say only
+    "dictionary requested"."""
+    if not isinstance(destinations, list):
+        raise AnsibleActionFail("destinations must be a list of hosts, each a dict such as {name: hv2}, got %r"
+                                % (destinations,))
+    for entry in destinations:
+        if not isinstance(entry, dict):
+            raise AnsibleActionFail("destinations lists %r, which is not a dict: give each host as a dict such as "
+                                    "{name: hv2, address: 192.0.2.12}" % (entry,))
+        if not isinstance(entry.get("name"), str) or not entry["name"].strip():
+            raise AnsibleActionFail("destinations lists %r without a host name: give each host's name in name"
+                                    % (entry,))
 
 
 def _generation(hostvars, host):
@@ -82,16 +103,16 @@ class EngineAction(ActionBase):
         hostvars = task_vars.get("hostvars") or {}
         args.setdefault("name", me)
         args.setdefault("address", _address(hostvars, me))
-        if "destinations" not in args:
+        if args.get("destinations") is None:
             cluster = task_vars.get("hostmaint_libvirt_cluster_group")
             cluster = self._templar.template(cluster) if cluster else None
             peers = cluster_peers(me, task_vars.get("group_names"), task_vars.get("groups") or {}, cluster)
             args["destinations"] = [dict(name=host, address=_address(hostvars, host), generation=_generation(hostvars, host))
                                     for host in peers]
-        elif isinstance(args["destinations"], list):
+        else:
+            check_destinations(args["destinations"])
             # destinations named after inventory hosts get their ansible_host unless given an address
-            args["destinations"] = [
-                dict(d, address=_address(hostvars, d["name"])) if isinstance(d, dict) and d.get("name") in hostvars
-                and not d.get("address") else d for d in args["destinations"]]
+            args["destinations"] = [dict(d, address=_address(hostvars, d["name"])) if d["name"] in hostvars
+                                    and not d.get("address") else d for d in args["destinations"]]
         result.update(self._execute_module(module_name=module, module_args=args, task_vars=task_vars))
         return result

@@ -86,7 +86,7 @@ def test_guest_with_a_passthrough_device(lab, plain, tmp_path):
 def test_bad_input_is_one_sentence_and_changes_nothing(lab, plain):
     cases = [
         ({"max_inbound": 0}, "max_inbound must be 1 or more, got 0"),
-        ({"policies": {"bl-plain": "later"}}, "policy 'later' for guest bl-plain is not one of"),
+        ({"policies": {"bl-plain": "later"}}, "policies gives guest bl-plain the policy 'later', expected one of"),
         ({"uri_template": "qemu+tls://nowhere/system"}, "must contain {host}"),
     ]
     for args, message in cases:
@@ -94,9 +94,10 @@ def test_bad_input_is_one_sentence_and_changes_nothing(lab, plain):
         assert result.get("failed") is True and message in result["msg"], result["msg"]
         assert lab.defined_on("bl-plain") == ["hv1"] and not lab.in_maintenance("hv1")
     result = lab.ansible("hv1", "hostmaint.libvirt.live_migrate", {"guest": "nope", "destination": "hv2"})["hv1"]
-    assert result["failed"] and result["msg"] == "unknown guest nope: neither hv1 nor hv2 has it"
+    assert result["failed"] and result["msg"] == "guest nope is defined neither on hv1 nor on the destination hv2: name a guest of hv1"
     result = lab.ansible("hv1", "hostmaint.libvirt.live_migrate", {"guest": "bl-plain", "destination": "hv9"})["hv1"]
-    assert result["failed"] and result["msg"].startswith("unknown destination hv9: expected one of hv2, hv3")
+    assert result["failed"] and result["msg"] == ("destination hv9 is not among destinations (hv2, hv3): name one of them, "
+                                                  "or add hv9 to destinations")
     # an unreachable destination is a verdict, not a crash: the other destination takes the guest
     result = lab.ansible("hv1", "hostmaint.libvirt.migration_preflight", {
         "destinations": [{"name": "hv2"}, {"name": "ghost", "address": lab.hosts()["hv1"].rsplit(".", 1)[0] + ".250"}],

@@ -101,6 +101,12 @@ def defaults(**given):
     (dict(pause_target_ms=0), None),
     (dict(pause_target_ms=150), None),
     (dict(settle_s=-5), "settle_s must be 0 or more, got -5"),
+    (dict(settle_s=10 ** 6), "settle_s must be 600 or less (seconds), got 1000000"),
+    (dict(uri_template="qemu+bogus://{host}/system"),
+     "uri_template 'qemu+bogus://{host}/system' has the scheme qemu+bogus, which libvirt does not accept for QEMU: use "
+     "one of qemu, qemu+tls, qemu+ssh, qemu+tcp, qemu+libssh, qemu+libssh2, qemu+ext"),
+    (dict(destinations=[{"name": "hv1"}]),
+     "the only destination listed in destinations is hv1, the source host itself: list the other hosts of its cluster"),
 ])
 def test_options_are_checked_before_anything_is_read(given, message):
     subject = engine.EngineModule(module=types.SimpleNamespace(params=defaults(name="hv1", **given)),
@@ -112,3 +118,137 @@ def test_options_are_checked_before_anything_is_read(given, message):
     with pytest.raises(HostmaintError) as error:
         subject.validate()
     assert error.value.message == message
+
+
+# -- reaching a peer: its address looked up within connect_timeout, then its libvirt port -------------------
+
+class Connection(object):
+    def close(self):
+        pass
+
+
+def test_a_peer_whose_address_resolves_and_answers_is_reached():
+    tried = []
+    engine.reach("hv2", "10.0.0.12", 16514, 3, resolver=lambda address, timeout: True,
+                 connect=lambda pair, timeout: tried.append((pair, timeout)) or Connection())
+    assert tried == [(("10.0.0.12", 16514), 3)]
+
+
+def refused_reach(resolver, connect=None):
+    def never(pair, timeout):
+        raise AssertionError("no connection may be tried")
+    with pytest.raises(HostmaintError) as error:
+        engine.reach("ghost", "ghost.example", 16514, 2, resolver=resolver, connect=connect or never)
+    return error.value.message
+
+
+def test_a_peer_whose_address_does_not_resolve_is_named_with_the_option():
+    assert refused_reach(lambda address, timeout: False) == (
+        "cannot reach ghost: its address ghost.example (destinations) does not resolve on this host; give its address "
+        "in destinations or add the name to DNS or /etc/hosts")
+
+
+def test_a_look_up_without_an_answer_is_bounded_by_connect_timeout():
+    assert refused_reach(lambda address, timeout: None) == (
+        "cannot reach ghost: looking up its address ghost.example (destinations) gave no answer within 2 s "
+        "(connect_timeout)")
+
+
+def test_a_peer_that_refuses_the_connection():
+    def refuse(pair, timeout):
+        raise ConnectionRefusedError(111, "Connection refused")
+    assert refused_reach(lambda address, timeout: True, refuse) == (
+        "cannot reach ghost at ghost.example port 16514: [Errno 111] Connection refused")
+
+
+# -- guests named in options: looked for here, then on each destination ---------------------------------------
+
+class Host(object):
+    """A host that knows its guests by name, or does not answer."""
+
+    def __init__(self, guests=(), down=False):
+        self.guests, self.down, self.asked = set(guests), down, []
+
+    def has_domain(self, name):
+        if self.down:
+            raise HostmaintError("cannot connect to libvirt: connection refused")
+        self.asked.append(name)
+        return name in self.guests
+
+    def close(self):
+        pass
+
+
+def named_engine(hosts, **given):
+    warned = []
+    uris = {"qemu:///system": "hv1", "qemu+tls://hv2/system": "hv2", "qemu+tls://hv3/system": "hv3"}
+    module = types.SimpleNamespace(params=defaults(name="hv1", destinations=[{"name": "hv2"}, {"name": "hv3"}],
+                                                   **given), warn=warned.append)
+    subject = engine.EngineModule(module=module, adapter_factory=lambda uri: hosts[uris[uri]])
+    return subject, warned
+
+
+def local_guests(*names):
+    return [types.SimpleNamespace(name=name) for name in names]
+
+
+def test_guests_named_in_options_that_run_here_ask_no_host():
+    hosts = dict(hv1=Host(), hv2=Host(), hv3=Host())
+    subject, warned = named_engine(hosts, policies={"web1": "shutdown"}, probes={"web2": "tcp://10.0.0.2:22"})
+    subject.check_named_guests(local_guests("web1", "web2"))
+    assert [h.asked for h in hosts.values()] == [[], [], []] and warned == []
+
+
+def test_a_guest_of_another_host_may_be_named_by_a_cluster_wide_variable():
+    hosts = dict(hv1=Host(["web1"]), hv2=Host(), hv3=Host(["db1"]))
+    subject, warned = named_engine(hosts, policies={"web1": "shutdown", "db1": "skip"})
+    subject.check_named_guests(local_guests("web1"))
+    assert hosts["hv1"].asked == ["db1"] and hosts["hv2"].asked == ["db1"] and hosts["hv3"].asked == ["db1"]
+    assert warned == []
+
+
+def test_restore_tells_which_guests_it_saw_elsewhere():
+    hosts = dict(hv1=Host(), hv2=Host(), hv3=Host())
+    subject, _warned = named_engine(hosts, policies={"db1": "skip"})
+    subject.check_named_guests(local_guests("web1"), known_elsewhere=["db1"])
+    assert [h.asked for h in hosts.values()] == [[], [], []]
+
+
+def test_a_guest_no_host_has_fails_naming_the_option_and_every_host_looked_on():
+    hosts = dict(hv1=Host(["web1"]), hv2=Host(), hv3=Host())
+    subject, _warned = named_engine(hosts, policies={"ghost": "shutdown"}, probes={"web1": "tcp://10.0.0.1:22",
+                                                                                   "phantom": "tcp://10.0.0.9:22"})
+    with pytest.raises(HostmaintError) as error:
+        subject.check_named_guests(local_guests("web1"))
+    assert error.value.message == ("policies names guest ghost, which is defined on none of hv1, hv2, hv3: name guests "
+                                   "of these hosts, or remove ghost from policies")
+    assert error.value.details == dict(option="policies", guests=["ghost"])
+
+
+def test_a_guest_only_a_silent_host_might_have_is_a_warning():
+    hosts = dict(hv1=Host(), hv2=Host(), hv3=Host(down=True))
+    subject, warned = named_engine(hosts, probes={"ghost": "tcp://10.0.0.9:22"})
+    subject.check_named_guests(local_guests("web1"))
+    assert warned == ["probes names guest ghost, which is defined on none of hv1, hv2, and hv3 did not answer: check "
+                      "that ghost is there and not a typo"]
+
+
+def test_no_guest_named_asks_nothing():
+    hosts = dict(hv1=Host(down=True), hv2=Host(down=True), hv3=Host(down=True))
+    subject, warned = named_engine(hosts)
+    subject.check_named_guests([])
+    assert warned == []
+
+
+def test_the_canary_guest_of_a_restore_plan():
+    from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import Move, Plan
+
+    plan = Plan(kind="restore", home="hv1", moves=[Move(guest="web1", action="migrate", source="hv2", destination="hv1")])
+    subject, _warned = named_engine({}, canary_guest="web1")
+    subject.check_canary_guest(plan)
+    subject, _warned = named_engine({}, canary_guest="ghost")
+    with pytest.raises(HostmaintError) as error:
+        subject.check_canary_guest(plan)
+    assert error.value.message == ("canary_guest ghost is not among the guests that migrate home to hv1 (web1): name "
+                                   "one of them, or leave canary_guest out")
+    assert error.value.details == dict(option="canary_guest", guest="ghost")

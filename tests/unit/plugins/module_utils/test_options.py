@@ -135,7 +135,7 @@ def test_ignored_variables_names_the_identity_variables_an_inventory_sets():
 def test_module_spec_takes_short_and_qualified_names_and_adds_the_connection_options(name):
     spec = options.module_spec(name)
     assert spec["uri"] == options.CONNECTION_SPEC["uri"]
-    assert spec["fail_on_not_home"] == {"type": "bool", "default": False}
+    assert spec["fail_on_not_home"] == {"type": "bool", "default": True}
 
 
 @pytest.mark.parametrize("name", ["guest_info", "hostmaint.libvirt.hypervisor_info", "", None])

@@ -190,8 +190,15 @@ def test_cdrom_with_an_iso_must_exist_on_the_destination():
     assert codes_of(preflight.check(guest(disks=[iso]), SOURCE, host())) == ["disk_not_shared"]
 
 
+def test_a_local_disk_is_copied_even_when_a_file_of_its_name_is_on_the_destination():
+    disk = Disk(target="vda", pool="default", path="/var/lib/libvirt/images/web01.qcow2", shared=False)
+    present = host(volume_paths=["/var/lib/libvirt/images/web01.qcow2"])
+    assert codes_of(preflight.check(guest(disks=[disk]), SOURCE, present)) == ["disk_not_shared"]
+    assert preflight.disks_to_copy(guest(disks=[disk]), present) == [disk]
+
+
 def test_volume_disks_are_located_by_pool_and_volume():
-    disk = Disk(target="vda", source_type="volume", pool="lab-shared", path="web01.qcow2")
+    disk = Disk(target="vda", source_type="volume", pool="lab-shared", path="web01.qcow2", shared=True)
     assert preflight.disk_location(disk) == "lab-shared/web01.qcow2"
     assert preflight.check(guest(disks=[disk]), SOURCE, host(volume_paths=["lab-shared/web01.qcow2"])) == []
     assert codes_of(preflight.check(guest(disks=[disk]), SOURCE, host())) == ["disk_not_shared"]

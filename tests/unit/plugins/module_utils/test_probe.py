@@ -38,6 +38,20 @@ def test_bad_urls_are_one_sentence(url, message):
     assert exc.value.message == message
 
 
+@pytest.mark.parametrize("url, source, message", [
+    ("web1:80", "probes", "probe 'web1:80' of guest web1 in probes must start with tcp:// or http://"),
+    ("ftp://web1/", "its settings metadata",
+     "probe 'ftp://web1/' of guest web1 in its settings metadata must start with tcp:// or http://"),
+    (8080, "probes", "probe 8080 of guest web1 in probes must start with tcp:// or http://"),
+    (None, "probes", "probe None of guest web1 in probes must start with tcp:// or http://"),
+    (["tcp://web1:22"], "probes", "probe ['tcp://web1:22'] of guest web1 in probes must start with tcp:// or http://"),
+])
+def test_a_bad_url_says_where_it_comes_from_and_any_type_is_one_sentence(url, source, message):
+    with pytest.raises(HostmaintError) as exc:
+        probe.parse(url, "web1", source=source)
+    assert exc.value.message == message
+
+
 def test_tcp_on_loopback():
     server = socket.socket()
     server.bind(("127.0.0.1", 0))

@@ -92,6 +92,22 @@ def test_malformed_option_is_rejected(capsys):
     assert code == 1 and "bogus" in result["msg"]
 
 
+@pytest.mark.parametrize("uri, message", [
+    ("foo://x", "uri 'foo://x' has the scheme foo, which libvirt does not accept for QEMU: use one of qemu, qemu+tls, "
+                "qemu+ssh, qemu+tcp, qemu+unix, qemu+libssh, qemu+libssh2, qemu+ext"),
+    ("qemu+bogus://hv1/system", "uri 'qemu+bogus://hv1/system' has the scheme qemu+bogus, which libvirt does not accept "
+                                "for QEMU: use one of qemu, qemu+tls, qemu+ssh, qemu+tcp, qemu+unix, qemu+libssh, "
+                                "qemu+libssh2, qemu+ext"),
+])
+def test_a_uri_libvirt_would_refuse_fails_before_connecting(capsys, uri, message):
+    opened = []
+    with patch_module_args({"uri": uri}):
+        with pytest.raises(SystemExit) as exit_info:
+            guest_info.GuestInfo(adapter_factory=opened.append).execute()
+    result = json.loads(capsys.readouterr().out)
+    assert exit_info.value.code == 1 and result["msg"] == message and opened == []
+
+
 MOUNTS = """/dev/vda / ext4 rw 0 0
 server:/export /srv/shared nfs4 rw 0 0
 /dev/vdb /srv/shared/local ext4 rw 0 0

@@ -141,3 +141,115 @@ def test_a_negative_pause_target_is_refused_before_anything_moves(capsys):
     code, result = run_module(capsys, world, pause_target_ms=-1)
     assert code == 1 and result["msg"] == "pause_target_ms must be 0 or more, got -1"
     assert world.guests == {"hv1": {"web1": "running"}, "hv2": {}}
+
+
+# -- bad input: one sentence naming the option and the object, exit 1, nothing moved -----------------------------
+
+class Recording(object):
+    """The fake adapter factory, recording which hosts the module opened; hosts in ``down`` do not answer."""
+
+    def __init__(self, world, down=()):
+        self.world, self.down, self.opened = world, set(down), []
+
+    def __call__(self, uri):
+        self.opened.append(URIS[uri])
+        adapter = FakeAdapter(self.world, uri)
+        if adapter.host in self.down:
+            def refuse(name):
+                raise live_migrate.HostmaintError("cannot connect to libvirt at %s: connection refused" % uri)
+            adapter.has_domain = refuse
+        return adapter
+
+
+def refused(capsys, down=(), **args):
+    """The message of a run that must fail, after checking it moved nothing; also the hosts it opened."""
+    world = World(downtime_ms=42)
+    factory = Recording(world, down)
+    args = dict(dict(name="hv1", guest="web1", destination="hv2", destinations=[{"name": "hv2"}], settle_s=0), **args)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exit_info:
+            live_migrate.LiveMigrate(adapter_factory=factory).execute()
+    result = json.loads(capsys.readouterr().out)
+    assert exit_info.value.code == 1 and result["failed"] is True, result
+    assert "Traceback" not in result["msg"] and "\n" not in result["msg"]
+    assert world.guests == {"hv1": {"web1": "running"}, "hv2": {}}
+    return result["msg"], factory.opened
+
+
+def test_a_destination_that_is_the_source_is_refused_before_any_host_is_asked(capsys):
+    msg, opened = refused(capsys, destination="hv1")
+    assert msg == "destination hv1 is the source host hv1: a guest cannot migrate to the host it runs on"
+    assert opened == []
+
+
+def test_a_destination_that_is_the_source_is_refused_when_libvirt_names_this_host(capsys):
+    msg, opened = refused(capsys, name=None, destination="hv1")
+    assert msg == "destination hv1 is the source host hv1: a guest cannot migrate to the host it runs on"
+    assert opened == ["hv1"]
+
+
+def test_a_destination_that_is_not_listed(capsys):
+    msg, opened = refused(capsys, destination="hv9")
+    assert msg == "destination hv9 is not among destinations (hv2): name one of them, or add hv9 to destinations"
+    assert opened == []
+    msg, _opened = refused(capsys, destinations=[], destination="hv9")
+    assert msg == "destination hv9 is not among destinations (none given): name one of them, or add hv9 to destinations"
+
+
+def test_destinations_that_list_only_the_source(capsys):
+    msg, opened = refused(capsys, destinations=[{"name": "hv1"}])
+    assert msg == ("the only destination listed in destinations is hv1, the source host itself: list the other hosts "
+                   "of its cluster")
+    assert opened == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (dict(uri_template="qemu+bogus://{host}/system"),
+     "uri_template 'qemu+bogus://{host}/system' has the scheme qemu+bogus, which libvirt does not accept for QEMU: use "
+     "one of qemu, qemu+tls, qemu+ssh, qemu+tcp, qemu+libssh, qemu+libssh2, qemu+ext"),
+    (dict(uri="foo://x"), "uri 'foo://x' has the scheme foo, which libvirt does not accept for QEMU: use one of qemu, "
+                          "qemu+tls, qemu+ssh, qemu+tcp, qemu+unix, qemu+libssh, qemu+libssh2, qemu+ext"),
+    (dict(max_inbound=100000), "max_inbound must be 64 or less (libvirt's default migration port range has 64 ports, "
+                               "one per incoming migration), got 100000"),
+    (dict(downtime_steps_ms=[]), "downtime_steps_ms is empty: give at least one downtime limit in milliseconds, such "
+                                 "as [50, 100, 200, 300, 500]"),
+    (dict(guest=""), "guest is empty: name the guest to move"),
+    (dict(destination=" "), "destination is empty: name the host to move web1 to"),
+    (dict(max_inbound="lots"), "argument 'max_inbound' is of type str and we were unable to convert to int: \"'lots'\" "
+                               "cannot be converted to an int"),
+    (dict(destinations=[{"address": "10.0.0.12"}]), "missing required arguments: name found in destinations"),
+])
+def test_options_are_refused_before_any_host_is_asked(capsys, args, message):
+    msg, opened = refused(capsys, **args)
+    assert msg == message and opened == []
+
+
+def test_a_guest_on_neither_host(capsys):
+    msg, _opened = refused(capsys, guest="ghost")
+    assert msg == "guest ghost is defined neither on hv1 nor on the destination hv2: name a guest of hv1"
+
+
+def test_a_guest_not_here_while_the_destination_does_not_answer(capsys):
+    msg, _opened = refused(capsys, guest="ghost", down=["hv2"])
+    assert msg == ("guest ghost is not defined on hv1, and the destination hv2 cannot tell whether it runs there: "
+                   "cannot connect to libvirt at qemu+tls://hv2/system: connection refused")
+
+
+@pytest.mark.parametrize("args, message", [
+    (dict(policies={"ghost": "shutdown"}),
+     "policies names guest ghost, which is defined on none of hv1, hv2: name guests of these hosts, or remove ghost "
+     "from policies"),
+    (dict(probes={"web1": "tcp://10.0.0.1:22", "ghost": "tcp://10.0.0.9:22"}, settle_s=5),
+     "probes names guest ghost, which is defined on none of hv1, hv2: name guests of these hosts, or remove ghost "
+     "from probes"),
+])
+def test_options_naming_a_guest_no_host_has(capsys, args, message):
+    msg, _opened = refused(capsys, **args)
+    assert msg == message
+
+
+def test_an_option_naming_a_guest_of_the_destination_is_fine(capsys):
+    world = World(downtime_ms=42)
+    world.guests["hv2"]["db1"] = "running"
+    code, result = run_module(capsys, world, policies={"db1": "skip"})
+    assert code == 0 and result["outcome"]["outcome"] == "migrated", result

@@ -124,6 +124,32 @@ def test_a_module_that_is_not_an_engine_module_fails_with_one_sentence():
     assert "hostmaint.libvirt.guest_info is not an engine module" in str(error.value)
 
 
+@pytest.mark.parametrize("destinations, message", [
+    ("hv2,hv3", "destinations must be a list of hosts, each a dict such as {name: hv2}, got 'hv2,hv3'"),
+    (["hv2"], "destinations lists 'hv2', which is not a dict: give each host as a dict such as {name: hv2, address: "
+              "192.0.2.12}"),
+    ([{"address": "10.0.0.12"}], "destinations lists {'address': '10.0.0.12'} without a host name: give each host's "
+                                 "name in name"),
+    ([{"name": ["hv2"]}], "destinations lists {'name': ['hv2']} without a host name: give each host's name in name"),
+])
+def test_malformed_destinations_are_one_sentence_naming_the_entry(destinations, message):
+    with pytest.raises(AnsibleActionFail) as error:
+        run({"destinations": destinations})
+    assert str(error.value) == message
+
+
+def test_given_destinations_get_their_inventory_address_and_null_means_the_inventory():
+    sent = run({"destinations": [{"name": "hv2"}, {"name": "hv9", "address": "192.0.2.9"}]})
+    assert sent["args"]["destinations"] == [{"name": "hv2", "address": "10.0.0.12"}, {"name": "hv9", "address": "192.0.2.9"}]
+    assert [d["name"] for d in run({"destinations": None})["args"]["destinations"]] == ["hv2", "hv3"]
+
+
+def test_an_ipv6_ansible_host_goes_in_brackets():
+    assert engine_action._address({"hv2": {"ansible_host": "2001:db8::12"}}, "hv2") == "[2001:db8::12]"
+    assert engine_action._address({"hv2": {"ansible_host": "[2001:db8::12]"}}, "hv2") == "[2001:db8::12]"
+    assert engine_action._address({"hv2": {"ansible_host": "10.0.0.12"}}, "hv2") == "10.0.0.12"
+
+
 def test_the_plugin_does_not_import_libvirt_or_the_engine():
     code = ("import sys; "
             "import ansible_collections.hostmaint.libvirt.plugins.plugin_utils.engine_action; "

@@ -1,0 +1,187 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fixtures of the fault suite (make test-faults): the lab of the integration tests, a clean lab for every
+case, the faults themselves, and the record of every case (name, bound, measured time, verdict) that
+tests/faults/table.py turns into docs/FAULTS.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from labkit import ROOT, kit
+
+RESULTS = os.path.join(ROOT, ".cache", "faults", "results.jsonl")
+lab = kit.lab  # the session's lab: three hosts set up by playbooks/setup.yml (pytest fixture)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "case(kind, name, bound_s): a fault or bad-input case and its time bound")
+    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    if not os.environ.get("HOSTMAINT_FAULTS_APPEND"):
+        open(RESULTS, "w").close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    marker = item.get_closest_marker("case")
+    if marker is None or report.when != "call":
+        return
+    kind, name, bound = marker.args
+    measured = getattr(item, "case_seconds", None)
+    with open(RESULTS, "a") as handle:
+        handle.write(json.dumps(dict(
+            kind=kind, name=name, bound_s=bound, seconds=round(measured if measured is not None else report.duration, 1),
+            passed=report.passed, test=item.nodeid.split("::")[-1], notes=getattr(item, "case_notes", []))) + "\n")
+
+
+@pytest.fixture()
+def case(request):
+    """Times the case (only what it does to the lab, not its clean-up) and keeps its notes for the table;
+    asserts the bound of its marker."""
+    marker = request.node.get_closest_marker("case")
+    bound = marker.args[2] if marker else None
+
+    class Case(object):
+        notes = []
+
+        def note(self, text):
+            self.notes.append(text)
+            print(text)
+
+    handle = Case()
+    handle.notes = []
+    request.node.case_notes = handle.notes
+    started = time.time()
+    yield handle
+    request.node.case_seconds = time.time() - started
+    if bound is not None:
+        assert request.node.case_seconds <= bound, "the case took %.0f s, over its bound of %s s" % (
+            request.node.case_seconds, bound)
+
+
+@pytest.fixture()
+def clean(lab):
+    """Every case starts and ends on a lab with no guest, no mark and no hold, every libvirtd running and
+    every link up."""
+    restore_lab(lab)
+    yield lab
+    restore_lab(lab)
+
+
+def restore_lab(lab):
+    for host in lab.hosts():
+        links(host, "up")
+        if not libvirtd_alive(host):
+            libvirtd(host, "start")
+    for guest in lab.status()["guests"]:
+        lab.remove_guest(guest["name"])
+    for host in lab.hosts():
+        for line in lab.virsh(host, "secret-list", check=False).stdout.splitlines():
+            if "hostmaint:" in line:
+                lab.virsh(host, "secret-undefine", line.split()[0], check=False)
+        for name in lab.virsh(host, "list", "--all", "--name", check=False).stdout.split():
+            lab.virsh(host, "destroy", name, check=False)
+            lab.virsh(host, "undefine", name, "--remove-all-storage", check=False)
+        # disks that storage copies left on hosts the guests have left (the lab's local pool holds only those)
+        for line in lab.virsh(host, "vol-list", "default", check=False).stdout.splitlines():
+            if line.split() and line.split()[0].endswith(".qcow2"):
+                lab.virsh(host, "vol-delete", line.split()[0], "--pool", "default", check=False)
+
+
+# -- faults ---------------------------------------------------------------------------------------
+def libvirtd(host, action):
+    kit.lab_cli("exec", host, "sh", "-c", {
+        "kill": "kill -9 $(cat /run/libvirt/libvirtd.pid)",
+        "start": "rm -f /run/libvirt/libvirtd.pid; /etc/init.d/libvirtd start",
+        "restart": "pid=$(cat /run/libvirt/libvirtd.pid); kill -9 $pid; while kill -0 $pid 2>/dev/null; do sleep 0.1; "
+                   "done; rm -f /run/libvirt/libvirtd.pid; /etc/init.d/libvirtd start",
+    }[action])
+
+
+def libvirtd_alive(host):
+    return kit.lab_cli("exec", host, "virsh", "-c", "qemu:///system", "version", check=False, timeout=30).returncode == 0
+
+
+def links(host, state, which=("mig", "sw")):
+    """Take host's links in the lab's switches down or up: ``mig`` (the migration network) and ``sw`` (the
+    management network, where libvirt's own connections and the guests' traffic go)."""
+    for prefix, ns in (("mig", "hvmig"), ("sw", "hvlab")):
+        if prefix in which:
+            subprocess.run(["ip", "-n", ns, "link", "set", "%s-%s" % (prefix, host), state], check=False)
+
+
+def qemu_pid(host, guest):
+    """The pid of guest's QEMU on host (read from that host's own /run), or None."""
+    proc = kit.lab_cli("exec", host, "cat", "/run/libvirt/qemu/%s.pid" % guest, check=False)
+    return int(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
+
+
+def wait_for(what, predicate, within=120.0, every=0.1):
+    deadline = time.time() + within
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("%s did not happen within %g s" % (what, within))
+
+
+def incoming(lab, host):
+    """Guests on host that are the destination side of a migration under way (paused for it, transient)."""
+    out = lab.virsh(host, "list", "--transient", "--name", check=False).stdout.split()
+    return out
+
+
+def outgoing_job(lab, host, guest):
+    proc = lab.virsh(host, "domjobinfo", guest, check=False)
+    return proc.returncode == 0 and "Unbounded" in proc.stdout
+
+
+def start_playbook(playbook, *args):
+    """ansible-playbook in the background, in its own process group (so that it can be killed as a whole)."""
+    cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), playbook] + list(args)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, ".build")))
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True, start_new_session=True)
+
+
+def kill_group(proc, sig=signal.SIGKILL):
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def start_ad_hoc(host, module, args):
+    """The module ad hoc in the background (ANSIBLE oneline output), as an operator's terminal would run it."""
+    cmd = [os.path.join(ROOT, ".venv", "bin", "ansible"), "-i", kit.INVENTORY, host, "-m", module, "-a", json.dumps(args)]
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="oneline", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_DEPRECATION_WARNINGS="0", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, ".build")))
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env,
+                            cwd=ROOT, start_new_session=True)
+
+
+def result_of(proc, host, timeout=600):
+    out, err = proc.communicate(timeout=timeout)
+    for line in out.splitlines():
+        if line.startswith("%s | " % host) and " => " in line:
+            result = json.loads(line.split(" => ", 1)[1])
+            result["failed"] = "FAILED" in line.split(" => ")[0] or result.get("failed", False)
+            return result
+    raise AssertionError("no result for %s: %s %s" % (host, out, err))
+
+
+def finish_playbook(proc, timeout=400):
+    """(return code, output) of a playbook started with start_playbook."""
+    out = proc.communicate(timeout=timeout)[0]
+    return proc.returncode, out

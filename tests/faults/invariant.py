@@ -1,0 +1,188 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The invariant every fault case ends on, checked by reading each lab host's libvirt directly (never the
+engine's result) and the machine's process table:
+
+- every guest that existed before is defined persistently on exactly one host, runs on exactly one host
+  when it was running (or keeps its shut-off or paused state), and no host keeps a transient copy;
+- every guest that was running answers HTTP with the same boot id as before;
+- every QEMU process belongs to a guest that runs (or is paused) on a host, one process per such host;
+- no host keeps a migration job, a run's hold, or a maintenance mark the case did not mean to leave.
+
+The snapshot is taken by a small script run inside each host with libvirt's own Python bindings, so it
+shares no code with the collection.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+
+from labkit import kit
+
+HTTP_ERRORS, http_answer, lab_cli = kit.HTTP_ERRORS, kit.http_answer, kit.lab_cli
+
+# Run inside a lab host: what its libvirtd says, as JSON.
+HOST_SCRIPT = r"""
+import json, libvirt
+conn = libvirt.open("qemu:///system")
+states = {1: "running", 2: "blocked", 3: "paused", 4: "shutdown", 5: "shutoff", 6: "crashed", 7: "pmsuspended"}
+guests = {}
+for dom in conn.listAllDomains(0):
+    state, reason = dom.state()
+    job = None
+    if dom.isActive():
+        try:
+            stats = dom.jobStats(0)
+            job = stats.get("type") or None
+        except libvirt.libvirtError:
+            job = "incoming" if (state, reason) == (3, 2) else None
+    guests[dom.name()] = dict(state=states.get(state, str(state)), reason=reason, persistent=bool(dom.isPersistent()),
+                              job=job)
+secrets = []
+for secret in conn.listAllSecrets(0):
+    try:
+        secrets.append(secret.usageID())
+    except libvirt.libvirtError:
+        pass
+print(json.dumps(dict(guests=guests, secrets=secrets)))
+"""
+
+QEMU_NAME = re.compile(r"-name\s+(?:guest=)?([^,\s]+)")
+
+
+def host_view(host):
+    proc = lab_cli("exec", host, "python3", "-c", HOST_SCRIPT, check=False, timeout=60)
+    if proc.returncode != 0:
+        return None  # its libvirtd does not answer: the checker says so
+    return json.loads(proc.stdout)
+
+
+def qemu_processes():
+    """{guest name: number of QEMU processes} on the machine (every lab host shares its process table)."""
+    out = subprocess.run(["ps", "-eo", "args"], stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout
+    counts = {}
+    for line in out.splitlines():
+        if "qemu-system" not in line.split(" ", 1)[0]:
+            continue
+        match = QEMU_NAME.search(line)
+        if match:
+            name = match.group(1).replace("\\x2c", ",")
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def snapshot(lab, guests=None, answers=True):
+    """What the lab shows now: {hosts: {host: view}, qemu: {...}, answers: {guest: answer}, addresses: {...}}.
+
+    ``guests`` limits the answers read to those guests (all lab guests by default)."""
+    status = lab.status()
+    views = dict((h["name"], host_view(h["name"])) for h in status["hosts"])
+    addresses = dict((g["name"], g["address"]) for g in status["guests"])
+    found = dict(hosts=views, qemu=qemu_processes(), addresses=addresses, answers={})
+    if answers:
+        for name, address in sorted(addresses.items()):
+            if guests is not None and name not in guests:
+                continue
+            if any(v and v["guests"].get(name, {}).get("state") == "running" for v in views.values()):
+                found["answers"][name] = answer(address)
+    return found
+
+
+def answer(address, within=20.0):
+    deadline = time.time() + within
+    while True:
+        try:
+            return http_answer(address, 1.0)
+        except HTTP_ERRORS:
+            if time.time() >= deadline:
+                return None
+            time.sleep(0.3)
+
+
+def where(snap, guest):
+    """(hosts defining it persistently, hosts where it is active, {host: state}, transient hosts)."""
+    persistent, active, states, transient = [], [], {}, []
+    for host, view in sorted(snap["hosts"].items()):
+        if not view or guest not in view["guests"]:
+            continue
+        info = view["guests"][guest]
+        states[host] = info["state"]
+        if info["persistent"]:
+            persistent.append(host)
+        else:
+            transient.append(host)
+        if info["state"] in ("running", "paused", "blocked"):
+            active.append(host)
+    return persistent, active, states, transient
+
+
+def violations(before, after, marks=(), gone=(), restarted=(), stopped=(), maybe_marked=()):
+    """Every way ``after`` breaks the invariant against ``before`` (a list of sentences; empty when it holds).
+
+    ``marks``: hosts the case means to leave in maintenance (``maybe_marked``: hosts that may be left so or
+    not, such as the host of a restore that was stopped); ``gone``: guests the case removed on purpose;
+    ``restarted``: guests the case restarted on purpose (their boot id may change); ``stopped``: guests the
+    case shut down on purpose (they may be shut off)."""
+    found = []
+    for host, view in sorted(after["hosts"].items()):
+        if view is None:
+            found.append("%s: its libvirtd does not answer" % host)
+            continue
+        for name, info in sorted(view["guests"].items()):
+            if info.get("job"):
+                found.append("%s: %s still has a job (%s)" % (host, name, info["job"]))
+        holds = [s for s in view["secrets"] if s == "hostmaint:hold"]
+        if holds:
+            found.append("%s: a run's hold is left on it" % host)
+        marked = "hostmaint:maintenance" in view["secrets"]
+        if host in maybe_marked:
+            pass
+        elif marked and host not in marks:
+            found.append("%s: left in maintenance" % host)
+        if not marked and host in marks:
+            found.append("%s: not in maintenance, though the case leaves it so" % host)
+    names = set()
+    for view in before["hosts"].values():
+        names.update((view or {}).get("guests", {}))
+    for name in sorted(names - set(gone)):
+        b_active, b_states = where(before, name)[1:3]
+        persistent, active, states, transient = where(after, name)
+        was = sorted(set(b_states.values()))
+        if len(persistent) != 1:
+            found.append("%s is defined persistently on %s (must be exactly one host)" % (
+                name, ", ".join(persistent) or "no host"))
+        if transient:
+            found.append("%s has a transient copy on %s" % (name, ", ".join(transient)))
+        if b_active and name not in stopped:
+            if len(active) != 1:
+                found.append("%s was %s and now runs on %s (must be exactly one host)" % (
+                    name, "/".join(was), ", ".join(active) or "no host"))
+            elif states[active[0]] != b_states[b_active[0]]:
+                found.append("%s was %s and is %s on %s" % (name, b_states[b_active[0]], states[active[0]], active[0]))
+        if not b_active and active:
+            found.append("%s was %s and now runs on %s" % (name, "/".join(was), ", ".join(active)))
+        qemu = after["qemu"].get(name, 0)
+        if qemu != len(active):
+            found.append("%s has %d QEMU process(es) for %d host(s) where it is active" % (name, qemu, len(active)))
+        expected = before["answers"].get(name)
+        if expected and name not in stopped and len(active) == 1 and states.get(active[0]) == "running":
+            now = after["answers"].get(name)
+            if now is None:
+                found.append("%s does not answer HTTP on %s" % (name, active[0]))
+            elif now != expected and name not in restarted:
+                found.append("%s answers as another instance (%s, was %s): it restarted" % (name, now, expected))
+    for name, count in sorted(after["qemu"].items()):
+        if name not in names and name not in gone:
+            found.append("QEMU process(es) of %s, which no host defined before" % name)
+    return found
+
+
+def assert_holds(lab, before, **kwargs):
+    """Snapshot the lab now and assert the invariant against ``before``; returns the snapshot."""
+    after = snapshot(lab, guests=set(before["answers"]))
+    problems = violations(before, after, **kwargs)
+    assert not problems, "invariant broken:\n  " + "\n  ".join(problems)
+    return after
