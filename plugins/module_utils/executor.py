@@ -470,6 +470,18 @@ class Executor(object):
         if mark is not None:
             raise _DestinationLeft("%s went into maintenance (run %s) after the plan was made"
                                    % (move.destination, mark.get("run_id")))
+        if move.action in TRANSFER_ACTIONS and move.memory_mib:
+            # its memory may have been taken since the plan (a guest started there): the room is judged again
+            try:
+                _total, available = dest.memory_mib()
+            except (HostmaintError, AttributeError, TypeError):
+                available = None  # not known: the plan's word stands
+            reserve = int(self.limits.reserve_mib or 0)
+            if available is not None and available - reserve < int(move.memory_mib):
+                raise _DestinationLeft(
+                    "%s no longer has room for %s: %d MiB available less the %d MiB reserve, %d MiB needed (its "
+                    "memory was taken after the plan was made)" % (move.destination, move.guest, available, reserve,
+                                                                    int(move.memory_mib)))
         if not watch:
             return None, None
         try:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import json
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -265,4 +267,43 @@ def test_a_guest_shut_down_from_inside_during_its_migration(clean, case):
     invariant.assert_holds(lab, before, marks={"hv1"}, stopped={"f11a"})
     if rc != 0:
         rerun(lab, before, EVACUATE, "hv1", {"hv1"}, case, stopped={"f11a"})
+    assert not guests_on(lab, "hv1")
+
+
+MARK_XML = ("<secret ephemeral='no' private='no'><usage type='volume'><volume>hostmaint:maintenance</volume></usage>"
+            "</secret>")
+HOG = "import sys, time; b = bytearray(int(sys.argv[1]) * 1048576); b[::4096] = b'x' * len(b[::4096]); time.sleep(600)"
+
+
+@pytest.mark.case("fault", "5. the destination's free memory is taken after planning (1.5 GiB allocated there)", 300)
+def test_destination_memory_taken_after_planning(clean, case):
+    lab = clean
+    names = ["f5a", "f5b", "f5c"]
+    add(lab, names, "hv1", "--dirty", "8")
+    # hv3 in maintenance: hv2 is the only destination, planned with room for the three guests and little more
+    kit.lab_cli("exec", "hv3", "sh", "-c", "printf \"%s\" > /tmp/m.xml && virsh secret-define /tmp/m.xml" % MARK_XML)
+    before = invariant.snapshot(lab)
+    available = lab.ansible("hv2", "hostmaint.libvirt.hypervisor_info")["hv2"]["hypervisor"]["memory_free_mib"]
+    reserve = available - 1000
+    proc = start_ad_hoc("hv1", "hostmaint.libvirt.evacuate", {"max_outbound": 1, "reserve_mib": reserve})
+    guest, dest = wait_for("a migration from hv1", lambda: in_flight_to(lab, names, hosts=("hv2",)))
+    # the lab's hosts share one machine's memory: what a guest started on hv2 would take, a process takes
+    hog = subprocess.Popen([sys.executable, "-c", HOG, "1536"])
+    try:
+        case.note("planned with %d MiB of room on hv2; 1.5 GiB taken there while %s migrated" % (available - reserve,
+                                                                                               guest))
+        result = result_of(proc, "hv1")
+    finally:
+        hog.kill()
+        hog.wait()
+    outcomes = dict((o["guest"], o) for o in result.get("outcomes", []))
+    case.note("evacuate: %s" % result.get("msg", "no failure")[:300])
+    assert result.get("failed") and "no longer has room" in result["msg"], result.get("msg")
+    stayed = [n for n in names if outcomes.get(n, {}).get("outcome") in ("blocked", "not_run")]
+    assert stayed and all(lab.running_on(n) == ["hv1"] for n in stayed), outcomes
+    invariant.assert_holds(lab, before, marks={"hv1", "hv3"})
+    again = lab.ansible("hv1", "hostmaint.libvirt.evacuate")["hv1"]
+    case.note("re-run with the memory back: %s" % ("ok" if not again.get("failed") else again.get("msg")))
+    assert not again.get("failed"), again.get("msg")
+    invariant.assert_holds(lab, before, marks={"hv1", "hv3"})
     assert not guests_on(lab, "hv1")
