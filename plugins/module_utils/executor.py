@@ -480,8 +480,8 @@ class Executor(object):
             if available is not None and available - reserve < int(move.memory_mib):
                 raise _DestinationLeft(
                     "%s no longer has room for %s: %d MiB available less the %d MiB reserve, %d MiB needed (its "
-                    "memory was taken after the plan was made)" % (move.destination, move.guest, available, reserve,
-                                                                    int(move.memory_mib)))
+                    "memory was taken after the plan was made)" % (
+                        move.destination, move.guest, available, reserve, int(move.memory_mib)))
         if not watch:
             return None, None
         try:

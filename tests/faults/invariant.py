@@ -18,11 +18,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 
 from labkit import kit
 
-HTTP_ERRORS, http_answer, lab_cli = kit.HTTP_ERRORS, kit.http_answer, kit.lab_cli
+lab_cli = kit.lab_cli
 
 # Run inside a lab host: what its libvirtd says, as JSON.
 HOST_SCRIPT = r"""
@@ -92,14 +91,7 @@ def snapshot(lab, guests=None, answers=True):
 
 
 def answer(address, within=20.0):
-    deadline = time.time() + within
-    while True:
-        try:
-            return http_answer(address, 1.0)
-        except HTTP_ERRORS:
-            if time.time() >= deadline:
-                return None
-            time.sleep(0.3)
+    return kit.answer_of(address, within=within)
 
 
 def where(snap, guest):

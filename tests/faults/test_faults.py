@@ -51,100 +51,83 @@ def guests_on(lab, host):
     return lab.virsh(host, "list", "--name").stdout.split()
 
 
+def evacuate_under(lab, case, names, fault, *extra, **kwargs):
+    """evacuate.yml -l hv1, one move at a time, with ``fault(guest, destination)`` (which returns a note) injected
+    once a migration is under way; then the invariant, and when the run failed, the operator's re-run and the
+    invariant again. ``kwargs`` go to the invariant (such as ``stopped``)."""
+    before = invariant.snapshot(lab)
+    proc = start_playbook(EVACUATE, "-l", "hv1", "-e", "hostmaint_libvirt_max_outbound=1", *extra)
+    guest, dest = wait_for("a migration from hv1", lambda: in_flight_to(lab, names))
+    case.note(fault(guest, dest))
+    rc = finish_playbook(proc)[0]
+    case.note("evacuate.yml: rc %d" % rc)
+    assert rc != 0 or not guests_on(lab, "hv1"), "the run reported success with guests left on hv1"
+    invariant.assert_holds(lab, before, marks={"hv1"}, **kwargs)
+    if rc != 0:
+        rerun(lab, before, EVACUATE, "hv1", {"hv1"}, case, **kwargs)
+    assert not guests_on(lab, "hv1")
+
+
 @pytest.mark.case("fault", "1. the destination's libvirtd is killed during a migration to it, then restarted", 300)
 def test_destination_libvirtd_killed_in_flight_then_restarted(clean, case):
-    lab = clean
     names = ["f1a", "f1b", "f1c"]
-    add(lab, names, "hv1", "--dirty", "8")
-    before = invariant.snapshot(lab)
-    proc = start_playbook(EVACUATE, "-l", "hv1", "-e", "hostmaint_libvirt_max_outbound=1")
-    guest, dest = wait_for("a migration from hv1", lambda: in_flight_to(lab, names))
-    libvirtd(dest, "kill")
-    case.note("killed %s's libvirtd while %s migrated to it" % (dest, guest))
-    time.sleep(3)
-    libvirtd(dest, "start")
-    rc, out = finish_playbook(proc)
-    case.note("evacuate.yml: rc %d" % rc)
-    invariant.assert_holds(lab, before, marks={"hv1"})
-    rerun(lab, before, EVACUATE, "hv1", {"hv1"}, case)
-    assert not guests_on(lab, "hv1")
+    add(clean, names, "hv1", "--dirty", "8")
+
+    def fault(guest, dest):
+        libvirtd(dest, "kill")
+        time.sleep(3)
+        libvirtd(dest, "start")
+        return "killed %s's libvirtd for 3 s while %s migrated to it" % (dest, guest)
+    evacuate_under(clean, case, names, fault)
 
 
 @pytest.mark.case("fault", "2. the source's libvirtd is restarted during the run", 300)
 def test_source_libvirtd_restarted_during_the_run(clean, case):
-    lab = clean
     names = ["f2a", "f2b", "f2c"]
-    add(lab, names, "hv1", "--dirty", "8")
-    before = invariant.snapshot(lab)
-    proc = start_playbook(EVACUATE, "-l", "hv1", "-e", "hostmaint_libvirt_max_outbound=1")
-    guest, dest = wait_for("a migration from hv1", lambda: in_flight_to(lab, names))
-    libvirtd("hv1", "restart")
-    case.note("restarted hv1's libvirtd while %s migrated to %s" % (guest, dest))
-    rc, out = finish_playbook(proc)
-    case.note("evacuate.yml: rc %d" % rc)
-    assert rc != 0 or not guests_on(lab, "hv1"), "the run reported success with guests left on hv1"
-    invariant.assert_holds(lab, before, marks={"hv1"})
-    rerun(lab, before, EVACUATE, "hv1", {"hv1"}, case)
-    assert not guests_on(lab, "hv1")
+    add(clean, names, "hv1", "--dirty", "8")
+
+    def fault(guest, dest):
+        libvirtd("hv1", "restart")
+        return "restarted hv1's libvirtd while %s migrated to %s" % (guest, dest)
+    evacuate_under(clean, case, names, fault)
 
 
 @pytest.mark.case("fault", "3. the destination's QEMU for the incoming guest is killed mid-copy", 300)
 def test_destination_qemu_killed_mid_copy(clean, case):
-    lab = clean
     names = ["f3a", "f3b"]
-    add(lab, names, "hv1", "--dirty", "16")
-    before = invariant.snapshot(lab)
-    proc = start_playbook(EVACUATE, "-l", "hv1", "-e", "hostmaint_libvirt_max_outbound=1")
-    guest, dest = wait_for("a migration from hv1", lambda: in_flight_to(lab, names))
-    pid = wait_for("the incoming QEMU of %s on %s" % (guest, dest), lambda: qemu_pid(dest, guest), within=30)
-    kit.lab_cli("exec", dest, "kill", "-9", str(pid))
-    case.note("killed the incoming QEMU (pid %d) of %s on %s" % (pid, guest, dest))
-    rc, out = finish_playbook(proc)
-    case.note("evacuate.yml: rc %d" % rc)
-    assert rc != 0 or not guests_on(lab, "hv1"), "the run reported success with guests left on hv1"
-    invariant.assert_holds(lab, before, marks={"hv1"})
-    rerun(lab, before, EVACUATE, "hv1", {"hv1"}, case)
-    assert not guests_on(lab, "hv1")
+    add(clean, names, "hv1", "--dirty", "16")
+
+    def fault(guest, dest):
+        pid = wait_for("the incoming QEMU of %s on %s" % (guest, dest), lambda: qemu_pid(dest, guest), within=30)
+        kit.lab_cli("exec", dest, "kill", "-9", str(pid))
+        return "killed the incoming QEMU (pid %d) of %s on %s" % (pid, guest, dest)
+    evacuate_under(clean, case, names, fault)
 
 
 @pytest.mark.case("fault", "4a. the destination's migration link is cut for 5 s mid-migration", 300)
 def test_migration_link_cut_briefly(clean, case):
-    lab = clean
     names = ["f4a", "f4b"]
-    add(lab, names, "hv1", "--dirty", "16")
-    before = invariant.snapshot(lab)
-    proc = start_playbook(EVACUATE, "-l", "hv1", "-e", "hostmaint_libvirt_max_outbound=1")
-    guest, dest = wait_for("a migration from hv1", lambda: in_flight_to(lab, names))
-    links(dest, "down", which=("mig",))
-    time.sleep(5)
-    links(dest, "up", which=("mig",))
-    case.note("cut %s's migration link for 5 s while %s migrated to it" % (dest, guest))
-    rc, out = finish_playbook(proc)
-    case.note("evacuate.yml: rc %d" % rc)
-    invariant.assert_holds(lab, before, marks={"hv1"})
-    if rc != 0:
-        rerun(lab, before, EVACUATE, "hv1", {"hv1"}, case)
-    assert not guests_on(lab, "hv1")
+    add(clean, names, "hv1", "--dirty", "16")
+
+    def fault(guest, dest):
+        links(dest, "down", which=("mig",))
+        time.sleep(5)
+        links(dest, "up", which=("mig",))
+        return "cut %s's migration link for 5 s while %s migrated to it" % (dest, guest)
+    evacuate_under(clean, case, names, fault)
 
 
 @pytest.mark.case("fault", "4b. the destination is cut off (both links) for 40 s, beyond libvirt's keepalive (30 s)", 400)
 def test_destination_cut_off_beyond_keepalive(clean, case):
-    lab = clean
     names = ["f4c", "f4d"]
-    add(lab, names, "hv1", "--dirty", "16")
-    before = invariant.snapshot(lab)
-    proc = start_playbook(EVACUATE, "-l", "hv1", "-e", "hostmaint_libvirt_max_outbound=1")
-    guest, dest = wait_for("a migration from hv1", lambda: in_flight_to(lab, names))
-    links(dest, "down")
-    time.sleep(40)
-    links(dest, "up")
-    case.note("cut %s off for 40 s while %s migrated to it" % (dest, guest))
-    rc, out = finish_playbook(proc)
-    case.note("evacuate.yml: rc %d" % rc)
-    invariant.assert_holds(lab, before, marks={"hv1"})
-    if rc != 0:
-        rerun(lab, before, EVACUATE, "hv1", {"hv1"}, case)
-    assert not guests_on(lab, "hv1")
+    add(clean, names, "hv1", "--dirty", "16")
+
+    def fault(guest, dest):
+        links(dest, "down")
+        time.sleep(40)
+        links(dest, "up")
+        return "cut %s off for 40 s while %s migrated to it" % (dest, guest)
+    evacuate_under(clean, case, names, fault)
 
 
 @pytest.mark.case("fault", "6. a guest dirties memory faster than it is copied; no post-copy: aborted at its bound", 200)
@@ -251,23 +234,15 @@ def test_two_hosts_evacuated_at_once(clean, case):
 
 @pytest.mark.case("fault", "11. a guest shuts itself down while it is being migrated", 240)
 def test_a_guest_shut_down_from_inside_during_its_migration(clean, case):
-    lab = clean
-    guests = add(lab, ["f11a"], "hv1", "--dirty", "16")
-    add(lab, ["f11b"], "hv1")
-    before = invariant.snapshot(lab)
-    proc = start_playbook(EVACUATE, "-l", "hv1", "-e", "hostmaint_libvirt_max_outbound=1",
-                          "-e", "hostmaint_libvirt_bandwidth_mib=16")
-    guest, dest = wait_for("the migration of f11a", lambda: in_flight_to(lab, ["f11a"]))
-    # libvirt refuses its own shutdown during a migration: the guest powers itself off (tests/lab/guest/init)
-    answer = urllib.request.urlopen("http://%s/cgi-bin/poweroff" % guests["f11a"]["address"], timeout=5).read()
-    case.note("f11a powered itself off (%s) while it migrated to %s" % (answer.decode().strip(), dest))
-    rc, out = finish_playbook(proc)
-    case.note("evacuate.yml: rc %d" % rc)
-    wait_for("f11a to be off", lambda: not kit.Lab().running_on("f11a"), within=60, every=1)
-    invariant.assert_holds(lab, before, marks={"hv1"}, stopped={"f11a"})
-    if rc != 0:
-        rerun(lab, before, EVACUATE, "hv1", {"hv1"}, case, stopped={"f11a"})
-    assert not guests_on(lab, "hv1")
+    guests = add(clean, ["f11a"], "hv1", "--dirty", "16")
+    add(clean, ["f11b"], "hv1")
+
+    def fault(_guest, dest):
+        # libvirt refuses its own shutdown during a migration: the guest powers itself off (tests/lab/guest/init)
+        answer = urllib.request.urlopen("http://%s/cgi-bin/poweroff" % guests["f11a"]["address"], timeout=5).read()
+        wait_for("f11a to be off", lambda: not clean.running_on("f11a"), within=60, every=1)
+        return "f11a powered itself off (%s) while it migrated to %s" % (answer.decode().strip(), dest)
+    evacuate_under(clean, case, ["f11a"], fault, "-e", "hostmaint_libvirt_bandwidth_mib=16", stopped={"f11a"})
 
 
 MARK_XML = ("<secret ephemeral='no' private='no'><usage type='volume'><volume>hostmaint:maintenance</volume></usage>"
@@ -290,8 +265,8 @@ def test_destination_memory_taken_after_planning(clean, case):
     # the lab's hosts share one machine's memory: what a guest started on hv2 would take, a process takes
     hog = subprocess.Popen([sys.executable, "-c", HOG, "1536"])
     try:
-        case.note("planned with %d MiB of room on hv2; 1.5 GiB taken there while %s migrated" % (available - reserve,
-                                                                                               guest))
+        case.note("planned with %d MiB of room on hv2; 1.5 GiB taken there while %s migrated" % (
+            available - reserve, guest))
         result = result_of(proc, "hv1")
     finally:
         hog.kill()
