@@ -499,12 +499,17 @@ class LibvirtAdapter(object):
 
     # -- guests -----------------------------------------------------------------------------
     def guests(self, pools=None):
-        """Every domain of this host as a Guest, sorted by name."""
+        """Every domain of this host as a Guest, sorted by name; a guest still arriving by an incoming migration
+        is not one yet (libvirt holds it while it is prepared, and evacuate waits for it to land)."""
         pools = pools if pools is not None else self.pools()
         result = []
+        paused, by_migration = libvirt.VIR_DOMAIN_PAUSED, getattr(libvirt, "VIR_DOMAIN_PAUSED_MIGRATION", 2)
         for dom in self.conn.listAllDomains(0):
             try:
-                state = STATES[dom.state()[0]]
+                raw = dom.state()
+                if list(raw[:2]) == [paused, by_migration] and not dom.isPersistent():
+                    continue
+                state = STATES[raw[0]]
                 result.append(domain_xml.parse_domain(dom.XMLDesc(0), state=state, persistent=bool(dom.isPersistent()),
                                                       pools=pools))
             except LIBVIRT_ERRORS as exc:

@@ -36,7 +36,7 @@ UNDER_WAY_WAIT_S = 300.0
 
 # Seconds with no migration under way before the host counts as settled (a move checked against the mark
 # just before it was set may start a moment later).
-QUIET_S = 2.0
+QUIET_S = 1.0
 
 # How often the hold is read for a stop request.
 REMOTE_CHECK_S = 1.0

@@ -114,7 +114,13 @@ def test_an_evacuation_waits_for_a_migration_into_its_host(clean, case):
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
     wait_for("o1's migration into hv2", lambda: "o1" in incoming(lab, "hv2"))
     proc = start_ad_hoc("hv2", "hostmaint.libvirt.evacuate", {})
-    wait_for("hv2's maintenance mark", lambda: lab.in_maintenance("hv2"), within=60, every=0.2)
+    try:
+        wait_for("hv2's maintenance mark", lambda: lab.in_maintenance("hv2") or proc.poll() is not None, within=60,
+                 every=0.2)
+    finally:
+        if proc.poll() is not None or not lab.in_maintenance("hv2"):
+            lab.virsh("hv1", "domjobabort", "o1", check=False)
+            raise AssertionError("hv2's evacuation did not start waiting: %s" % result_of(proc, "hv2"))
     time.sleep(4)
     assert "o1" in incoming(lab, "hv2"), "o1 landed before the test let it go"
     lab.virsh("hv1", "migrate-setspeed", "o1", "1000")
