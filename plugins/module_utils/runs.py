@@ -38,6 +38,9 @@ UNDER_WAY_WAIT_S = 300.0
 # just before it was set may start a moment later).
 QUIET_S = 1.0
 
+# How long a run tries to release its hold when its host's libvirtd does not answer (it may be restarting).
+RELEASE_WAIT_S = 15.0
+
 # How often the hold is read for a stop request.
 REMOTE_CHECK_S = 1.0
 
@@ -173,15 +176,17 @@ class HostRun(object):
     def release(self):
         if self.held is None:
             return
-        for attempt in range(2):
+        deadline = self.clock() + RELEASE_WAIT_S
+        while True:
             try:
                 self.local.release_hold(self.run_id)
                 break
             except HostmaintError:
-                if attempt:
+                if self.clock() >= deadline:
                     break  # a host that does not answer keeps a hold the next run finds stale, or names
                 # this host's libvirtd restarted under the run: its connection is gone, a new one is opened
                 self.local.close()
+                self.sleep(1.0)
         self.held = None
 
     def stopping(self, reason):

@@ -283,11 +283,15 @@ class Evacuate(EngineModule):
                                      self.self_name, stopped, ", ".join(moved) or "no guest",
                                      ", ".join(remaining) or "no guest", "s" if len(remaining) == 1 else "",
                                      self.self_name), **result)
+        failed = ["%s: %s" % (o.guest, o.reason) for o in outcomes if o.failed or o.outcome == "blocked"]
         if unexpected and not self.params["allow_partial"]:
-            failed = ["%s: %s" % (o.guest, o.reason) for o in outcomes if o.failed or o.outcome == "blocked"]
             failed += late_blocked
             raise HostmaintError("%s is not empty: %s still run there%s" % (
                 self.self_name, ", ".join(unexpected), (" (" + "; ".join(failed) + ")") if failed else ""), **result)
+        if failed and not self.params["allow_partial"]:
+            # the host is empty, but not every guest arrived well: the run did not do its job
+            raise HostmaintError("%s is empty, but %d move(s) failed: %s" % (
+                self.self_name, len(failed), "; ".join(failed)), **result)
         return result
 
     def late_arrivals(self, local, identity, pools, known, outcomes, changes):

@@ -33,6 +33,7 @@ GUESTS = (("sk1", ()), ("sk2", ("--dirty", "8")), ("sk3", ()))
 FAULTS = ("none", "destination libvirtd killed", "source libvirtd restarted", "destination QEMU killed",
           "migration link cut 5 s", "playbook killed (SIGKILL)", "playbook interrupted (SIGINT)", "stop.yml")
 CYCLE_BOUND_S = 400
+CASUALTIES = []  # guests whose own QEMU the fault killed (once switched over, the incoming QEMU is the guest)
 
 
 def in_flight(lab, names, hosts):
@@ -68,6 +69,7 @@ def inject(lab, fault, phase, names, rng, proc):
         if pid is None:
             return "no incoming QEMU to kill"
         kit.lab_cli("exec", dest, "kill", "-9", str(pid))
+        CASUALTIES.append(guest)  # killed after its switchover, it is the guest itself that dies
     elif fault == "migration link cut 5 s":
         links(dest, "down", which=("mig",))
         time.sleep(5)
@@ -112,13 +114,15 @@ def main(argv=None):
     for name, extra in GUESTS:
         lab.add_guest(name, "hv1", *extra)
     names = [name for name, _extra in GUESTS]
-    figures = dict(seed=seed, cycles=0, faults={}, violations=[], interventions=[], reruns=0, seconds=[])
+    figures = dict(seed=seed, cycles=0, faults={}, violations=[], interventions=[], reruns=0, seconds=[],
+                   casualties=[])
     path = os.path.join(ROOT, ".cache", "faults", "soak-%d.json" % seed)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     for cycle in range(1, args.cycles + 1):
         phase = "evacuate" if cycle % 2 else "restore"
         playbook = "playbooks/%s.yml" % phase
         fault = rng.choice(FAULTS)
+        del CASUALTIES[:]
         started = time.time()
         before = invariant.snapshot(lab)
         proc = start_playbook(playbook, "-l", "hv1")
@@ -132,7 +136,7 @@ def main(argv=None):
         while held(lab) and time.time() < deadline:
             time.sleep(1)
         problems += invariant.violations(before, invariant.snapshot(lab, guests=set(before["answers"])),
-                                         marks=marks, maybe_marked={"hv1"})
+                                         marks=marks, maybe_marked={"hv1"}, stopped=set(CASUALTIES))
         again = kit.ansible_playbook(playbook, "-l", "hv1", timeout=CYCLE_BOUND_S)
         figures["reruns"] += 1
         if again.returncode != 0:
@@ -141,11 +145,16 @@ def main(argv=None):
             if again.returncode != 0:
                 figures["interventions"].append(dict(cycle=cycle, fault=fault, output=again.stdout[-1500:]))
         after = invariant.snapshot(lab, guests=set(before["answers"]))
-        problems += invariant.violations(before, after, marks=marks)
+        problems += invariant.violations(before, after, marks=marks, stopped=set(CASUALTIES))
         where = sorted(set(h for n in names for h, v in after["hosts"].items() if v and n in v["guests"]))
         home_ok = (phase == "evacuate" and "hv1" not in where) or (phase == "restore" and where == ["hv1"])
         if not home_ok:
             problems.append("after the re-run of %s the guests are on %s" % (playbook, ", ".join(where)))
+        for name in CASUALTIES:  # the operator starts the guest the fault killed, where it is defined
+            for host in lab.defined_on(name):
+                if name not in lab.running_on(name):
+                    lab.virsh(host, "start", name, check=False)
+                    figures["casualties"].append(dict(cycle=cycle, guest=name, host=host))
         took = time.time() - started
         figures["cycles"] = cycle
         figures["faults"][fault] = figures["faults"].get(fault, 0) + 1
@@ -161,9 +170,9 @@ def main(argv=None):
         with open(path, "w") as handle:
             json.dump(figures, handle, indent=1)
     print("soak: seed %d: %d cycles run; faults by kind: %s; invariant violations: %d; manual interventions: %d; "
-          "cycle time median %.0f s" % (
+          "guests killed by the fault itself and started again: %d; cycle time median %.0f s" % (
               seed, figures["cycles"], ", ".join("%s %d" % kv for kv in sorted(figures["faults"].items())),
-              len(figures["violations"]), len(figures["interventions"]),
+              len(figures["violations"]), len(figures["interventions"]), len(figures["casualties"]),
               sorted(figures["seconds"])[len(figures["seconds"]) // 2] if figures["seconds"] else 0))
     print("soak: figures in %s" % os.path.relpath(path, ROOT))
     return 0 if not figures["violations"] and not figures["interventions"] else 1
