@@ -17,6 +17,7 @@ import pytest
 from labkit import ROOT, kit
 
 RESULTS = os.path.join(ROOT, ".cache", "faults", "results.jsonl")
+start_ad_hoc, result_of = kit.start_ad_hoc, kit.result_of  # shared with the integration tests
 lab = kit.lab  # the session's lab: three hosts set up by playbooks/setup.yml (pytest fixture)
 
 
@@ -168,28 +169,6 @@ def kill_group(proc, sig=signal.SIGKILL):
         os.killpg(proc.pid, sig)
     except ProcessLookupError:
         pass
-
-
-def start_ad_hoc(host, module, args):
-    """The module ad hoc in the background (ANSIBLE oneline output), as an operator's terminal would run it."""
-    cmd = [os.path.join(ROOT, ".venv", "bin", "ansible"), "-i", kit.INVENTORY, host, "-m", module]
-    if args:  # ansible takes "{}" for raw parameters, which the collection's modules refuse
-        cmd += ["-a", json.dumps(args)]
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="oneline", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_DEPRECATION_WARNINGS="0", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, ".build")))
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env,
-                            cwd=ROOT, start_new_session=True)
-
-
-def result_of(proc, host, timeout=600):
-    out, err = proc.communicate(timeout=timeout)
-    for line in out.splitlines():
-        if line.startswith("%s | " % host) and " => " in line:
-            result = json.loads(line.split(" => ", 1)[1])
-            result["failed"] = "FAILED" in line.split(" => ")[0] or result.get("failed", False)
-            return result
-    raise AssertionError("no result for %s: %s %s" % (host, out, err))
 
 
 def finish_playbook(proc, timeout=400):

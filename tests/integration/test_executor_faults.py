@@ -7,45 +7,16 @@ destination whose libvirtd dies mid-run is fault 1 of the fault suite, tests/fau
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import time
 
 import pytest
 
-from conftest import INVENTORY, ROOT, Prober, lab_cli
-
-
-def start_ad_hoc(host, module, args):
-    """The module ad hoc in the background, as an operator's terminal would run it."""
-    cmd = [shutil.which("ansible") or os.path.join(ROOT, ".venv", "bin", "ansible"), "-i", INVENTORY, host, "-m", module,
-           "-a", json.dumps(args)]
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="oneline", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env, cwd=ROOT)
-
-
-def result_of(proc, host, timeout=600):
-    out, err = proc.communicate(timeout=timeout)
-    for line in out.splitlines():
-        if line.startswith("%s | " % host) and " => " in line:
-            result = json.loads(line.split(" => ", 1)[1])
-            result["failed"] = "FAILED" in line.split(" => ")[0] or result.get("failed", False)
-            return result
-    raise AssertionError("no result for %s: %s %s" % (host, out, err))
+from conftest import Prober, lab_cli, result_of, start_ad_hoc
 
 
 def incoming(lab, host):
     """Guests libvirt lists on host (an incoming migration shows as paused there)."""
     return lab.virsh(host, "list", "--all", "--name", check=False).stdout.split()
-
-
-def libvirtd(host, action):
-    lab_cli("exec", host, "sh", "-c", {
-        "kill": "kill -9 $(cat /run/libvirt/libvirtd.pid)",
-        "start": "rm -f /run/libvirt/libvirtd.pid; /etc/init.d/libvirtd start",
-    }[action])
 
 
 @pytest.fixture()
