@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import Prober, lab_cli, result_of, start_ad_hoc
+from conftest import Prober, result_of, start_ad_hoc
 
 
 def incoming(lab, host):
