@@ -100,13 +100,13 @@ build: setup
 # KEEP_LAB=1 (make test) leaves the lab up for test-faults, which then uses it instead of building another.
 integration: setup
 	cd "$(ROOT)"
-	$(if $(KEEP_LAB),HOSTMAINT_LAB_LEAVE_UP=1) $(PYTEST) --durations=12 tests/integration
+	$(if $(KEEP_LAB),HOSTMAINT_LAB_LEAVE_UP=1) $(PYTEST) --durations=25 tests/integration
 
 # Uses the lab that is up (make test: the one integration left), else builds one; takes it down at the end.
 test-faults: setup
 	cd "$(ROOT)"
 	trap 'tests/lab/lab down >/dev/null 2>&1 || true' EXIT
-	HOSTMAINT_LAB_KEEP=1 $(PYTEST) --durations=8 tests/faults
+	HOSTMAINT_LAB_KEEP=1 $(PYTEST) --durations=15 tests/faults
 	python tests/faults/table.py
 
 CYCLES ?= 200
@@ -119,10 +119,15 @@ molecule: setup
 	cd "$(ROOT)"
 	molecule test --all
 
+# Each stage's start time is printed: the whole run must stay under 45 minutes.
 test: setup unit sanity lint build
+	echo "== $$(date +%T) integration"
 	$(MAKE) --no-print-directory integration KEEP_LAB=1
+	echo "== $$(date +%T) test-faults"
 	$(MAKE) --no-print-directory test-faults
+	echo "== $$(date +%T) molecule"
 	$(MAKE) --no-print-directory molecule
+	echo "== $$(date +%T) make test passed"
 
 lab: setup
 	cd "$(ROOT)"

@@ -86,7 +86,8 @@ def clean(cleaned_once):
 # Run inside each lab host: every secret of the collection, guest and leftover local disk removed.
 EMPTY_HOST = r"""
 for s in $(virsh secret-list | awk '/hostmaint:/ {print $1}'); do virsh -q secret-undefine "$s"; done
-for d in $(virsh list --all --name); do
+virsh -q list --all --name | while IFS= read -r d; do
+    [ -n "$d" ] || continue
     virsh -q destroy "$d" 2>/dev/null
     virsh -q undefine "$d" --nvram --remove-all-storage 2>/dev/null || virsh -q undefine "$d" 2>/dev/null
 done
@@ -146,8 +147,7 @@ def wait_for(what, predicate, within=120.0, every=0.1):
 
 def incoming(lab, host):
     """Guests on host that are the destination side of a migration under way (paused for it, transient)."""
-    out = lab.virsh(host, "list", "--transient", "--name", check=False).stdout.split()
-    return out
+    return lab.names(host, "--transient", check=False)
 
 
 def outgoing_job(lab, host, guest):

@@ -49,7 +49,8 @@ for secret in conn.listAllSecrets(0):
 print(json.dumps(dict(guests=guests, secrets=secrets)))
 """
 
-QEMU_NAME = re.compile(r"-name\s+(?:guest=)?([^,\s]+)")
+# libvirt starts QEMU with "-name guest=<name>,debug-threads=on", a comma in the name doubled
+QEMU_NAME = re.compile(r"-name\s+guest=((?:[^,]|,,)+)")
 
 
 def host_view(host):
@@ -68,7 +69,7 @@ def qemu_processes():
             continue
         match = QEMU_NAME.search(line)
         if match:
-            name = match.group(1).replace("\\x2c", ",")
+            name = match.group(1).replace(",,", ",")
             counts[name] = counts.get(name, 0) + 1
     return counts
 

@@ -38,7 +38,7 @@ CASUALTIES = []  # guests whose own QEMU the fault killed (once switched over, t
 
 def in_flight(lab, names, hosts):
     for host in hosts:
-        found = [n for n in lab.virsh(host, "list", "--transient", "--name", check=False).stdout.split() if n in names]
+        found = [n for n in lab.names(host, "--transient", check=False) if n in names]
         if found:
             return found[0], host
     return None

@@ -48,7 +48,7 @@ def in_flight_to(lab, names, hosts=("hv2", "hv3")):
 
 
 def guests_on(lab, host):
-    return lab.virsh(host, "list", "--name").stdout.split()
+    return lab.names(host)
 
 
 def evacuate_under(lab, case, names, fault, *extra, **kwargs):
@@ -133,22 +133,31 @@ def test_destination_cut_off_beyond_keepalive(clean, case):
 @pytest.mark.case("fault", "6. a guest dirties memory faster than it is copied; no post-copy: aborted at its bound", 200)
 def test_a_guest_that_cannot_converge_is_aborted_at_its_bound(clean, case):
     lab = clean
-    add(lab, ["f6"], "hv1", "--dirty", "100")
+    guest = add(lab, ["f6"], "hv1", "--dirty", "100")["f6"]
     before = invariant.snapshot(lab)
+    prober = kit.Prober(guest)
+    prober.start()
     started = time.time()
     # 40 MiB/s cannot copy a 128 MiB working set rewritten every 1.3 s, whatever the pause allowed, and
     # neither auto-converge nor post-copy may help: the ladder raises the pause limit, then aborts at 30 s
-    result = lab.ansible("hv1", "hostmaint.libvirt.live_migrate", {
-        "guest": "f6", "destination": "hv2", "bandwidth_mib": 40, "min_timeout": 30, "timeout_per_gib": 1,
-        "postcopy": False, "auto_converge": False})["hv1"]
+    result = lab.ansible("hv1", "hostmaint.libvirt.evacuate", {
+        "bandwidth_mib": 40, "min_timeout": 30, "timeout_per_gib": 1, "postcopy": False,
+        "auto_converge": False})["hv1"]
     took = time.time() - started
-    outcome = result.get("outcome") or {}
-    case.note("live_migrate: %s in %.0f s; ladder %s" % (outcome.get("outcome"), took,
-                                                         [s.get("kind") for s in outcome.get("ladder_steps", [])]))
+    prober.stop()
+    outcome = (result.get("outcomes") or [{}])[0]
+    case.note("evacuate: %s in %.0f s; ladder %s" % (outcome.get("outcome"), took,
+                                                     [s.get("kind") for s in outcome.get("ladder_steps", [])]))
     assert result.get("failed") and outcome.get("outcome") == "aborted", result
+    assert result["msg"].startswith("hv1 is not empty: f6 still run"), result["msg"]
+    assert "keeps running on hv1" in outcome["reason"], outcome
+    assert result["empty"] is False and result["remaining"] == ["f6"]
     assert [s for s in outcome["ladder_steps"] if s.get("kind") == "set_downtime"], outcome
     assert took < 30 + 40, "the abort came %.0f s after the start, beyond its 30 s bound and the abort grace" % took
-    invariant.assert_holds(lab, before)
+    case.note("f6 answered %d probes, %d failed, longest gap %.1f s" % (prober.ok, prober.failed, prober.longest_gap))
+    lab.kept_instance(prober)  # the same instance all along, no kernel fault, no lost write
+    assert lab.record("hv1", "f6") is None
+    invariant.assert_holds(lab, before, marks={"hv1"})
     assert guests_on(lab, "hv1") == ["f6"]
 
 

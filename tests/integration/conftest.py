@@ -56,12 +56,18 @@ class Lab(object):
     def virsh(self, host, *args, check=True):
         return lab_cli("exec", host, "virsh", "-q", "-c", "qemu:///system", *args, check=check)
 
+    def names(self, host, *flags, check=True):
+        """The guests virsh lists on host (virsh list --name and flags), one name per line: a name may hold
+        spaces."""
+        listing = self.virsh(host, "list", "--name", *flags, check=check).stdout
+        return [line.strip() for line in listing.splitlines() if line.strip()]
+
     def defined_on(self, guest):
         """Every host where virsh lists the guest (running or only defined)."""
-        return sorted(h for h in self.hosts() if guest in self.virsh(h, "list", "--all", "--name").stdout.split())
+        return sorted(h for h in self.hosts() if guest in self.names(h, "--all"))
 
     def running_on(self, guest):
-        return sorted(h for h in self.hosts() if guest in self.virsh(h, "list", "--name").stdout.split())
+        return sorted(h for h in self.hosts() if guest in self.names(h))
 
     def placement(self):
         """{guest: host} for running guests, from each host's libvirt."""
@@ -173,7 +179,7 @@ GUEST_FAULT = re.compile(r"Kernel panic|Oops: |kernel BUG at|BUG: unable to hand
 def consoles(guest):
     """{host: text}: the guest's serial console as each lab host kept it (QEMU appends across migrations)."""
     found = {}
-    for path in glob.glob(os.path.join(ROOT, ".lab", "hosts", "*", "var-log-libvirt", "qemu", "%s-serial.log" % guest)):
+    for path in glob.glob(os.path.join(ROOT, ".lab", "hosts", "*", "var-log-libvirt", "qemu", "%s-serial.log" % glob.escape(guest))):
         with open(path, errors="replace") as fh:
             found[path.split(os.sep)[-4]] = fh.read()
     return found

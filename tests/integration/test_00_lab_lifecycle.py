@@ -29,7 +29,7 @@ def lab_processes():
                 cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if (os.path.join(ROOT, ".lab") in cmdline or "/run/libvirt/libvirtd.pid" in cmdline or "lab_name=" in cmdline
+        if (os.path.join(ROOT, ".lab") in cmdline or "/run/libvirt/libvirtd.pid" in cmdline or "lab_name_hex=" in cmdline
                 or "glusterd -p /run/glusterd.pid" in cmdline):
             found.append(cmdline)
     return found

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Prober, answer_of
+from conftest import Prober, answer_of, lab_cli
 
-GUESTS = ["ev1", "ev2", "ev3", "ev4"]
+# names with a space and with non-ASCII letters are not bad input: they go through every step like any other
+GUESTS = sorted(["ev1", "ev 2", "ev3-café-ü", "ev4"])
 
 
 @pytest.fixture()
@@ -38,6 +39,9 @@ def probed(lab, guests, module):
 def test_evacuate_then_restore(lab, evacuees):
     before = lab.placement()
     assert all(before[g] == "hv1" for g in GUESTS)
+    # the lab's status names them as they are
+    status = lab_cli("status").stdout
+    assert all(" %s " % g in status for g in GUESTS), status
 
     # check mode: the plan, and nothing moves
     check = lab.ansible("hv1", "hostmaint.libvirt.evacuate", check=True)["hv1"]
@@ -172,30 +176,6 @@ def test_paused_and_shut_off_guests_anti_affinity_and_a_restore_short_of_room(la
     finally:
         for name in names:
             lab.remove_guest(name)
-
-
-def test_a_migration_that_cannot_finish_is_aborted_and_the_guest_stays(lab, clean_marks):
-    guest = lab.add_guest("slow1", "hv1", "--memory", "512", "--dirty", "40")
-    try:
-        prober = Prober(guest)
-        prober.start()
-        # 4 MiB/s cannot copy 512 MiB of a guest that rewrites 40 MiB/s within 20 s: aborted, it stays
-        slow = {"bandwidth_mib": 4, "min_timeout": 20, "timeout_per_gib": 1}
-        result = lab.ansible("hv1", "hostmaint.libvirt.evacuate", slow)["hv1"]
-        prober.stop()
-        assert result["failed"] is True
-        assert result["msg"].startswith("hv1 is not empty: slow1 still run there")
-        outcome = result["outcomes"][0]
-        print("abort: %s after %.1f s, %s bytes, ladder %s" % (outcome["outcome"], outcome["duration_s"],
-                                                               outcome["bytes_transferred"], outcome["ladder_steps"]))
-        assert outcome["outcome"] == "aborted" and "keeps running on hv1" in outcome["reason"]
-        assert 18 <= outcome["duration_s"] < 60
-        assert result["empty"] is False and result["remaining"] == ["slow1"]
-        assert lab.running_on("slow1") == ["hv1"] and lab.defined_on("slow1") == ["hv1"]
-        assert lab.record("hv1", "slow1") is None
-        lab.assert_kept_answering(prober)
-    finally:
-        lab.remove_guest("slow1")
 
 
 def test_policy_shutdown_stops_a_guest_that_cannot_move_and_restore_starts_it(lab, clean_marks):

@@ -16,7 +16,7 @@ from conftest import Prober, result_of, start_ad_hoc
 
 def incoming(lab, host):
     """Guests libvirt lists on host (an incoming migration shows as paused there)."""
-    return lab.virsh(host, "list", "--all", "--name", check=False).stdout.split()
+    return lab.names(host, "--all", check=False)
 
 
 @pytest.fixture()
@@ -36,7 +36,7 @@ def test_a_guest_reset_right_after_it_lands_is_reported_failed_and_stops_the_run
         victim = None
         while time.time() < deadline and victim is None:
             for host in ("hv2", "hv3"):
-                running = lab.virsh(host, "list", "--name", "--state-running", check=False).stdout.split()
+                running = lab.names(host, "--state-running", check=False)
                 landed = [n for n in names if n in running]
                 if landed:
                     victim = (landed[0], host)
@@ -91,7 +91,7 @@ def test_a_guest_started_on_the_host_while_it_is_emptied_is_moved_too(lab, marks
         assert result["late_arrivals"] == ["la-late"] and result["empty"] is True
         assert outcomes["la-late"]["outcome"] == "migrated"
         assert lab.running_on("la-late") in (["hv2"], ["hv3"]) and lab.defined_on("la-late") == lab.running_on("la-late")
-        assert lab.virsh("hv1", "list", "--all", "--name").stdout.split() == []
+        assert lab.names("hv1", "--all") == []
         lab.assert_kept_answering(prober)
     finally:
         for name in names + ["la-late"]:

@@ -34,7 +34,7 @@ def test_guest_info_matches_virsh(lab, guests):
     capabilities = lab.virsh("hv1", "capabilities").stdout
     assert "<uuid>%s</uuid>" % result["host"]["uuid"] in capabilities
     by_name = dict((g["name"], g) for g in result["guests"])
-    assert sorted(by_name) == sorted(lab.virsh("hv1", "list", "--all", "--name").stdout.split()) == guests
+    assert sorted(by_name) == sorted(lab.names("hv1", "--all")) == guests
 
     for name in ("gi-shared", "gi-local"):
         guest = by_name[name]

@@ -48,7 +48,7 @@ def test_hypervisor_info_matches_virsh(lab):
     assert pools["lab-shared"]["shared"] is True and pools["default"]["shared"] is False
     assert 0 < info["memory_free_mib"] <= info["memory_total_mib"]
     assert info["maintenance"] is False and info["maintenance_info"] is None
-    assert info["guests"] == len(lab.virsh("hv2", "list", "--all", "--name").stdout.split())
+    assert info["guests"] == len(lab.names("hv2", "--all"))
 
 
 def test_a_guest_on_local_storage_moves_only_with_storage_copy(lab):

@@ -11,6 +11,7 @@ import subprocess
 from conftest import ROOT
 
 DEMO_GUESTS = ["db1", "web1", "web2", "web3"]
+ODD = "web 4 ünï"  # a name with spaces and non-ASCII letters, added to hv1 before the demo: it goes along
 
 
 def run(*cmd):
@@ -21,10 +22,12 @@ def run(*cmd):
 
 def test_demo_evacuates_hv1_and_the_restore_playbook_brings_it_back(lab):
     try:
+        lab.add_guest(ODD, "hv1")
         demo = run(os.path.join(ROOT, "scripts", "demo"))
         assert demo.returncode == 0, demo.stdout[-3000:]
         placement = lab.placement()
-        for guest in DEMO_GUESTS:
+        assert " %s " % ODD in demo.stdout  # the lab's status, printed by the demo
+        for guest in DEMO_GUESTS + [ODD]:
             assert placement[guest] in ("hv2", "hv3"), (guest, placement)
             assert len(lab.defined_on(guest)) == 1
         assert lab.in_maintenance("hv1")
@@ -35,11 +38,12 @@ def test_demo_evacuates_hv1_and_the_restore_playbook_brings_it_back(lab):
         # the operator sees every guest that came home, the worst pause and where the report is (the output's
         # YAML may wrap long lines)
         flat = " ".join(restore.stdout.split())
-        for guest in DEMO_GUESTS:
-            assert re.search(r"%s hv[23] -> hv1: migrated in [0-9.]+ s, pause [0-9]+ ms" % guest, flat), guest
-        assert re.search(r"ok: %d guest\(s\) moved, 0 failed, worst pause [0-9]+ ms" % len(DEMO_GUESTS), flat), flat[-2000:]
+        for guest in DEMO_GUESTS + [ODD]:
+            assert re.search(r"%s hv[23] -> hv1: migrated in [0-9.]+ s, pause [0-9]+ ms" % re.escape(guest), flat), guest
+        assert re.search(r"ok: %d guest\(s\) moved, 0 failed, worst pause [0-9]+ ms" % (len(DEMO_GUESTS) + 1), flat), \
+            flat[-2000:]
         assert re.search(r"report \S+/hostmaint-reports/\S+-restore-\w+\.md", flat), flat[-2000:]
-        for guest in DEMO_GUESTS:
+        for guest in DEMO_GUESTS + [ODD]:
             assert lab.defined_on(guest) == ["hv1"] and lab.running_on(guest) == ["hv1"]
             assert lab.record("hv1", guest) is None
         assert not lab.in_maintenance("hv1")
@@ -52,6 +56,6 @@ def test_demo_evacuates_hv1_and_the_restore_playbook_brings_it_back(lab):
             assert lab.defined_on(guest) == ["hv1"]
         assert not lab.in_maintenance("hv1")
     finally:
-        for guest in DEMO_GUESTS:
+        for guest in DEMO_GUESTS + [ODD]:
             lab.remove_guest(guest)
         lab.clear_maintenance()

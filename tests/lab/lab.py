@@ -26,6 +26,7 @@ import time
 import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape as xml_escape
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB = os.path.join(ROOT, ".lab")
@@ -804,7 +805,9 @@ def all_guests(state):
     for name in state["hosts"]:
         if not pid_of(name):
             continue
-        listing = virsh(name, "list", "--all", "--name", check=False).stdout.split()
+        # one name per line: a name may hold spaces
+        listing = [line.strip() for line in virsh(name, "list", "--all", "--name", check=False).stdout.splitlines()
+                   if line.strip()]
         for guest in listing:
             dom_state = virsh(name, "domstate", guest, check=False).stdout.strip()
             xml = virsh(name, "dumpxml", guest, check=False).stdout
@@ -818,6 +821,13 @@ def http_get(address, timeout=1.0):
         return resp.read().decode()
 
 
+def valid_guest_name(name):
+    """A name libvirt takes for a QEMU guest and virsh can be given: printable (spaces and non-ASCII letters
+    included), no '/', no leading '-' or space, at most 63 characters."""
+    return (0 < len(name) <= 63 and name.isprintable() and "/" not in name and not name.startswith(("-", " "))
+            and name == name.rstrip())
+
+
 def cmd_guest_add(args):
     state = require_up()
     # one guest add at a time: the address is chosen from what the hosts already have
@@ -825,8 +835,9 @@ def cmd_guest_add(args):
     fcntl.flock(lock, fcntl.LOCK_EX)
     if args.host not in state["hosts"]:
         raise LabError("unknown host %s: the lab has %s" % (args.host, ", ".join(state["hosts"])))
-    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", args.name):
-        raise LabError("guest name %r is not valid: use letters, digits, '-', '_' and '.'" % args.name)
+    if not valid_guest_name(args.name):
+        raise LabError("guest name %r is not valid: give 1 to 63 printable characters (spaces and non-ASCII letters "
+                       "are fine), without '/', not starting with '-' or a space" % args.name)
     if args.memory < 64:
         raise LabError("guest %s needs at least 64 MiB of memory, got %d" % (args.name, args.memory))
     if args.dirty < 0:
@@ -853,14 +864,15 @@ def cmd_guest_add(args):
         virsh(args.host, "vol-create-as", pool, volume, "64M", "--format", "qcow2")
         path = virsh(args.host, "vol-path", volume, "--pool", pool).stdout.strip()
         disk_xml = ("<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/>"
-                    "<source file='%s'/><target dev='vda' bus='virtio'/></disk>" % path)
+                    "<source file='%s'/><target dev='vda' bus='virtio'/></disk>" % xml_escape(path, {"'": "&apos;"}))
     extra_nics = ""
     for bridge in args.extra_bridge:
         extra_nics += "<interface type='bridge'><source bridge='%s'/><model type='virtio'/></interface>" % bridge
     serial = "/var/log/libvirt/qemu/%s-serial.log" % args.name
     dirty_mib = max(16, min(args.memory // 2, 128))
-    cmdline = "console=ttyS0 loglevel=5 oops=panic unknown_nmi_panic panic=-1 lab_name=%s lab_ip=%s/%d lab_gw=%s lab_dirty=%d lab_dirty_mib=%d" % (
-        args.name, ip, subnet.prefixlen, addr(state, 1), args.dirty, dirty_mib)
+    # the name goes to the guest's init hex-coded: the kernel command line splits on spaces
+    cmdline = "console=ttyS0 loglevel=5 oops=panic unknown_nmi_panic panic=-1 lab_name_hex=%s lab_ip=%s/%d lab_gw=%s lab_dirty=%d lab_dirty_mib=%d" % (
+        args.name.encode("utf-8").hex(), ip, subnet.prefixlen, addr(state, 1), args.dirty, dirty_mib)
     xml = """<domain type='qemu'>
   <name>{name}</name>
   <memory unit='MiB'>{memory}</memory>
@@ -896,9 +908,9 @@ def cmd_guest_add(args):
     <memballoon model='none'/>
   </devices>
 </domain>
-""".format(name=args.name, memory=args.memory, kernel=state["kernel"], initrd=state["initrd"], cmdline=cmdline,
-           disk=disk_xml, mac=mac, serial=serial, extra_nics=extra_nics)
-    xml_path = os.path.join(LAB, "%s.xml" % args.name)
+""".format(name=xml_escape(args.name), memory=args.memory, kernel=state["kernel"], initrd=state["initrd"],
+           cmdline=cmdline, disk=disk_xml, mac=mac, serial=xml_escape(serial, {"'": "&apos;"}), extra_nics=extra_nics)
+    xml_path = os.path.join(LAB, "guest-%s.xml" % args.name.encode("utf-8").hex())
     write(xml_path, xml)
     virsh(args.host, "define", xml_path)
     os.unlink(xml_path)

@@ -1,0 +1,25 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The lab takes the guest names libvirt takes: spaces and non-ASCII letters are names, not bad input."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+PATH = os.path.join(os.path.dirname(__file__), "..", "lab", "lab.py")
+SPEC = importlib.util.spec_from_file_location("hostmaint_lab", PATH)
+LAB = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(LAB)
+
+
+@pytest.mark.parametrize("name", ["web1", "web 4", "ev3-café-ü", "数据库", "a" * 63, "db.1_x"])
+def test_names_libvirt_takes_are_valid(name):
+    assert LAB.valid_guest_name(name)
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "-x", " lead", "trail ", "tab\there", "a" * 64, "line\nbreak"])
+def test_names_libvirt_or_virsh_would_refuse_are_not(name):
+    assert not LAB.valid_guest_name(name)
