@@ -823,9 +823,18 @@ def http_get(address, timeout=1.0):
 
 def valid_guest_name(name):
     """A name libvirt takes for a QEMU guest and virsh can be given: printable (spaces and non-ASCII letters
-    included), no '/', no leading '-' or space, at most 63 characters."""
-    return (0 < len(name) <= 63 and name.isprintable() and "/" not in name and not name.startswith(("-", " "))
-            and name == name.rstrip())
+    included), no '/', no leading '-' or space, at most 63 bytes in UTF-8 (the host's file names are built
+    from it), and not a number or a UUID (virsh would read those as a domain's id or UUID)."""
+    if not (0 < len(name.encode("utf-8")) <= 63 and name.isprintable() and "/" not in name
+            and not name.startswith(("-", " ")) and name == name.rstrip()):
+        return False
+    if name.isdigit():
+        return False
+    try:
+        uuid.UUID(name)
+        return False
+    except ValueError:
+        return True
 
 
 def cmd_guest_add(args):
@@ -836,8 +845,9 @@ def cmd_guest_add(args):
     if args.host not in state["hosts"]:
         raise LabError("unknown host %s: the lab has %s" % (args.host, ", ".join(state["hosts"])))
     if not valid_guest_name(args.name):
-        raise LabError("guest name %r is not valid: give 1 to 63 printable characters (spaces and non-ASCII letters "
-                       "are fine), without '/', not starting with '-' or a space" % args.name)
+        raise LabError("guest name %r is not valid: give 1 to 63 bytes of printable characters (spaces and non-ASCII "
+                       "letters are fine), without '/', not starting with '-' or a space, not a number or a UUID"
+                       % args.name)
     if args.memory < 64:
         raise LabError("guest %s needs at least 64 MiB of memory, got %d" % (args.name, args.memory))
     if args.dirty < 0:

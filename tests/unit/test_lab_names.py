@@ -15,11 +15,12 @@ LAB = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(LAB)
 
 
-@pytest.mark.parametrize("name", ["web1", "web 4", "ev3-café-ü", "数据库", "a" * 63, "db.1_x"])
+@pytest.mark.parametrize("name", ["web1", "web 4", "ev3-café-ü", "数据库", "a" * 63, "ü" * 31, "db.1_x", "5a"])
 def test_names_libvirt_takes_are_valid(name):
     assert LAB.valid_guest_name(name)
 
 
-@pytest.mark.parametrize("name", ["", "a/b", "-x", " lead", "trail ", "tab\there", "a" * 64, "line\nbreak"])
+@pytest.mark.parametrize("name", ["", "a/b", "-x", " lead", "trail ", "tab\there", "a" * 64, "ü" * 32, "line\nbreak", "5",
+                                  "8a2c5d3e-0f4b-4c5a-9d2e-1b3c4d5e6f70"])
 def test_names_libvirt_or_virsh_would_refuse_are_not(name):
     assert not LAB.valid_guest_name(name)
