@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import generation, inputs, preflight, probe, runs
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import generation, inputs, placement, preflight, probe, runs
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.base import LibvirtModule
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor
@@ -325,6 +325,43 @@ class EngineModule(LibvirtModule):
     def close(self):
         self.release_host()  # before the connections close: the hold is released through this host's
         super(EngineModule, self).close()
+
+    # -- definitions a migration left behind ------------------------------------------------------------------
+    def home_stub(self):
+        """Enough of this host's facts to match migration records before the full facts are read."""
+        identity = self.adapter().host_identity()
+        return HostFacts(name=self.self_name, uuid=identity.get("uuid"), hostname=identity.get("hostname"))
+
+    def remove_stale_copies(self, guests_by_host, adapter_of):
+        """Remove the shut-off definitions a migration left on one host while its guest runs on another
+        (placement.stale_copies: a migration record ties the two hosts), before anything is planned: planned,
+        such a copy would be moved or started as a second instance of its guest. Each copy is read again on
+        its host just before (still shut off, persistent, the same UUID); its disks stay. Check mode only
+        lists them. Removed copies (and, in check mode, those a run would remove) leave ``guests_by_host``.
+        Returns [{guest, host, runs_on, removed, note}]."""
+        found = placement.stale_copies(guests_by_host, {self.self_name: self.home_stub()})
+        done = []
+        for copy in found:
+            entry = dict(guest=copy["guest"], host=copy["host"], runs_on=copy["runs_on"], removed=False)
+            if self.module.check_mode:
+                entry["note"] = "a run removes it: %s runs on %s" % (copy["guest"], copy["runs_on"])
+            else:
+                try:
+                    adapter = adapter_of(copy["host"])
+                    state, persistent = adapter.guest_state(copy["guest"])
+                    if state != "shutoff" or not persistent or adapter.guest_uuid(copy["guest"]) != copy["uuid"]:
+                        entry["note"] = "left alone: it changed since it was read"
+                    else:
+                        adapter.undefine(copy["guest"])
+                        entry.update(removed=True, note="removed: %s runs on %s, and a migration's last step never "
+                                                        "undefined it here" % (copy["guest"], copy["runs_on"]))
+                except HostmaintError as exc:
+                    entry["note"] = "could not be removed: %s" % exc.message
+            done.append(entry)
+            if entry["removed"] or self.module.check_mode:
+                guests_by_host[copy["host"]] = [g for g in guests_by_host[copy["host"]]
+                                                if not (g.name == copy["guest"] and g.uuid == copy["uuid"])]
+        return done
 
     # -- bad input that needs the hosts' guests (module_utils.inputs judges the options alone) --------------
     def check_named_guests(self, guests, known_elsewhere=()):

@@ -130,6 +130,7 @@ class _Run(object):
         self.started = executor.clock()
         self.lock = threading.Lock()
         self.adapters = {}
+        self.retired = []  # connections that broke, replaced by reconnect(); closed with the others
         self.opened = []
         self.timelines = {}
         self.notes = {}
@@ -147,6 +148,13 @@ class _Run(object):
                 self.opened.append(host)
             return self.adapters[host]
 
+    def reconnect(self, host):
+        """The next adapter(host) opens a new connection (the old one broke: its daemon restarted, say)."""
+        with self.lock:
+            old = self.adapters.pop(host, None)
+            if old is not None:
+                self.retired.append(old)
+
     def mark(self, move, phase):
         with self.lock:
             self.timelines.setdefault(move.guest, {})[phase] = self.at()
@@ -157,7 +165,8 @@ class _Run(object):
 
     def close(self):
         with self.lock:
-            adapters, self.adapters = list(self.adapters.values()), {}
+            adapters, self.adapters = list(self.adapters.values()) + self.retired, {}
+            self.retired = []
         for adapter in adapters:
             adapter.close()
 
@@ -435,12 +444,17 @@ class Executor(object):
         """(hosts where the guest is defined, note) for the report, through the run's connections.
 
         With ``wait``, after a failed move: poll until exactly one of source and destination defines the
-        guest, at most ``definition_wait_s``; the note says so when that bound passes. A host that does
-        not answer is listed as unreachable and does not count.
+        guest and both answer, at most ``definition_wait_s``; a host that does not answer is asked again on a
+        new connection (its libvirtd may have restarted), and the note says so when that bound passes. A host
+        that does not answer is listed as unreachable and does not count. A source that keeps a shut-off
+        definition of a guest that runs on the destination (libvirt undefines the source only in the
+        migration's last step, which a source libvirtd restarted at that moment never runs) has that
+        definition removed, once it is seen so twice: the guest is then defined on one host only.
         """
         hosts = [h for h in (move.source, move.destination) if h]
         hosts = [h for i, h in enumerate(hosts) if h not in hosts[:i]]
         deadline = self.clock() + self.definition_wait_s
+        seen_left, removed, tried = 0, "", False
         while True:
             found, unknown = [], []
             for host in hosts:
@@ -449,16 +463,63 @@ class Executor(object):
                         found.append(host)
                 except HostmaintError:
                     unknown.append(host)
+                    if wait:
+                        run.reconnect(host)
             runs_on = found + ["%s (unreachable)" % host for host in unknown]
-            if not wait or len(found) == 1 or (unknown and not found):
+            if not wait:
                 return runs_on, ""
+            if len(found) == 2 and not tried:
+                seen_left = seen_left + 1 if self._left_on_source(run, move) else 0
+                if seen_left >= 2:
+                    tried = True
+                    removed = self._remove_left_definition(run, move)
+                    continue
+            if (len(found) == 1 and not unknown) or (unknown and not found):
+                return runs_on, removed
+            if found == [move.source] and self._active_on(run, move.source, move.guest):
+                return runs_on, removed  # still running where it was: the destination never took it over
             if self.clock() >= deadline:
+                if unknown:
+                    return runs_on, removed + "; after %g s %s still did not answer" % (
+                        self.definition_wait_s, " and ".join(unknown))
                 if found:
-                    return runs_on, "; after %g s %s is still defined on both %s" % (
+                    return runs_on, removed + "; after %g s %s is still defined on both %s" % (
                         self.definition_wait_s, move.guest, " and ".join(found))
                 return runs_on, "; after %g s neither %s defines %s" % (
                     self.definition_wait_s, " nor ".join(hosts), move.guest)
             self.sleep(self.policy.poll_interval_s)
+
+    @staticmethod
+    def _active_on(run, host, guest):
+        try:
+            return run.adapter(host).guest_state(guest)[0] in ("running", "paused", "blocked")
+        except HostmaintError:
+            return False
+
+    @staticmethod
+    def _left_on_source(run, move):
+        """Whether the guest runs (or is paused) on the destination, defined there, while its source keeps a
+        shut-off definition of the same guest (same UUID): what a migration whose last step never ran leaves."""
+        try:
+            source, dest = run.adapter(move.source), run.adapter(move.destination)
+            dest_state, dest_persistent = dest.guest_state(move.guest)
+            source_state, source_persistent = source.guest_state(move.guest)
+            if not (dest_state in ("running", "paused", "blocked") and dest_persistent and source_state == "shutoff"
+                    and source_persistent):
+                return False
+            return source.guest_uuid(move.guest) == dest.guest_uuid(move.guest)
+        except HostmaintError:
+            return False
+
+    @staticmethod
+    def _remove_left_definition(run, move):
+        """Undefine the source's stale copy (its disks stay); returns the note for the report."""
+        try:
+            run.adapter(move.source).undefine(move.guest)
+        except HostmaintError as exc:
+            return "; the definition %s kept on %s could not be removed: %s" % (move.guest, move.source, exc.message)
+        return ("; %s kept a shut-off definition of %s while the guest ran on %s (the migration's last step never "
+                "ran there): that definition was removed" % (move.source, move.guest, move.destination))
 
     def check_destination(self, run, move, dest, watch=False):
         """Just before a move: the destination answers and is not marked in maintenance since the plan was

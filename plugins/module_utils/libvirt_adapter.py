@@ -841,6 +841,11 @@ class LibvirtAdapter(object):
                 return False
             raise HostmaintError("cannot read guest %s on %s: %s" % (name, self.uri, exc.get_error_message()))
 
+    def guest_uuid(self, name):
+        dom = self.domain(name)
+        with _failing("cannot read the UUID of %s on %s" % (name, self.uri)):
+            return dom.UUIDString()
+
     def guest_state(self, name):
         """(state, persistent) of a guest: state as model.STATES names it."""
         dom = self.domain(name)

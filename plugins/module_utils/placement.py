@@ -63,6 +63,7 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     TRANSFER_ACTIONS,
     Blocked,
     DecisionError,
+    HostFacts,
     Limits,
     Move,
     Plan,
@@ -480,6 +481,38 @@ def record_names(record, host):
     if record.origin_host_uuid and host.uuid and record.origin_host_uuid == host.uuid:
         return True
     return record.origin_host in [name for name in (host.name, host.hostname) if name]
+
+
+def stale_copies(guests_by_host, identities):
+    """Definitions a migration left behind when its last step never ran: [{guest, uuid, host, runs_on}].
+
+    libvirt undefines a migrated guest on its source only in the migration's last step, on the source's
+    libvirtd; when that daemon restarts (or its connection drops) at that moment, the guest runs on the
+    destination and its source keeps a shut-off definition of it. A copy is stale when it is shut off and
+    persistent on one host while the same guest (name and UUID) is active on another, and a migration
+    record ties the two hosts: the running copy's record names the shut-off copy's host as its origin
+    (an evacuation), or the shut-off copy's record names the running copy's host (a restore). Copies that
+    no record of ours ties together are left alone (an operator's own standby definitions, say).
+    ``identities`` maps host names to HostFacts (name, uuid, hostname) to match records against."""
+    active = {}
+    for host_name, guests in guests_by_host.items():
+        for guest in guests:
+            if guest.active and guest.uuid:
+                active.setdefault((guest.name, guest.uuid), []).append((host_name, guest))
+    found = []
+    for host_name in sorted(guests_by_host):
+        for guest in guests_by_host[host_name]:
+            if guest.active or not guest.persistent or not guest.uuid:
+                continue
+            for other_host, running in active.get((guest.name, guest.uuid), []):
+                if other_host == host_name:
+                    continue
+                here = identities.get(host_name) or HostFacts(name=host_name)
+                there = identities.get(other_host) or HostFacts(name=other_host)
+                if record_names(running.record, here) or record_names(guest.record, there):
+                    found.append(dict(guest=guest.name, uuid=guest.uuid, host=host_name, runs_on=other_host))
+                    break
+    return found
 
 
 def _home_sentence(guest, home_name, reason):

@@ -150,6 +150,19 @@ under_way:
   elements: dict
   sample: [{guest: web2, direction: out, action: aborted, run_id: 20261125T170000Z-9f8e7d,
             reason: "the migration of web2 that run 20261125T170000Z-9f8e7d left running (its process 4242 is gone) was aborted; web2 keeps running on hv1"}]
+stale_copies:
+  description:
+    - Shut-off definitions a migration left behind (on this host, or on a destination for a guest that runs
+      here) while the guest runs on another host, found before the plan.
+      libvirt undefines a migrated guest on its source only in the migration's last step; a source libvirtd
+      restarted at that moment leaves the copy. A copy counts only when a migration record ties the two hosts
+      and the UUIDs match. Each is removed (its disks stay) and never planned; check mode lists those a run
+      would remove. Each has C(guest), C(host), C(runs_on), C(removed) and C(note).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{guest: web2, host: hv1, runs_on: hv2, removed: true,
+            note: "removed: web2 runs on hv2, and a migration's last step never undefined it here"}]
 taken_over:
   description: The hold of an earlier run on this host that this run took over because that run is provably gone (with C(why)), or null.
   returned: always
@@ -239,7 +252,9 @@ class Evacuate(EngineModule):
         try:
             # marked, the host refuses new incoming moves; those already under way land (or fail) before the plan
             under_way = [] if self.module.check_mode else self.settle_host(local)
-            guests = self.local_guests(pools)
+            stale = self.stale_here(local, pools)
+            gone = set((c["guest"], c["host"]) for c in stale if c["removed"] or self.module.check_mode)
+            guests = [g for g in self.local_guests(pools) if (g.name, self.self_name) not in gone or g.active]
             probes = self.probes(guests)
             plan = self.plan(local, identity, guests)
         except HostmaintError:
@@ -247,7 +262,7 @@ class Evacuate(EngineModule):
                 local.clear_maintenance()
             raise
         result = dict(run_id=self.run_id, plan=plan.as_dict(), maintenance=mark, under_way=under_way,
-                      taken_over=self.taken_over())
+                      taken_over=self.taken_over(), stale_copies=stale)
         if not plan.proceed:
             if marked:
                 local.clear_maintenance()  # nothing moves: the host stays in service
@@ -258,7 +273,8 @@ class Evacuate(EngineModule):
         if self.module.check_mode:
             moving = set(m.guest for m in plan.moves if m.action != "shutdown")
             staying = sorted(g.name for g in guests if g.active and g.name not in moving)
-            result.update(changed=bool(plan.moves) or mark is None, empty=not staying, remaining=staying)
+            result.update(changed=bool(plan.moves) or mark is None or bool(stale), empty=not staying,
+                          remaining=staying)
             return result
         record = self.record(identity)
         records = dict((g.name, record) for g in guests if g.record is None)
@@ -269,7 +285,8 @@ class Evacuate(EngineModule):
         late, late_blocked, skipped = self.late_arrivals(local, identity, pools, guests, outcomes, changes)
         remaining = sorted(g.name for g in local.guests(pools=pools) if g.active)
         stopped = self.stop_reason()
-        result.update(changed=marked or any(o.moved or o.outcome == "shut_down" for o in outcomes),
+        cleaned = any(c["removed"] for c in stale)
+        result.update(changed=marked or cleaned or any(o.moved or o.outcome == "shut_down" for o in outcomes),
                       outcomes=[o.as_dict() for o in outcomes], summary=summary(outcomes), remaining=remaining,
                       empty=not remaining, window_changes=[c.as_dict() for c in changes], late_arrivals=late,
                       stopped=stopped)
@@ -293,6 +310,18 @@ class Evacuate(EngineModule):
             raise HostmaintError("%s is empty, but %d move(s) failed: %s" % (
                 self.self_name, len(failed), "; ".join(failed)), **result)
         return result
+
+    def stale_here(self, local, pools):
+        """Shut-off copies a migration left behind (EngineModule.remove_stale_copies) on this host, or on a
+        destination for a guest that runs here: removed before the plan, never moved as a second instance.
+        Destinations that do not answer are left for the next run."""
+        guests_by_host = {self.self_name: local.guests(pools=pools)}
+        for dest in self.destinations():
+            try:
+                guests_by_host[dest["name"]] = self.peer(dest["name"]).guests()
+            except HostmaintError:
+                continue
+        return self.remove_stale_copies(guests_by_host, lambda h: local if h == self.self_name else self.peer(h))
 
     def late_arrivals(self, local, identity, pools, known, outcomes, changes):
         """Guests that started on this host while it was being emptied, moved in further passes (at most

@@ -117,6 +117,19 @@ under_way:
   elements: dict
   sample: [{guest: web2, direction: out, action: aborted, run_id: 20261125T170000Z-9f8e7d,
             reason: "the migration of web2 that run 20261125T170000Z-9f8e7d left running (its process 4242 is gone) was aborted; web2 keeps running on hv1"}]
+stale_copies:
+  description:
+    - Shut-off definitions a migration left behind (on a peer for a guest that runs here, or here for one
+      that runs on a peer) while the guest runs on another host, found before the plan.
+      libvirt undefines a migrated guest on its source only in the migration's last step; a source libvirtd
+      restarted at that moment leaves the copy. A copy counts only when a migration record ties the two hosts
+      and the UUIDs match. Each is removed (its disks stay) and never planned; check mode lists those a run
+      would remove. Each has C(guest), C(host), C(runs_on), C(removed) and C(note).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{guest: web2, host: hv1, runs_on: hv2, removed: true,
+            note: "removed: web2 runs on hv2, and a migration's last step never undefined it here"}]
 taken_over:
   description: The hold of an earlier run on this host that this run took over because that run is provably gone (with C(why)), or null.
   returned: always
@@ -177,23 +190,26 @@ RESTORE_PASSES = 3
 
 class Restore(EngineModule):
     argument_spec = RESTORE_SPEC
+    _stale = ()
 
     def run(self):
         local = self.adapter()
         pools = local.pools(shared_names=self.params["shared_pools"])
         self.check_named_guests(self.local_guests(pools))  # before the hold: policies or probes naming no guest change nothing
         self.hold_host(local, "restore")  # a second run on this host refuses here
+        self._stale = []
         # what was under way here ends (or what a dead run left is aborted) before the plan
         under_way = [] if self.module.check_mode else self.settle_host(local)
         plan, home, returning, unreachable = self.survey(local, pools)
         self.check_canary_guest(plan)  # before check mode and before anything moves
         mark = local.maintenance()
         result = dict(run_id=self.run_id, plan=plan.as_dict(), under_way=under_way, taken_over=self.taken_over(),
-                      unreachable=unreachable)
+                      unreachable=unreachable, stale_copies=self._stale)
         if self.module.check_mode:
             already = [s.guest for s in plan.skipped if s.code == "already_home"]
             first = self.canary_of(plan)
-            result.update(changed=bool(plan.moves) or mark is not None or bool(already), maintenance_cleared=False,
+            result.update(changed=bool(plan.moves) or mark is not None or bool(already) or bool(self._stale),
+                          maintenance_cleared=False,
                           home=sorted(already), canary=first.guest if first else None)
             return result
         outcomes, changes, canary, passes, first, executed = [], [], None, 0, plan, []
@@ -221,13 +237,14 @@ class Restore(EngineModule):
                 cleared.append(name)
         maintenance_cleared = local.clear_maintenance()
         stopped = self.stop_reason()
-        result.update(changed=bool(cleared) or maintenance_cleared or any(o.moved for o in outcomes),
+        cleaned = any(s["removed"] for s in self._stale)
+        result.update(changed=bool(cleared) or maintenance_cleared or cleaned or any(o.moved for o in outcomes),
                       outcomes=[o.as_dict() for o in outcomes], summary=summary(outcomes), records_cleared=cleared,
                       maintenance_cleared=maintenance_cleared, home=cleared, canary=canary,
                       window_changes=[c.as_dict() for c in changes], passes=passes,
                       # every move of every pass; what stayed away, as the last look found it
                       plan=dataclasses.replace(first, moves=executed, not_home=plan.not_home).as_dict(),
-                      unreachable=unreachable, stopped=stopped)
+                      unreachable=unreachable, stopped=stopped, stale_copies=self._stale)
         failed = [o for o in outcomes if not (o.moved or o.outcome == "started")]
         moved = set(o.guest for o in outcomes if o.moved or o.outcome == "started")
         away = sorted(set([b.guest for b in plan.not_home] + [o.guest for o in failed]) - moved)
@@ -265,6 +282,8 @@ class Restore(EngineModule):
                 guests_by_host[name] = []
                 hosts[name] = HostFacts(name=name, reachable=False, unreachable_reason=exc.message)
                 unreachable[name] = exc.message
+        # a shut-off copy a migration left behind while its guest runs elsewhere is removed, never brought home
+        self._stale += self.remove_stale_copies(guests_by_host, lambda h: local if h == self.self_name else self.peer(h))
         returning = [g for n, gs in guests_by_host.items() if n != self.self_name for g in gs if g.name in cpu_xml]
         home = self.facts(self.self_name, lambda _n: local, guests=returning, cpu_xml=cpu_xml)
         plan = placement.restore_plan(guests_by_host, home, hosts, self.limits(), run_id=self.run_id)
@@ -299,11 +318,6 @@ class Restore(EngineModule):
             outcomes += shifted(executor.run(dataclasses.replace(plan, moves=rest)), offset)
             changes += executor.window_changes
         return outcomes, changes, first.guest
-
-    def home_stub(self):
-        """Enough of home's facts to match records before the full facts are read."""
-        identity = self.adapter().host_identity()
-        return HostFacts(name=self.self_name, uuid=identity.get("uuid"), hostname=identity.get("hostname"))
 
 
 def main():

@@ -92,6 +92,53 @@ def test_source_libvirtd_restarted_during_the_run(clean, case):
     evacuate_under(clean, case, names, fault)
 
 
+def define_copy(host, xml):
+    """virsh define on host, as libvirt leaves a migrated guest's source when the migration's last step never ran
+    there (its libvirtd restarted at that moment): a shut-off definition of the guest, same name and UUID."""
+    proc = subprocess.run([kit.LAB_CMD, "exec", host, "sh", "-c", "cat > /tmp/stale.xml && virsh -q define /tmp/stale.xml "
+                           "&& rm -f /tmp/stale.xml"], input=xml, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout
+
+
+@pytest.mark.case("fault", "2b. a migration's last step never ran on its source (its libvirtd restarted then): the "
+                  "source keeps a shut-off copy of a guest that runs elsewhere; the next evacuate or restore removes "
+                  "it and never moves it", 300)
+def test_a_copy_left_by_a_migration_whose_last_step_never_ran_is_removed(clean, case):
+    lab = clean
+    add(lab, ["f2s"], "hv1")
+    xml = lab.virsh("hv1", "dumpxml", "--inactive", "f2s").stdout
+    first = lab.ansible("hv1", "hostmaint.libvirt.evacuate")["hv1"]
+    assert not first.get("failed"), first.get("msg")
+    away = lab.running_on("f2s")
+    before = invariant.snapshot(lab)
+    # the evacuation direction: hv1 (the source) kept its definition
+    define_copy("hv1", xml)
+    assert lab.defined_on("f2s") == sorted(["hv1"] + away)
+    again = lab.ansible("hv1", "hostmaint.libvirt.evacuate")["hv1"]
+    case.note("evacuate again: %s" % [c["note"] for c in again.get("stale_copies", [])])
+    assert not again.get("failed"), again.get("msg")
+    assert [(c["guest"], c["host"], c["runs_on"], c["removed"]) for c in again["stale_copies"]] == [
+        ("f2s", "hv1", away[0], True)]
+    assert again["plan"]["moves"] == []  # never moved as a second instance
+    invariant.assert_holds(lab, before, marks={"hv1"})
+    # the restore direction: the guest came home, and the host it was on kept its definition (with its record)
+    away_xml = lab.virsh(away[0], "dumpxml", "--inactive", "f2s").stdout
+    home = kit.ansible_playbook(RESTORE, "-l", "hv1")
+    assert home.returncode == 0, home.stdout[-3000:]
+    define_copy(away[0], away_xml)
+    check = lab.ansible("hv1", "hostmaint.libvirt.restore", check=True)["hv1"]
+    assert [(c["guest"], c["host"], c["removed"]) for c in check["stale_copies"]] == [("f2s", away[0], False)]
+    assert check["plan"]["moves"] == [] and lab.defined_on("f2s") == sorted(["hv1", away[0]])
+    again = lab.ansible("hv1", "hostmaint.libvirt.restore")["hv1"]
+    case.note("restore again: %s" % [c["note"] for c in again.get("stale_copies", [])])
+    assert not again.get("failed"), again.get("msg")
+    assert [(c["guest"], c["host"], c["runs_on"], c["removed"]) for c in again["stale_copies"]] == [
+        ("f2s", away[0], "hv1", True)]
+    invariant.assert_holds(lab, before)
+    assert lab.defined_on("f2s") == ["hv1"] and lab.running_on("f2s") == ["hv1"]
+
+
 @pytest.mark.case("fault", "3. the destination's QEMU for the incoming guest is killed mid-copy", 300)
 def test_destination_qemu_killed_mid_copy(clean, case):
     names = ["f3a", "f3b"]

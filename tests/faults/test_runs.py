@@ -75,15 +75,15 @@ def interrupt_restore(lab, case, names, sig, before):
     """restore.yml -l hv1 (slowed), sig sent to ansible-playbook once a guest is on its way home; the run
     stops and releases hv1 within its bound, and every guest stays where it runs."""
     proc = start_playbook(RESTORE, "-l", "hv1", "-e", "hostmaint_libvirt_bandwidth_mib=24")
-    guest, source = wait_for("a migration to hv1", lambda: in_flight(lab, names, hosts=("hv1",)) and
-                             in_flight(lab, names, hosts=("hv1",)))
+    guest, _home = wait_for("a migration to hv1", lambda: in_flight(lab, names, hosts=("hv1",)) and
+                            in_flight(lab, names, hosts=("hv1",)))
     proc.send_signal(sig)
     asked = time.time()
     rc, out = finish_playbook(proc)
     wait_for("hv1's hold to be released", lambda: not held(lab, "hv1"), within=60, every=0.5)
     stopped_in = time.time() - asked
-    case.note("%s to restore.yml while %s came home from %s: rc %d, hv1 released %.1f s later" % (
-        signal.Signals(sig).name, guest, source, rc, stopped_in))
+    case.note("%s to restore.yml while %s was on its way home: rc %d, hv1 released %.1f s later" % (
+        signal.Signals(sig).name, guest, rc, stopped_in))
     assert rc != 0, out[-3000:]
     log = kit.lab_cli("exec", "hv1", "sh", "-c", "cat $(ls -t /var/lib/libvirt/hostmaint/runs/*.json | head -1)").stdout
     assert "the controller went away" in log, log[:2000]

@@ -47,10 +47,11 @@ class Behaviour(object):
     """
 
     def __init__(self, polls=3, release=None, error=None, cause=None, stall=False, after=None, raises=None,
-                 linger_s=0.0, breaks=None, downtime_ms=42):
+                 linger_s=0.0, breaks=None, downtime_ms=42, on_error=None):
         self.polls, self.release, self.error, self.cause = polls, release, error, cause
         self.stall, self.after, self.raises, self.linger_s, self.breaks = stall, after, raises, linger_s, breaks
         self.downtime_ms = downtime_ms
+        self.on_error = on_error  # called with the job when it fails (what the failure left behind)
 
 
 class FakeJob(object):
@@ -101,6 +102,8 @@ class FakeJob(object):
                 self.world.linger(self.destination, self.name, self.behaviour.linger_s)
             if self.behaviour.breaks:
                 self.world.down.add(self.behaviour.breaks)
+            if self.behaviour.on_error is not None:
+                self.behaviour.on_error(self)
         else:
             self.outcome = JobResult(ok=True)
         self.world.log("finish %s" % self.name)
@@ -143,6 +146,7 @@ class World(object):
         self.events = []
         self.jobs = {}
         self.watches = {}
+        self.uuids = {}  # (host, guest) -> UUID, where it is not uuid-<guest>
 
     def add(self, host, name, state="running"):
         self.hosts[host][name] = state
@@ -205,6 +209,10 @@ class FakeAdapter(object):
             return self._guests()[name], True
         except KeyError:
             raise HostmaintError("unknown guest %s: %s has no such guest" % (name, self.uri))
+
+    def guest_uuid(self, name):
+        self.guest_state(name)
+        return self.world.uuids.get((self.host, name), "uuid-%s" % name)
 
     def watch(self, name, clock):
         self._up()
@@ -725,3 +733,52 @@ def test_no_probe_without_a_settle_period():
     world.add("hv1", "a")
     run = probing(world, {"tcp://192.0.2.50:22": ["refused"]}, settle_s=0, probes={"a": "tcp://192.0.2.50:22"})
     assert run.run(Plan(moves=[move("a", "hv1", "hv2")]))[0].outcome == "migrated" and run.asked == []
+
+
+# -- a migration whose last step never ran on its source ----------------------------------------------------
+def source_restarted_after_switchover(world, down_s=0.1):
+    """What a source libvirtd restarted at the migration's last step leaves: the guest runs on the destination,
+    the source keeps a shut-off definition of it, and the source does not answer for a moment."""
+    def hook(job):
+        world.hosts[job.destination][job.name] = "running"
+        world.hosts[job.source][job.name] = "shutoff"
+        world.down.add(job.source)
+        timer = threading.Timer(down_s, lambda: world.down.discard(job.source))
+        timer.daemon = True
+        timer.start()
+    return hook
+
+
+def test_a_definition_left_on_a_restarted_source_is_removed_and_the_guest_reported_where_it_runs():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    world.behaviour["a"] = Behaviour(error="Cannot recv data: Input/output error",
+                                     on_error=source_restarted_after_switchover(world))
+    outcome = executor(world, definition_wait_s=5).run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
+    assert world.hosts == {"hv1": {}, "hv2": {"a": "running"}}
+    assert outcome.outcome == "migrated" and outcome.runs_on == ["hv2"], outcome.reason
+    assert "hv1 kept a shut-off definition of a while the guest ran on hv2" in outcome.reason
+    assert "that definition was removed" in outcome.reason
+    assert world.connects["hv1"] >= 2  # asked again on a new connection once its libvirtd was back
+
+
+def test_a_shut_off_copy_of_another_guest_of_that_name_is_left_alone():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    world.uuids[("hv1", "a")] = "uuid-someone-else"
+    world.behaviour["a"] = Behaviour(error="Cannot recv data: Input/output error",
+                                     on_error=source_restarted_after_switchover(world))
+    outcome = executor(world, definition_wait_s=0.5).run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
+    assert world.hosts == {"hv1": {"a": "shutoff"}, "hv2": {"a": "running"}}
+    assert outcome.outcome == "failed" and sorted(outcome.runs_on) == ["hv1", "hv2"]
+    assert "is still defined on both hv1 and hv2" in outcome.reason and "removed" not in outcome.reason
+
+
+def test_a_dead_destination_is_not_waited_for_while_the_guest_still_runs_on_its_source():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    world.behaviour["a"] = Behaviour(error="Cannot recv data: Connection reset by peer", breaks="hv2")
+    started = time.time()
+    outcome = executor(world, definition_wait_s=5).run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
+    assert outcome.outcome == "failed" and outcome.runs_on == ["hv1", "hv2 (unreachable)"]
+    assert time.time() - started < 3

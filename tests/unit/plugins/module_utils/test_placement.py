@@ -749,3 +749,33 @@ def test_property_restore_never_overfills_home(guests, free, limits, homes, host
     for outbound, inbound in wave_counts(plan).values():
         assert max(outbound.values()) <= limits.max_outbound
         assert max(inbound.values()) <= limits.max_inbound
+
+
+# -- definitions a migration left behind ----------------------------------------------------------------------
+def _copy(name, state, record=None, uuid="u-1", persistent=True):
+    return Guest(name=name, uuid=uuid, state=state, persistent=persistent, record=record)
+
+
+def test_a_shut_off_copy_on_the_source_of_an_evacuated_guest_is_stale():
+    hv1 = HostFacts(name="hv1", uuid="h-1")
+    by_host = {"hv1": [_copy("web", "shutoff")], "hv2": [_copy("web", "running", MigrationRecord("hv1", "h-1"))]}
+    assert placement.stale_copies(by_host, {"hv1": hv1}) == [dict(guest="web", uuid="u-1", host="hv1", runs_on="hv2")]
+
+
+def test_a_shut_off_copy_away_from_home_of_a_guest_that_came_home_is_stale():
+    by_host = {"hv1": [_copy("web", "running")], "hv2": [_copy("web", "shutoff", MigrationRecord("hv1"))]}
+    assert placement.stale_copies(by_host, {}) == [dict(guest="web", uuid="u-1", host="hv2", runs_on="hv1")]
+
+
+def test_copies_no_record_ties_another_uuid_or_a_transient_one_are_left_alone():
+    running = _copy("web", "running")
+    assert placement.stale_copies({"hv1": [_copy("web", "shutoff")], "hv2": [running]}, {}) == []
+    tied = _copy("web", "running", MigrationRecord("hv1"))
+    assert placement.stale_copies({"hv1": [_copy("web", "shutoff", uuid="u-2")], "hv2": [tied]}, {}) == []
+    assert placement.stale_copies({"hv1": [_copy("web", "shutoff", persistent=False)], "hv2": [tied]}, {}) == []
+    # both shut off: a definition moved half-way, not a guest running twice
+    moved_half_way = _copy("web", "shutoff", MigrationRecord("hv1"))
+    assert placement.stale_copies({"hv1": [_copy("web", "shutoff")], "hv2": [moved_half_way]}, {}) == []
+    # a record naming a third host ties nothing here
+    elsewhere = _copy("web", "running", MigrationRecord("hv9"))
+    assert placement.stale_copies({"hv1": [_copy("web", "shutoff")], "hv2": [elsewhere]}, {}) == []
