@@ -119,12 +119,8 @@ under_way:
             reason: "the migration of web2 that run 20261125T170000Z-9f8e7d left running (its process 4242 is gone) was aborted; web2 keeps running on hv1"}]
 stale_copies:
   description:
-    - Shut-off definitions a migration left behind (on a peer for a guest that runs here, or here for one
-      that runs on a peer) while the guest runs on another host, found before the plan.
-      libvirt undefines a migrated guest on its source only in the migration's last step; a source libvirtd
-      restarted at that moment leaves the copy. A copy counts only when a migration record ties the two hosts
-      and the UUIDs match. Each is removed (its disks stay) and never planned; check mode lists those a run
-      would remove. Each has C(guest), C(host), C(runs_on), C(removed) and C(note).
+    - As in M(hostmaint.libvirt.evacuate), for this host and its peers; a copy on a peer whose record names
+      this host as its origin counts too. Removed before the plan (never brought home), listed in check mode.
   returned: always
   type: list
   elements: dict
