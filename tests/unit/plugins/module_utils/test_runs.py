@@ -288,37 +288,34 @@ def failing_releases(host, failures):
     host.release_hold = release_hold
 
 
-def test_a_release_that_fails_once_is_tried_again_on_a_new_connection():
+def releasing(failures):
+    """(host, run, seconds release() took) of a run that held its host and released it while ``failures``
+    releases failed."""
     clock = Clock()
     host = Host(clock)
     run = host_run(host, clock)
     run.take()
-    failing_releases(host, 1)
+    failing_releases(host, failures)
+    started = clock.elapsed
     run.release()
+    return host, run, clock.elapsed - started
+
+
+def test_a_release_that_fails_once_is_tried_again_on_a_new_connection():
+    host, run, _took = releasing(1)
     assert host.current is None and run.held is None
     assert host.calls[-3:] == ["release_hold run-new", "close", "release_hold run-new"]
 
 
 def test_a_host_that_does_not_answer_keeps_the_hold_and_release_is_not_an_error():
-    clock = Clock()
-    host = Host(clock)
-    run = host_run(host, clock)
-    run.take()
-    failing_releases(host, 1000)
-    started = clock.elapsed
-    run.release()  # no error: the next run finds the hold stale, or names it
+    host, run, took = releasing(1000)  # no error: the next run finds the hold stale, or names it
     assert host.current["run_id"] == RUN and run.held is None
-    assert runs.RELEASE_WAIT_S <= clock.elapsed - started <= runs.RELEASE_WAIT_S + 2  # bounded
+    assert runs.RELEASE_WAIT_S <= took <= runs.RELEASE_WAIT_S + 2  # bounded
     assert "close" in host.calls  # a new connection for each try
 
 
 def test_a_host_whose_libvirtd_comes_back_gets_its_hold_released():
-    clock = Clock()
-    host = Host(clock)
-    run = host_run(host, clock)
-    run.take()
-    failing_releases(host, 2)
-    run.release()
+    host, run, _took = releasing(2)
     assert host.current is None and run.held is None
 
 
