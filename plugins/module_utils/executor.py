@@ -671,6 +671,8 @@ class Executor(object):
                 left = "%s does not answer after the migration of %s failed (%s)" % (
                     move.destination, move.guest, error)
         runs_on, note = self.where(run, move, wait=True)
+        if finished and runs_on != [move.destination]:
+            note += self._restore_downtime(run, move, job)
         if copies and runs_on == [move.source]:
             note += self._remove_partial_copies(dest, move, copies, existed)
         if runs_on == [move.destination] and move.destination != move.source:
@@ -710,6 +712,28 @@ class Executor(object):
             return "; the partial copy on %s was removed (%s)" % (move.destination, ", ".join(dest.delete_volumes(left)))
         except HostmaintError as exc:
             return "; the partial copy on %s may remain: %s" % (move.destination, exc.message)
+
+    def _restore_downtime(self, run, move, job):
+        """After a migration that ended without moving the guest: where it still runs on its source, its
+        downtime limit back to what it had before, so that the next migration (ours or an operator's) starts
+        from it. A source that does not answer (its libvirtd restarting) is asked again on a new connection,
+        at most ``definition_wait_s``. '' or a note for the report."""
+        before = getattr(job, "downtime_before", None)
+        if before is None:
+            return ""
+        deadline = self.clock() + self.definition_wait_s
+        while True:
+            try:
+                source = run.adapter(move.source)
+                if not source.has_domain(move.guest) or not self._active_on(run, move.source, move.guest):
+                    return ""  # not running there: no QEMU of it on the source to set
+                source.set_downtime_limit(move.guest, before)
+                return ""
+            except HostmaintError as exc:
+                if self.clock() >= deadline:
+                    return "; its downtime limit may stay at the run's first one, not %d ms: %s" % (before, exc.message)
+                run.reconnect(move.source)
+                self.sleep(self.policy.poll_interval_s)
 
     @staticmethod
     def _abandon(job):

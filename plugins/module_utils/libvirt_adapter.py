@@ -222,15 +222,16 @@ class MigrationJob(object):
     finishing); ``set_downtime(ms)``, ``postcopy()`` and ``abort()`` raise HostmaintError when libvirt
     refuses; ``wait(timeout)`` is True once the call returned; ``result()`` is its JobResult;
     ``completed_stats()`` the finished job's numbers, read on the destination, else on the source, else
-    from the last sample.
+    from the last sample; ``downtime_before`` is the guest's downtime limit before the job (None: unknown).
     """
 
-    def __init__(self, source, dom, name, dest_uri, destination=None):
+    def __init__(self, source, dom, name, dest_uri, destination=None, downtime_before=None):
         self.source = source
         self.dom = dom
         self.name = name
         self.dest_uri = dest_uri
         self.destination = destination
+        self.downtime_before = downtime_before
         self.last = None
         self._result = None
         self._thread = None
@@ -935,16 +936,30 @@ class LibvirtAdapter(object):
                 dom.create()
 
     # -- migration ----------------------------------------------------------------------------
+    def set_downtime_limit(self, name, ms):
+        """Set guest ``name``'s migration downtime limit outside any migration: after a migration that failed
+        or was aborted, back to the one it had before. libvirt restores QEMU's migration parameters when its
+        job ends, but to their values at the job's start, which already hold the first limit set just
+        before it."""
+        dom = self.domain(name)
+        with _failing("cannot set the downtime limit of %s on %s back to %d ms" % (name, self.uri, int(ms))):
+            dom.migrateSetMaxDowntime(int(ms), 0)
+
     def start_migration(self, name, dest_uri, options, destination=None):
         """Start the live migration of guest ``name`` to ``dest_uri`` (the URI this host's libvirtd reaches
         the destination at, peer-to-peer) with MigrationOptions; returns its MigrationJob at once.
 
         ``destination`` (the destination's adapter) is where the finished job's statistics are read.
-        The first downtime limit (``options.downtime_ms``) is set just before the migration starts.
+        The first downtime limit (``options.downtime_ms``) is set just before the migration starts; the job
+        keeps the limit the guest had before (``downtime_before``), for ``set_downtime_limit`` after a failure.
         """
         dom = self.domain(name)
         flags, params = migration_flags(options)
-        job = MigrationJob(self, dom, name, dest_uri, destination=destination)
+        try:
+            before = int(dom.migrateGetMaxDowntime(0))
+        except LIBVIRT_ERRORS + (AttributeError,):
+            before = None  # libvirt before 3.7 cannot tell: it is not set back after a failure
+        job = MigrationJob(self, dom, name, dest_uri, destination=destination, downtime_before=before)
         with _failing("cannot set the downtime limit of %s on %s" % (name, self.uri)):
             dom.migrateSetMaxDowntime(int(options.downtime_ms), 0)
         return job._start(flags, params)

@@ -7,7 +7,9 @@ engine's result) and the machine's process table:
   when it was running (or keeps its shut-off or paused state), and no host keeps a transient copy;
 - every guest that was running answers HTTP with the same boot id as before;
 - every QEMU process belongs to a guest that runs (or is paused) on a host, one process per such host;
-- no host keeps a migration job, a run's hold, or a maintenance mark the case did not mean to leave.
+- no host keeps a migration job, a run's hold, or a maintenance mark the case did not mean to leave;
+- every guest that was active has the migration downtime limit it had before (QEMU's migration parameters
+  back after a failed or aborted migration, as tp-libvirt checks them).
 
 The snapshot is taken by a small script run inside each host with libvirt's own Python bindings, so it
 shares no code with the collection.
@@ -31,15 +33,19 @@ states = {1: "running", 2: "blocked", 3: "paused", 4: "shutdown", 5: "shutoff", 
 guests = {}
 for dom in conn.listAllDomains(0):
     state, reason = dom.state()
-    job = None
+    job = limit = None
     if dom.isActive():
         try:
             stats = dom.jobStats(0)
             job = stats.get("type") or None
         except libvirt.libvirtError:
             job = "incoming" if (state, reason) == (3, 2) else None
+        try:
+            limit = dom.migrateGetMaxDowntime(0)
+        except libvirt.libvirtError:
+            pass
     guests[dom.name()] = dict(state=states.get(state, str(state)), reason=reason, persistent=bool(dom.isPersistent()),
-                              job=job)
+                              job=job, downtime_ms=limit)
 secrets = []
 for secret in conn.listAllSecrets(0):
     try:
@@ -157,6 +163,12 @@ def violations(before, after, marks=(), gone=(), restarted=(), stopped=(), maybe
                 found.append("%s was %s and is %s on %s" % (name, b_states[b_active[0]], states[active[0]], active[0]))
         if not b_active and active:
             found.append("%s was %s and now runs on %s" % (name, "/".join(was), ", ".join(active)))
+        if len(b_active) == 1 and len(active) == 1:
+            limit_before = before["hosts"][b_active[0]]["guests"][name].get("downtime_ms")
+            limit = after["hosts"][active[0]]["guests"][name].get("downtime_ms")
+            if limit_before is not None and limit != limit_before:
+                found.append("%s has a migration downtime limit of %s ms on %s, %s ms before: a migration's setting "
+                             "was not set back" % (name, limit, active[0], limit_before))
         qemu = after["qemu"].get(name, 0)
         if qemu != len(active):
             found.append("%s has %d QEMU process(es) for %d host(s) where it is active" % (name, qemu, len(active)))

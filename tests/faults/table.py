@@ -46,7 +46,8 @@ def main(argv=None):
              "Every case runs on the lab (three libvirt hosts, TLS, TCG guests). After each fault the invariant is "
              "checked from libvirt itself (`tests/faults/invariant.py`): every guest defined persistently on exactly "
              "one host and running on exactly one (or kept shut off or paused), answering HTTP with its boot id "
-             "unchanged, no QEMU without its guest, no job, hold or unexpected maintenance mark left; then the "
+             "unchanged, no QEMU without its guest, no job, hold or unexpected maintenance mark left, every guest's "
+             "migration downtime limit as before; then the "
              "playbook is re-run as an operator would and the invariant checked again. The yardstick is libvirt's "
              "own migration test catalog: [fault-catalog.md](fault-catalog.md).", ""]
     passed = sum(1 for r in rows if r["passed"])

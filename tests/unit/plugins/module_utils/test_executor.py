@@ -62,6 +62,7 @@ class FakeJob(object):
         self.downtimes = [options.downtime_ms]
         self.aborted = False
         self.outcome = None
+        self.downtime_before = 300  # the guest's limit before (QEMU's default)
 
     def sample(self):
         if self.behaviour.raises is not None:
@@ -147,6 +148,8 @@ class World(object):
         self.jobs = {}
         self.watches = {}
         self.uuids = {}  # (host, guest) -> UUID, where it is not uuid-<guest>
+        self.limits = {}  # (host, guest) -> downtime limit set back after a migration
+        self.limit_fails = set()  # hosts that refuse to set it
 
     def add(self, host, name, state="running"):
         self.hosts[host][name] = state
@@ -248,6 +251,15 @@ class FakeAdapter(object):
     def start(self, name):
         self._guests()[name] = "running"
 
+    def set_downtime_limit(self, name, ms):
+        self.guest_state(name)
+        job = self.world.jobs[name]
+        assert job.outcome is not None, "the limit is set back only once the migration is over"
+        if self.host in self.world.limit_fails:
+            raise HostmaintError("cannot set the downtime limit of %s on %s back to %d ms: Timed out" % (
+                name, self.uri, ms))
+        self.world.limits[(self.host, name)] = ms
+
     def start_migration(self, name, dest_uri, options, destination=None):
         self.guest_state(name)
         job = FakeJob(self.world, self.host, name, dest_uri.split("://", 1)[1], options)
@@ -294,6 +306,7 @@ def test_a_migration_that_makes_progress_completes_and_its_record_travels():
                                    ("b", "migrated", True, ["hv3"], 42, 1000, 2, "running")]
     assert world.hosts == {"hv1": {}, "hv2": {"a": "running"}, "hv3": {"b": "running"}}
     assert world.records == {("hv2", "a"): RECORD, ("hv3", "b"): RECORD}
+    assert world.limits == {}  # a new QEMU on the destination: nothing to set back
     options = world.jobs["a"].options
     assert (options.persistent, options.paused, options.tls, options.auto_converge, options.postcopy) == (
         True, False, False, True, False)
@@ -329,6 +342,7 @@ def test_a_stalled_migration_climbs_the_ladder_then_is_aborted_at_its_bound_and_
     kinds = [step["kind"] for step in outcome.ladder_steps]
     assert kinds == ["set_downtime", "set_downtime", "auto_converge", "abort"]
     assert world.jobs["slow"].downtimes == [50, 100, 200]
+    assert world.limits == {("hv1", "slow"): 300}  # the limit it had before, once the migration is over
     assert outcome.outcome == "aborted" and outcome.failed and not outcome.moved
     assert outcome.reason.startswith("aborted: migration of slow took 1 s, over its 1 s limit for 256 MiB")
     assert outcome.reason.endswith("slow keeps running on hv1") and outcome.runs_on == ["hv1"]
@@ -550,6 +564,36 @@ def test_after_a_failed_move_the_run_waits_until_one_host_defines_the_guest_and_
     assert outcome.reason.endswith("; after 0.3 s a is still defined on both hv1 and hv2")
 
 
+def restart(world, host, down_s):
+    """``host``'s libvirtd goes away for ``down_s`` seconds."""
+    world.down.add(host)
+    timer = threading.Timer(down_s, lambda: world.down.discard(host))
+    timer.daemon = True
+    timer.start()
+
+
+def test_the_downtime_limit_is_set_back_on_a_source_that_restarted_and_a_failure_to_is_said():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    # the destination went away (unknown whether it has the guest); the source's libvirtd restarts meanwhile
+    world.behaviour["a"] = Behaviour(error="internal error: client socket is closed", breaks="hv2",
+                                     on_error=lambda job: restart(world, "hv1", 0.1))
+    outcome = executor(world, definition_wait_s=2).run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
+    assert (outcome.outcome, outcome.runs_on) == ("failed", ["hv1 (unreachable)", "hv2 (unreachable)"])
+    assert world.limits == {("hv1", "a"): 300} and world.connects["hv1"] >= 2  # asked again once it was back
+    assert "downtime limit" not in outcome.reason
+
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    world.limit_fails.add("hv1")
+    world.behaviour["a"] = Behaviour(error="internal error: job failed")
+    outcome = executor(world).run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
+    assert (outcome.outcome, outcome.runs_on) == ("failed", ["hv1"])
+    assert outcome.reason == ("cannot live-migrate a to hv2: internal error: job failed; its downtime limit may "
+                              "stay at the run's first one, not 300 ms: cannot set the downtime limit of a on "
+                              "fake://hv1 back to 300 ms: Timed out")
+
+
 # -- after switchover ----------------------------------------------------------------------------------------
 def reset_on_arrival(job):
     job.world.watches[(job.destination, job.name)].add("reboot")
@@ -742,10 +786,7 @@ def source_restarted_after_switchover(world, down_s=0.1):
     def hook(job):
         world.hosts[job.destination][job.name] = "running"
         world.hosts[job.source][job.name] = "shutoff"
-        world.down.add(job.source)
-        timer = threading.Timer(down_s, lambda: world.down.discard(job.source))
-        timer.daemon = True
-        timer.start()
+        restart(world, job.source, down_s)
     return hook
 
 
@@ -759,6 +800,7 @@ def test_a_definition_left_on_a_restarted_source_is_removed_and_the_guest_report
     assert outcome.outcome == "migrated" and outcome.runs_on == ["hv2"], outcome.reason
     assert "hv1 kept a shut-off definition of a while the guest ran on hv2" in outcome.reason
     assert "that definition was removed" in outcome.reason
+    assert world.limits == {}  # it left its source: nothing there to set back
     assert world.connects["hv1"] >= 2  # asked again on a new connection once its libvirtd was back
 
 

@@ -35,12 +35,14 @@ class FakeError(libvirt.libvirtError):
 
 
 class FakeDom(object):
-    """The libvirt domain calls a MigrationJob makes; the migration ends when ``done`` is set."""
+    """The libvirt domain calls a MigrationJob makes; the migration ends when ``done`` is set. ``limit`` is
+    QEMU's downtime limit (None: a libvirt too old to tell it)."""
 
-    def __init__(self, error=None):
+    def __init__(self, error=None, limit=None):
         self.done = threading.Event()
         self.error = error
         self.calls = []
+        self.limit = limit
 
     def migrateToURI3(self, uri, params, flags):
         self.calls.append(("migrate", uri, params, flags))
@@ -54,8 +56,16 @@ class FakeDom(object):
         return {"type": 2, "data_processed": 5 * 1048576, "memory_remaining": 1048576, "memory_iteration": 2,
                 "memory_dirty_rate": 10, "memory_page_size": 4096}
 
+    def migrateGetMaxDowntime(self, flags):
+        if self.limit is None:
+            raise FakeError("this function is not supported by the connection driver: virDomainMigrateGetMaxDowntime",
+                            code=libvirt.VIR_ERR_NO_SUPPORT)
+        return self.limit
+
     def migrateSetMaxDowntime(self, ms, flags):
         self.calls.append(("downtime", ms))
+        if self.limit is not None:
+            self.limit = ms
 
     def migrateStartPostCopy(self, flags):
         raise FakeError("Requested operation is not valid: post-copy migration was not enabled",
@@ -149,6 +159,23 @@ def test_an_aborted_job_says_so_and_a_failed_one_says_whose_fault_it_is():
     assert job.wait(1)
     assert job.result().error == "unable to connect to server at 'hv2:16514': Connection refused"
     assert job.result().cause == "destination"
+
+
+def test_a_job_keeps_the_downtime_limit_the_guest_had_before_and_it_can_be_set_back():
+    dom = FakeDom(limit=300)
+    source = adapter_with(dom)
+    job = source.start_migration("web1", "qemu+tls://hv2/system", MigrationOptions(downtime_ms=50))
+    assert dom.limit == 50 and job.downtime_before == 300  # the first rung, set before the job starts
+    job.abort()
+    assert job.wait(1)
+    source.set_downtime_limit("web1", job.downtime_before)
+    assert dom.limit == 300 and dom.calls[-1] == ("downtime", 300)
+
+    dom = FakeDom()  # a libvirt that cannot tell the limit: unknown, so nothing is set back
+    job = adapter_with(dom).start_migration("web1", "qemu+tls://hv2/system", MigrationOptions(downtime_ms=50))
+    assert job.downtime_before is None
+    job.abort()
+    assert job.wait(1)
 
 
 def test_an_unknown_guest_cannot_start_migrating():
