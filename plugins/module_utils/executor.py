@@ -57,6 +57,9 @@ ABORT_GRACE_S = 30.0
 # After a failed move, how long to wait for exactly one host to define the guest.
 DEFINITION_WAIT_S = 30.0
 
+# The states of a guest that has a QEMU process on its host.
+ACTIVE_STATES = ("running", "paused", "blocked")
+
 # What a guest may do on its destination without it counting against the move: the migration's own
 # events (the incoming guest is defined, started and resumed by the migration; post-copy pauses and
 # resumes it).
@@ -492,7 +495,7 @@ class Executor(object):
     @staticmethod
     def _active_on(run, host, guest):
         try:
-            return run.adapter(host).guest_state(guest)[0] in ("running", "paused", "blocked")
+            return run.adapter(host).guest_state(guest)[0] in ACTIVE_STATES
         except HostmaintError:
             return False
 
@@ -504,7 +507,7 @@ class Executor(object):
             source, dest = run.adapter(move.source), run.adapter(move.destination)
             dest_state, dest_persistent = dest.guest_state(move.guest)
             source_state, source_persistent = source.guest_state(move.guest)
-            if not (dest_state in ("running", "paused", "blocked") and dest_persistent and source_state == "shutoff"
+            if not (dest_state in ACTIVE_STATES and dest_persistent and source_state == "shutoff"
                     and source_persistent):
                 return False
             return source.guest_uuid(move.guest) == dest.guest_uuid(move.guest)
@@ -718,14 +721,14 @@ class Executor(object):
         downtime limit back to what it had before, so that the next migration (ours or an operator's) starts
         from it. A source that does not answer (its libvirtd restarting) is asked again on a new connection,
         at most ``definition_wait_s``. '' or a note for the report."""
-        before = getattr(job, "downtime_before", None)
+        before = job.downtime_before
         if before is None:
             return ""
         deadline = self.clock() + self.definition_wait_s
         while True:
             try:
                 source = run.adapter(move.source)
-                if not source.has_domain(move.guest) or not self._active_on(run, move.source, move.guest):
+                if not source.has_domain(move.guest) or source.guest_state(move.guest)[0] not in ACTIVE_STATES:
                     return ""  # not running there: no QEMU of it on the source to set
                 source.set_downtime_limit(move.guest, before)
                 return ""
