@@ -524,6 +524,25 @@ class Executor(object):
         return ("; %s kept a shut-off definition of %s while the guest ran on %s (the migration's last step never "
                 "ran there): that definition was removed" % (move.source, move.guest, move.destination))
 
+    def arrival_mark(self, move, dest):
+        """(arrived, why not welcome) once the guest's incoming QEMU runs on its destination.
+
+        The destination is checked against the maintenance mark just before the move starts, but a run that
+        marks that host a moment later would not see this migration yet. So the mark is read again once the
+        incoming guest is active there, which is when that run's look for migrations under way
+        (runs.HostRun.settle) finds it: either that run saw it and waits for it, or this move sees the mark and
+        is aborted (the guest keeps running on its source). (False, None) while it has not arrived."""
+        try:
+            if dest.guest_state(move.guest)[0] not in ACTIVE_STATES:
+                return False, None
+            mark = dest.maintenance()
+        except HostmaintError:
+            return False, None  # not there yet (or no answer now): asked again at the next poll
+        if mark is None:
+            return True, None
+        return True, "%s went into maintenance (run %s) while %s was migrating there" % (
+            move.destination, mark.get("run_id"), move.guest)
+
     def check_destination(self, run, move, dest, watch=False):
         """Just before a move: the destination answers and is not marked in maintenance since the plan was
         made, else _DestinationLeft. With ``watch``, the guest's watch on the destination (or None)."""
@@ -590,14 +609,20 @@ class Executor(object):
             started = self.clock()
             job = source.start_migration(move.guest, self.peer_uri(move.destination), options, destination=dest)
             state = convergence.new_state(self.policy, move.guest, move.memory_mib, start, paused=paused)
-            aborted, abort_at, last, finished = None, None, None, False
+            aborted, abort_at, last, finished, unwelcome = None, None, None, False, None
+            arrived = move.destination in self.ignore_marks  # restore: its home is marked by its own run
             while True:
                 finished = job.wait(self.policy.poll_interval_s)
                 if finished:
                     break
                 elapsed = self.clock() - started
+                if abort_at is None and not arrived:
+                    arrived, unwelcome = self.arrival_mark(move, dest)
+                    if unwelcome:
+                        aborted, abort_at = unwelcome, elapsed
                 if abort_at is None and self.stopping():
                     aborted, abort_at = "the run was asked to stop (%s)" % self.stopped, elapsed
+                if abort_at == elapsed:
                     try:
                         job.abort()
                     except HostmaintError as exc:
@@ -685,6 +710,10 @@ class Executor(object):
             reason = "%s runs on %s, defined there only, although the migration reported: %s" % (
                 move.guest, move.destination, reason)
             clear_note = ""
+        elif unwelcome and runs_on == [move.source] and not clear_note:
+            # the destination was marked while the guest was on its way: the destination leaves the run and the
+            # move is placed again, like one whose destination failed the check before it started
+            raise _DestinationLeft(unwelcome + note)
         return self._outcome(run, move, kind, reason + clear_note + note, duration_s=duration, ladder_steps=steps,
                              bytes_transferred=last.data_processed if last else None,
                              iterations=last.memory_iteration if last else None, runs_on=runs_on), left, None

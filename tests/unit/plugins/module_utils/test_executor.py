@@ -824,3 +824,60 @@ def test_a_dead_destination_is_not_waited_for_while_the_guest_still_runs_on_its_
     outcome = executor(world, definition_wait_s=5).run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
     assert outcome.outcome == "failed" and outcome.runs_on == ["hv1", "hv2 (unreachable)"]
     assert time.time() - started < 3
+
+
+def arriving_into_a_marked_host(world, guest, host, run_id="other-run"):
+    """What a run that marks ``host`` a moment after this one checked it looks like here: the incoming guest
+    becomes active there (paused, as libvirt keeps it until the switchover), the mark is set, and the
+    incoming guest goes away again once the migration is aborted."""
+    def arrive():
+        while guest not in world.jobs:
+            time.sleep(0.005)
+        world.hosts[host][guest] = "paused"
+        world.marks[host] = {"run_id": run_id}
+        job = world.jobs[guest]
+        while not job.aborted and job.outcome is None:
+            time.sleep(0.005)
+        if job.aborted:
+            world.hosts[host].pop(guest, None)
+    thread = threading.Thread(target=arrive)
+    thread.daemon = True
+    thread.start()
+    return thread
+
+
+def test_a_destination_marked_while_the_guest_is_arriving_is_left_and_the_guest_goes_elsewhere():
+    world = World("hv1", "hv2", "hv3")
+    world.add("hv1", "a")
+    world.behaviour["a"] = Behaviour(polls=50)
+    arriving_into_a_marked_host(world, "a", "hv2")
+    outcome = executor(world).run(Plan(moves=[move("a", "hv1", "hv2")]), records={"a": RECORD},
+                                  survey=survey(world, ["a"]))[0]
+    assert world.events[:2] == ["start a -> hv2", "finish a"]  # aborted long before its 50 polls
+    assert (outcome.outcome, outcome.destination, outcome.runs_on) == ("migrated", "hv3", ["hv3"])
+    assert outcome.reason == ("placed on hv3 instead of hv2: hv2 went into maintenance (run other-run) while a "
+                              "was migrating there")
+    assert world.hosts == {"hv1": {}, "hv2": {}, "hv3": {"a": "running"}}
+
+
+def test_a_destination_marked_while_the_guest_is_arriving_keeps_the_guest_home_when_nothing_else_has_room():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    world.behaviour["a"] = Behaviour(polls=50)
+    arriving_into_a_marked_host(world, "a", "hv2")
+    outcome = executor(world).run(Plan(moves=[move("a", "hv1", "hv2")]), records={"a": RECORD})[0]
+    assert outcome.outcome == "blocked" and not outcome.failed and outcome.runs_on == ["hv1"]
+    assert outcome.reason.startswith("cannot move a to hv2: hv2 went into maintenance (run other-run) while a was "
+                                     "migrating there")
+    assert world.hosts == {"hv1": {"a": "running"}, "hv2": {}} and world.records == {}
+    assert world.limits[("hv1", "a")] == 300  # its downtime limit is back to what it was
+
+
+def test_a_restore_is_not_stopped_by_the_mark_of_its_own_home():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    world.behaviour["a"] = Behaviour(polls=5)
+    arriving_into_a_marked_host(world, "a", "hv2", run_id="this-restore")
+    outcome = executor(world, ignore_marks=["hv2"]).run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
+    assert outcome.outcome == "migrated" and outcome.runs_on == ["hv2"]
+

@@ -475,12 +475,14 @@ def taken_over(host, clock, start_of=starts()):
     return run
 
 
-def test_a_quiet_host_is_settled_after_quiet_s_with_nothing_done():
+def test_a_quiet_host_is_settled_at_once_with_nothing_done():
+    # a move another run checked against the mark just before it was set reads it again once its guest is
+    # active here (executor.arrival_mark): nothing to wait for here
     clock = Clock()
     run = host_run(Host(clock), clock)
     run.take()
     assert run.settle(records()) == []
-    assert runs.QUIET_S <= clock.elapsed <= runs.QUIET_S + 0.5
+    assert runs.QUIET_S == 0 and clock.elapsed == 0
 
 
 def test_what_the_dead_run_left_running_is_aborted_and_its_record_cleared_the_guest_stays():
@@ -546,9 +548,9 @@ def test_without_a_run_taken_over_nothing_is_aborted():
     assert done["action"] == "waited" and done["run_id"] == OLD and host.aborted == []
 
 
-def test_a_migration_that_starts_during_the_quiet_period_is_waited_for_too():
+def test_a_migration_that_starts_while_another_is_waited_for_is_waited_for_too():
     clock = Clock()
-    start = 1 + runs.QUIET_S / 2  # web2 starts before the host has been quiet for QUIET_S
+    start = 0.5  # web2 starts while web1 still comes in
     host = Host(clock, jobs=[("web1", "in", 0, 1), ("web2", "in", start, start + 1)])
     run = host_run(host, clock)
     run.take()
