@@ -300,7 +300,7 @@ def _guest(root, name, state, persistent, pools):
         interfaces=nics,
         host_devices=host_devices,
         non_migratable_reasons=_non_migratable(devices, host_devices),
-        policy=policy if policy in POLICIES else "migrate",
+        policy=policy or "migrate",  # as written: one that is none of POLICIES blocks the guest (preflight)
         anti_affinity=settings.get("anti_affinity") if settings is not None else None,
         probe=settings.get("probe") if settings is not None else None,
         record=parse_record(_metadata_child(root, ORIGIN_NS, ORIGIN_TAG)),

@@ -143,10 +143,19 @@ def test_other_host_bound_devices(xml, reason):
     assert reason in guest.non_migratable_reasons[0]
 
 
-def test_unknown_policy_falls_back_to_migrate():
-    xml = ("<domain><name>g</name><metadata><s:settings xmlns:s='urn:hostmaint:libvirt:settings:1' policy='explode'/>"
-           "</metadata></domain>")
-    assert domain_xml.parse_domain(xml).policy == "migrate"
+SETTINGS = ("<domain><name>g</name><metadata><s:settings xmlns:s='urn:hostmaint:libvirt:settings:1' %s/>"
+            "</metadata></domain>")
+
+
+@pytest.mark.parametrize("attributes, policy", [
+    ("policy='explode'", "explode"),  # kept as written: preflight blocks the guest naming it (unknown_policy)
+    ("policy='Shutdown'", "Shutdown"),  # no guessing either
+    ("policy='skip'", "skip"),
+    ("policy=''", "migrate"),  # not set: the default
+    ("anti_affinity='db'", "migrate"),
+])
+def test_a_policy_is_read_as_written_and_defaults_to_migrate_only_when_none_is_set(attributes, policy):
+    assert domain_xml.parse_domain(SETTINGS % attributes).policy == policy
 
 
 def test_record_round_trip_through_metadata_strings():
