@@ -17,8 +17,10 @@ A host in ``cluster.down`` fails every call that way.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import io
 import json
 import threading
 import time
@@ -84,6 +86,7 @@ class FakeCluster(object):
         self.opened = []  # the host of each adapter made, in order
         self.faults = {}  # (host, method) -> (call number that fails, HostmaintError)
         self.counts = {}  # (host, method) -> calls so far
+        self.fired = []  # where in ``calls`` an injected fault was raised
         self.downtime_ms = {}  # guest -> the pause its migration reports (42 ms when not given)
         self.migration_error = {}  # guest -> the error its migration fails with (it stays on its source)
         self.limits = {}  # (host, guest) -> downtime limit set back after a failed migration
@@ -131,6 +134,7 @@ class FakeCluster(object):
                 return HostmaintError("cannot connect to libvirt at %s: Connection refused" % self.uri(host))
             fault = self.faults.get((host, method))
             if fault is not None and fault[0] in (count, None):
+                self.fired.append(len(self.calls) - 1)
                 return fault[1]
             return None
 
@@ -413,11 +417,40 @@ class FakeAdapter(object):
 # -- running a module on the cluster ------------------------------------------------------------------------
 def run_module(capsys, module_class, cluster, check=False, **args):
     """(exit code, the JSON result) of ``module_class`` run on ``cluster`` from its local host, hv1, with the other
-    hosts as destinations; ``args`` add to or replace the module arguments."""
+    hosts as destinations; ``args`` add to or replace the module arguments. ``capsys`` may be None: the module's
+    output is read from its own stdout (outside a test too, as when a test module lists the calls of a run)."""
+    del capsys  # the JSON is caught below, with or without pytest's capture
     base = dict(name=cluster.local, settle_s=0, _ansible_check_mode=check,
                 destinations=[{"name": host} for host in sorted(cluster.hosts) if host != cluster.local])
     base.update(args)
-    with patch_module_args(base):
+    output = io.StringIO()
+    with patch_module_args(base), contextlib.redirect_stdout(output):
         with pytest.raises(SystemExit) as exit_info:
             module_class(adapter_factory=cluster.factory, resolver=lambda name, timeout: True).execute()
-    return exit_info.value.code, json.loads(capsys.readouterr().out)
+    return exit_info.value.code, json.loads(output.getvalue())
+
+
+MOVES_BEGIN = ("-", "moves begin", None)
+
+
+def observed(module_class, cluster):
+    """``module_class`` that notes in ``cluster.calls`` (MOVES_BEGIN) when it builds an executor: its moves begin.
+
+    The modules have no seam of their own for this (the executor is built inside run()), so the test's subclass
+    wraps EngineModule.executor."""
+    class Observed(module_class):
+        def executor(self, *args, **kwargs):
+            built = super(Observed, self).executor(*args, **kwargs)
+            cluster.calls.append(MOVES_BEGIN)
+            return built
+    Observed.__name__ = module_class.__name__
+    return Observed
+
+
+def call_counts(calls):
+    """{(host, method): number of calls} of a call log, the calls that never fail and MOVES_BEGIN left out."""
+    counts = {}
+    for host, method, _guest in calls:
+        if (host, method, _guest) != MOVES_BEGIN and method not in NEVER_FAILS:
+            counts[(host, method)] = counts.get((host, method), 0) + 1
+    return counts

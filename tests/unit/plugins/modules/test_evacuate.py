@@ -9,7 +9,13 @@ import pytest
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import runs
 from ansible_collections.hostmaint.libvirt.plugins.modules import evacuate
-from ansible_collections.hostmaint.libvirt.tests.unit.plugins.fake_adapter import FakeCluster, run_module
+from ansible_collections.hostmaint.libvirt.tests.unit.plugins.fake_adapter import (
+    MOVES_BEGIN,
+    FakeCluster,
+    call_counts,
+    observed,
+    run_module,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +91,120 @@ def test_a_guest_whose_policy_is_unknown_blocks_the_evacuation(capsys):
     assert code == 0 and result["remaining"] == ["odd"] and cluster.placement()["hv1"] == ["odd"], result
     code, result = run_module(capsys, evacuate.Evacuate, cluster, policies={"odd": "skip"})
     assert code == 0 and result["plan"]["skipped"] == [] and cluster.placement()["hv1"] == [], result
+
+
+# -- an error at any adapter call: the host is left as the rule says --------------------------------------------
+def clean_counts(check=False):
+    """{(host, method): calls} of a clean evacuation of two_guests() (the calls a fault is injected at)."""
+    saved, runs.QUIET_S = runs.QUIET_S, 0.0
+    try:
+        cluster = two_guests()
+        code, result = run_module(None, observed(evacuate.Evacuate, cluster), cluster, check=check)
+        assert code == 0, result
+        return call_counts(cluster.calls)
+    finally:
+        runs.QUIET_S = saved
+
+
+CALLS = clean_counts()
+CHECK_CALLS = clean_counts(check=True)
+
+
+def where_is(cluster, name):
+    return sorted(host for host, guests in cluster.placement().items() if name in guests)
+
+
+def judge(cluster, code, result):
+    """The rule, for one run with one fault: returns whether the run's moves had begun when it ended."""
+    assert cluster.fired, "the fault was never raised: the run took another path than the clean one"
+    assert code in (0, 1), result
+    if code == 1:
+        assert "\n" not in result["msg"] and "Traceback" not in result["msg"], result["msg"]
+        assert "injected fault" in result["msg"] or "outcomes" in result, result["msg"]
+    for name in ("web1", "web2"):
+        assert len(where_is(cluster, name)) == 1, cluster.placement()  # a guest is never lost nor doubled
+    assert cluster.holds == {}  # the hold is released whatever happened
+    began = MOVES_BEGIN in cluster.calls
+    if not began:
+        if code == 1:  # ended before its first move: the mark this run set is taken back, nothing moved
+            assert cluster.marks == {} and cluster.records() == {}, result
+            assert cluster.placement()["hv1"] == ["web1", "web2"]
+            assert [c[1] for c in cluster.changes()] in ([], ["set_maintenance"],
+                                                         ["set_maintenance", "clear_maintenance"])
+    else:  # moves began: the host stays marked, and the result says what moved and where each guest is
+        assert cluster.marks["hv1"]["reason"] == "evacuate", cluster.marks
+        for outcome in result["outcomes"]:
+            assert where_is(cluster, outcome["guest"]) == sorted(outcome["runs_on"]), (outcome, cluster.placement())
+            # moved: it landed and passed its check; one that landed and failed it says so, and runs_on where it is
+            assert not outcome["moved"] or outcome["runs_on"] == [outcome["destination"]], outcome
+        if code == 0:
+            assert result["empty"] is True and cluster.placement()["hv1"] == []
+    return began
+
+
+@pytest.mark.parametrize("host, method", sorted(CALLS), ids=["%s-%s" % key for key in sorted(CALLS)])
+def test_an_error_at_any_call_of_a_run_leaves_the_host_as_the_rule_says(capsys, host, method):
+    for at in range(1, CALLS[(host, method)] + 1):
+        cluster = two_guests()
+        cluster.fail(method, host=host, at=at)
+        code, result = run_module(capsys, observed(evacuate.Evacuate, cluster), cluster)
+        judge(cluster, code, result)
+
+
+@pytest.mark.parametrize("host, method", sorted(CHECK_CALLS), ids=["%s-%s" % key for key in sorted(CHECK_CALLS)])
+def test_an_error_at_any_call_of_a_check_mode_run_changes_nothing(capsys, host, method):
+    for at in range(1, CHECK_CALLS[(host, method)] + 1):
+        cluster = two_guests()
+        cluster.fail(method, host=host, at=at)
+        code, result = run_module(capsys, evacuate.Evacuate, cluster, check=True)
+        assert code in (0, 1) and "\n" not in result.get("msg", ""), result
+        assert cluster.changes() == [] and cluster.marks == {} and cluster.holds == {}
+        assert cluster.placement()["hv1"] == ["web1", "web2"]
+
+
+def test_the_rule_is_tried_on_both_sides_of_the_first_move():
+    # the clean run's calls reach past the first move (the fault matrix above is not all before it)
+    assert ("hv1", "start_migration") in CALLS and ("hv1", "set_maintenance") in CALLS
+
+
+def test_an_error_before_the_first_move_rolls_back_the_mark_and_names_the_object(capsys):
+    cluster = two_guests()
+    cluster.fail("host_facts")  # hv1's own facts, read to plan
+    code, result = run_module(capsys, observed(evacuate.Evacuate, cluster), cluster)
+    assert code == 1 and result["msg"] == "cannot host_facts on qemu:///system: injected fault", result
+    assert cluster.marks == {} and MOVES_BEGIN not in cluster.calls
+    assert [c[1] for c in cluster.changes()] == ["set_maintenance", "clear_maintenance"]
+
+
+def test_an_error_after_the_moves_ends_the_run_saying_what_moved_and_the_host_stays_marked(capsys):
+    cluster = two_guests()
+    cluster.fail("guests", at=CALLS[("hv1", "guests")])  # the last look at what still runs on hv1
+    code, result = run_module(capsys, evacuate.Evacuate, cluster)
+    assert code == 1, result
+    assert result["msg"] == ("the evacuation of hv1 ended on an error after its moves began: cannot guests on "
+                             "qemu:///system: injected fault; web1, web2 moved; hv1 stays in maintenance (evacuate.yml "
+                             "finishes the job, restore.yml brings it back into service)")
+    assert sorted((o["guest"], o["moved"]) for o in result["outcomes"]) == [("web1", True), ("web2", True)]
+    assert result["summary"]["moved"] == 2 and result["changed"] is True
+    assert cluster.marks["hv1"]["run_id"] == result["run_id"] and cluster.placement()["hv1"] == []
+
+
+def test_a_mark_that_cannot_be_taken_back_is_said(capsys):
+    cluster = two_guests()
+    cluster.add("hv1", "odd", policy="teleport")  # a blocked plan: the mark is taken back
+    cluster.fail("clear_maintenance")
+    code, result = run_module(capsys, evacuate.Evacuate, cluster)
+    assert code == 1 and result["msg"].endswith(
+        "; hv1 stays in maintenance: the mark this run set could not be removed (cannot clear_maintenance on "
+        "qemu:///system: injected fault)"), result
+    assert result["msg"].startswith("cannot evacuate hv1: 1 guest(s) cannot be placed, nothing was moved: odd ")
+    assert "hv1" in cluster.marks and cluster.placement()["hv1"] == ["odd", "web1", "web2"]
+
+
+@pytest.mark.parametrize("host, method", [("hv2", "watch"), ("hv3", "watch"), ("hv2", "guest_state"),
+                                          ("hv3", "guest_state")])
+def test_an_error_in_a_guests_settle_period_is_its_moves_failure(capsys, host, method):
+    cluster = two_guests()
+    cluster.fail(method, host=host)
+    code, result = run_module(capsys, observed(evacuate.Evacuate, cluster), cluster, settle_s=1)
+    assert judge(cluster, code, result) is True
