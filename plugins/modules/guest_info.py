@@ -187,7 +187,7 @@ guests:
       sample: ["host device passthrough (PCI 0000:03:00.0) pins the guest to its host"]
     policy:
       description:
-        - What evacuation does when the guest cannot live-migrate, from the guest's hostmaint settings metadata:
+        - What evacuation does when the guest cannot live-migrate, from the guest's hostmaint settings metadata -
           V(migrate) (default), V(shutdown), V(skip) or V(fail).
         - Shown as the metadata writes it. A value that is none of these blocks the guest's evacuation, and
           RV(guests[].problems) says so (code V(unknown_policy)).

@@ -272,9 +272,9 @@ class Restore(EngineModule):
                       summary=summary(outcomes), records_cleared=cleared, maintenance_cleared=False, home=cleared,
                       window_changes=[c.as_dict() for c in changes])
         return HostmaintError("the restore of %s ended on an error: %s; %s came home; %s stays in maintenance (run "
-                              "restore.yml -l %s again)" % (self.self_name, error.message, ", ".join(home) or "no guest",
-                                                             self.self_name, self.self_name),
-                              **dict(error.details, **result))
+                              "restore.yml -l %s again)" % (
+                                  self.self_name, error.message, ", ".join(home) or "no guest", self.self_name,
+                                  self.self_name), **dict(error.details, **result))
 
     def survey(self, local, pools):
         """(plan, home's facts, the guests to bring home, {unreachable host: why}) as every host shows now."""

@@ -35,8 +35,8 @@ def test_check_mode_returns_the_plan_and_changes_nothing(capsys):
     cluster = two_guests()
     code, result = run_module(capsys, evacuate.Evacuate, cluster, check=True)
     assert code == 0 and result["changed"] is True, result
-    assert sorted((m["guest"], m["action"]) for m in result["plan"]["moves"]) == [("web1", "migrate"),
-                                                                                   ("web2", "migrate")]
+    moves = sorted((m["guest"], m["action"]) for m in result["plan"]["moves"])
+    assert moves == [("web1", "migrate"), ("web2", "migrate")]
     assert sorted(m["destination"] for m in result["plan"]["moves"]) == ["hv2", "hv3"]  # worst fit spreads them
     assert result["plan"]["blocked"] == [] and result["plan"]["proceed"] is True
     assert result["maintenance"] is None and result["empty"] is True and result["remaining"] == []  # would be
