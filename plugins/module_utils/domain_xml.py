@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Domain XML <-> Guest, and the collection's own metadata elements.
 
-Pure: xml.etree only. The adapter hands in the XML libvirt returned plus the live facts XML does
+Pure: xml.etree and the collection's model and errors only. The adapter hands in the XML libvirt returned plus the live facts XML does
 not carry (state, persistence); everything else is read from the XML here.
 
 Two metadata elements of our own live in a guest's <metadata>, each under its own namespace so
@@ -25,6 +25,7 @@ from __future__ import annotations
 import posixpath
 import xml.etree.ElementTree as ET
 
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     POLICIES,
     Disk,
@@ -53,8 +54,12 @@ _UNITS_TO_KIB = {
 }
 
 
-class DomainXMLError(ValueError):
-    """The XML is not a libvirt domain definition we can read."""
+class DomainXMLError(HostmaintError, ValueError):
+    """The XML is not a libvirt domain definition we can read: one sentence, like every error of the collection.
+
+    A HostmaintError, so that a malformed domain XML reaches the modules' one exit point as a failure, not a
+    traceback (the adapter adds the guest's host); still a ValueError for callers that caught it as one.
+    """
 
 
 def _mib(element):
@@ -252,7 +257,15 @@ def parse_domain(xml, state="shutoff", persistent=True, pools=None):
     name = root.findtext("name")
     if not name:
         raise DomainXMLError("domain XML has no <name>")
+    try:
+        return _guest(root, name, state, persistent, pools)
+    except DomainXMLError:
+        raise
+    except ValueError as exc:  # a number that is not one: <memory>, <vcpu>
+        raise DomainXMLError("the domain XML of %s has a value that is not a number (%s)" % (name, exc), guest=name)
 
+
+def _guest(root, name, state, persistent, pools):
     memory = _mib(root.find("memory"))
     current = _mib(root.find("currentMemory")) or memory
     vcpu = root.find("vcpu")
@@ -287,7 +300,7 @@ def parse_domain(xml, state="shutoff", persistent=True, pools=None):
         interfaces=nics,
         host_devices=host_devices,
         non_migratable_reasons=_non_migratable(devices, host_devices),
-        policy=policy if policy in POLICIES else "migrate",
+        policy=policy or "migrate",  # as written: one that is none of POLICIES blocks the guest (preflight)
         anti_affinity=settings.get("anti_affinity") if settings is not None else None,
         probe=settings.get("probe") if settings is not None else None,
         record=parse_record(_metadata_child(root, ORIGIN_NS, ORIGIN_TAG)),

@@ -3,7 +3,10 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The only file that calls libvirt: one connection per URI, turned into the collection's plain data.
 
-Every libvirt error that leaves this file is a HostmaintError with one sentence naming the object. Before
+Every libvirt error that leaves this file is a HostmaintError with one sentence naming the object: each public
+method of LibvirtAdapter carries ``_typed("<what it does to which object>")``, which turns any libvirt error (or
+unreadable XML from libvirt) that no inner, more precise sentence (``_failing``) caught into
+``cannot <what>: <libvirt's message>``. Before
 the first connection is opened, libvirt's default event loop is registered and run in a daemon thread, so
 that connections keep alive (a peer that goes away is noticed within seconds, not at the next TCP
 timeout) and can deliver guest events (``LibvirtAdapter.watch``). A live migration is started with
@@ -14,6 +17,8 @@ it returns.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import os
 import socket
@@ -74,13 +79,58 @@ def _message(exc):
     return exc.get_error_message() or str(exc)
 
 
+# What a libvirt call may raise besides the collection's own errors: libvirt's, and what reading the XML or the
+# numbers libvirt returned raises when they are not what we expect.
+_UNTYPED = LIBVIRT_ERRORS + (ET.ParseError, ValueError)
+
+
+def _retyped(sentence, exc, details):
+    """The HostmaintError ``sentence: what went wrong`` for an error of a libvirt call; None for a HostmaintError
+    that already names its object (a DomainXMLError does not know the guest's host, so it gets the sentence too)."""
+    if isinstance(exc, domain_xml.DomainXMLError):
+        return HostmaintError("%s: %s" % (sentence, exc.message), **dict(exc.details, **details))
+    if isinstance(exc, HostmaintError):
+        return None
+    if LIBVIRT_ERRORS and isinstance(exc, LIBVIRT_ERRORS):
+        return HostmaintError("%s: %s" % (sentence, _message(exc)), code=exc.get_error_code(), **details)
+    if isinstance(exc, ET.ParseError):
+        return HostmaintError("%s: libvirt returned unreadable XML (%s)" % (sentence, exc), **details)
+    return HostmaintError("%s: libvirt returned what this module cannot read (%s: %s)" % (
+        sentence, type(exc).__name__, exc), **details)
+
+
 @contextlib.contextmanager
 def _failing(sentence, **details):
-    """Turn a libvirt error inside the block into a HostmaintError: ``sentence: libvirt's message``."""
+    """Turn an error of the libvirt calls inside the block into a HostmaintError: ``sentence: libvirt's message``."""
     try:
         yield
-    except LIBVIRT_ERRORS as exc:
-        raise HostmaintError("%s: %s" % (sentence, _message(exc)), code=exc.get_error_code(), **details)
+    except (HostmaintError,) + _UNTYPED as exc:
+        error = _retyped(sentence, exc, details)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _typed(what):
+    """Decorate a public LibvirtAdapter method: any error of its libvirt calls that no inner sentence named
+    leaves it as the HostmaintError ``cannot <what>: libvirt's message``. ``what`` names the object: it is
+    formatted with the adapter's ``uri`` and the call's arguments by name (``{name}``: the guest)."""
+    def decorate(method):
+        signature = inspect.signature(method)
+
+        @functools.wraps(method)
+        def typed(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except (HostmaintError,) + _UNTYPED as exc:
+                arguments = signature.bind(self, *args, **kwargs).arguments
+                arguments.pop("self", None)
+                error = _retyped("cannot " + what.format(uri=self.uri, **arguments), exc, dict(uri=self.uri))
+                if error is None:
+                    raise
+                raise error from exc
+        return typed
+    return decorate
 
 
 class _EventLoop(object):
@@ -424,6 +474,7 @@ class LibvirtAdapter(object):
             return False
 
     # -- events -------------------------------------------------------------------------------
+    @_typed("watch {name} on {uri}")
     def watch(self, name, clock=time.time):
         """A GuestWatch of guest ``name`` on this host, also before the guest exists here (an incoming
         migration): one connection-wide callback per event type, registered on the first watch and
@@ -467,10 +518,12 @@ class LibvirtAdapter(object):
         self._deliver(dom, "reboot", None)
 
     # -- host -------------------------------------------------------------------------------
+    @_typed("read the identity (hostname, UUID) of {uri}")
     def host_identity(self):
         caps = ET.fromstring(self.conn.getCapabilities())
         return dict(hostname=self.conn.getHostname(), uuid=caps.findtext("host/uuid"), uri=self.uri)
 
+    @_typed("read the storage pools of {uri}")
     def pools(self, shared_names=()):
         """Storage pools as dicts: name, type, path, active, shared (and why)."""
         mounts = ""
@@ -499,6 +552,7 @@ class LibvirtAdapter(object):
         return pools
 
     # -- guests -----------------------------------------------------------------------------
+    @_typed("read the guests of {uri}")
     def guests(self, pools=None):
         """Every domain of this host as a Guest, sorted by name; a guest still arriving by an incoming migration
         is not one yet (libvirt holds it while it is prepared, and evacuate waits for it to land)."""
@@ -506,20 +560,24 @@ class LibvirtAdapter(object):
         result = []
         paused, by_migration = libvirt.VIR_DOMAIN_PAUSED, getattr(libvirt, "VIR_DOMAIN_PAUSED_MIGRATION", 2)
         for dom in self.conn.listAllDomains(0):
+            name = None
             try:
+                name = dom.name()
                 raw = dom.state()
                 if list(raw[:2]) == [paused, by_migration] and not dom.isPersistent():
                     continue
                 state = STATES[raw[0]]
                 result.append(domain_xml.parse_domain(dom.XMLDesc(0), state=state, persistent=bool(dom.isPersistent()),
                                                       pools=pools))
-            except LIBVIRT_ERRORS as exc:
-                if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            except (domain_xml.DomainXMLError,) + _UNTYPED as exc:
+                if LIBVIRT_ERRORS and isinstance(exc, LIBVIRT_ERRORS) and exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                     continue  # vanished between listing and reading: not ours to report
-                raise HostmaintError("cannot read guest %s on %s: %s" % (dom.name(), self.uri, exc.get_error_message()))
+                raise _retyped("cannot read guest %s on %s" % (name or "(unnamed)", self.uri), exc,
+                               dict(uri=self.uri, guest=name)) from exc
         return sorted(result, key=lambda guest: guest.name)
 
     # -- host facts ---------------------------------------------------------------------------
+    @_typed("read the memory of {uri}")
     def memory_mib(self):
         """(total, available for guests) in MiB: free plus reclaimable page cache and buffers."""
         stats = self.conn.getMemoryStats(-1, 0)
@@ -527,6 +585,7 @@ class LibvirtAdapter(object):
         available = (int(stats.get("free", 0)) + int(stats.get("buffers", 0)) + int(stats.get("cached", 0))) // 1024
         return total, available
 
+    @_typed("read the free huge pages of {uri}")
     def hugepages_free_mib(self, caps):
         """Free huge pages per page size (KiB -> free MiB), summed over NUMA cells."""
         sizes = [int(p.get("size")) for p in caps.findall("host/cpu/pages") if int(p.get("size", 4)) > 4]
@@ -544,6 +603,7 @@ class LibvirtAdapter(object):
                 result[int(size)] = result.get(int(size), 0) + int(pages) * int(size) // 1024
         return result
 
+    @_typed("read the bridges of {uri}")
     def bridges(self):
         """The host's active bridges; None when its libvirt cannot say (no interface driver: on libvirt 10 and
         later a separate package, libvirt-daemon-driver-interface on Debian), so that nothing is judged on them."""
@@ -553,15 +613,17 @@ class LibvirtAdapter(object):
         except LIBVIRT_ERRORS as exc:
             if exc.get_error_code() == getattr(libvirt, "VIR_ERR_NO_SUPPORT", 3):
                 return None
-            raise
+            raise  # typed by _typed
         for iface in interfaces:
             if iface.isActive() and ET.fromstring(iface.XMLDesc(0)).get("type") == "bridge":
                 names.append(iface.name())
         return sorted(names)
 
+    @_typed("read the networks of {uri}")
     def networks(self):
         return sorted(net.name() for net in self.conn.listAllNetworks(0) if net.isActive())
 
+    @_typed("look up the guests' disks on {uri}")
     def existing_paths(self, paths, pools):
         """The disk locations among ``paths`` (absolute paths, or pool/volume) this host's pools hold.
 
@@ -589,6 +651,7 @@ class LibvirtAdapter(object):
                     raise HostmaintError("cannot look up %s on %s: %s" % (path, self.uri, exc.get_error_message()))
         return found
 
+    @_typed("look up volumes on {uri}")
     def local_volumes(self, paths):
         """The absolute paths among ``paths`` that are volumes of this host's pools (refreshed first)."""
         for pool in self.conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
@@ -605,6 +668,7 @@ class LibvirtAdapter(object):
                 continue
         return found
 
+    @_typed("delete volumes on {uri}")
     def delete_volumes(self, paths):
         """Delete the volumes at ``paths`` (what a failed storage copy left behind); the paths deleted."""
         deleted = []
@@ -614,6 +678,7 @@ class LibvirtAdapter(object):
             deleted.append(path)
         return deleted
 
+    @_typed("compare a guest CPU with the host CPU of {uri}")
     def compare_cpu(self, cpu_xml, arch, machine, virttype):
         """(compatible, reason) as libvirt on this host judges a guest CPU definition."""
         if not cpu_xml:
@@ -626,6 +691,7 @@ class LibvirtAdapter(object):
             return False, "the host's %s CPU cannot provide the guest's CPU" % virttype
         return True, None
 
+    @_typed("read the CPU of {name} on {uri}")
     def guest_cpu_xml(self, name):
         """The <cpu> of a guest's migratable XML (host-model expanded), or None."""
         dom = self.domain(name)
@@ -633,6 +699,7 @@ class LibvirtAdapter(object):
         cpu = ET.fromstring(dom.XMLDesc(flags)).find("cpu")
         return ET.tostring(cpu, encoding="unicode") if cpu is not None else None
 
+    @_typed("read the facts of {name} at {uri}")
     def host_facts(self, name, shared_names=(), guests=(), cpu_xml=None, paths=()):
         """This host as the decisions see it. ``guests``/``cpu_xml`` are the guests to judge CPUs for."""
         caps = ET.fromstring(self.conn.getCapabilities())
@@ -681,6 +748,7 @@ class LibvirtAdapter(object):
                 return None
             raise HostmaintError("cannot read the maintenance mark on %s: %s" % (self.uri, exc.get_error_message()))
 
+    @_typed("read the maintenance mark on {uri}")
     def maintenance(self):
         """The maintenance mark's details (dict) if this host is in maintenance, else None."""
         secret = self._maintenance_secret()
@@ -691,6 +759,7 @@ class LibvirtAdapter(object):
         except (LIBVIRT_ERRORS + (ValueError,)):
             return {"since": None, "run_id": None, "reason": "marked without details"}
 
+    @_typed("mark {uri} in maintenance")
     def set_maintenance(self, info):
         """Mark this host in maintenance; False when it already was (the mark is kept as it was)."""
         if self._maintenance_secret() is not None:
@@ -702,9 +771,19 @@ class LibvirtAdapter(object):
             if self._maintenance_secret() is not None:
                 return False  # another run marked it a moment ago
             raise HostmaintError("cannot mark %s in maintenance: %s" % (self.uri, exc.get_error_message()))
-        secret.setValue(json.dumps(info).encode("utf-8"), 0)
+        try:
+            secret.setValue(json.dumps(info).encode("utf-8"), 0)
+        except LIBVIRT_ERRORS as exc:
+            # a mark without its value would outlive this run, which must leave the host as it found it
+            left = ""
+            try:
+                secret.undefine()
+            except LIBVIRT_ERRORS as again:
+                left = "; the mark stays without details (%s)" % _message(again)
+            raise HostmaintError("cannot mark %s in maintenance: %s%s" % (self.uri, _message(exc), left)) from exc
         return True
 
+    @_typed("clear the maintenance mark on {uri}")
     def clear_maintenance(self):
         secret = self._maintenance_secret()
         if secret is None:
@@ -721,6 +800,7 @@ class LibvirtAdapter(object):
                 return None
             raise HostmaintError("cannot read the run hold on %s: %s" % (self.uri, exc.get_error_message()))
 
+    @_typed("read the run hold on {uri}")
     def hold(self):
         """The hold a run keeps on this host (dict), or None."""
         secret = self._hold_secret()
@@ -731,6 +811,7 @@ class LibvirtAdapter(object):
         except LIBVIRT_ERRORS + (ValueError,):
             return {}  # defined, its value not written yet (another run is taking it) or unreadable
 
+    @_typed("take the run hold on {uri}")
     def take_hold(self, info):
         """Take the hold on this host; False when another run holds it (libvirt keeps one secret per usage)."""
         description = "hostmaint: held by run %s (%s) since %s" % (
@@ -745,6 +826,7 @@ class LibvirtAdapter(object):
             secret.setValue(json.dumps(info).encode("utf-8"), 0)
         return True
 
+    @_typed("write the run hold on {uri}")
     def update_hold(self, info):
         """Write the hold's value again (a stop request, or the run's own ``stopping``); False when none."""
         secret = self._hold_secret()
@@ -754,6 +836,7 @@ class LibvirtAdapter(object):
             secret.setValue(json.dumps(info).encode("utf-8"), 0)
         return True
 
+    @_typed("release the run hold on {uri}")
     def release_hold(self, run_id=None):
         """Remove the hold (only run ``run_id``'s when given); True when one was removed."""
         secret = self._hold_secret()
@@ -771,6 +854,7 @@ class LibvirtAdapter(object):
         return True
 
     # -- migrations under way -----------------------------------------------------------------
+    @_typed("read the migrations under way on {uri}")
     def migration_jobs(self):
         """{guest: "out" or "in"} for every guest of this host with a migration under way (started by anyone)."""
         found = {}
@@ -802,6 +886,7 @@ class LibvirtAdapter(object):
                 found[name] = "in"
         return found
 
+    @_typed("abort the migration of {name} on {uri}")
     def abort_job(self, name, wait_s=30.0):
         """Abort the job (a migration) running on guest ``name`` here and wait, bounded, until it is over;
         True once no job runs on it."""
@@ -825,6 +910,7 @@ class LibvirtAdapter(object):
             time.sleep(0.2)
 
     # -- guests -------------------------------------------------------------------------------
+    @_typed("read guest {name} on {uri}")
     def domain(self, name):
         try:
             return self.conn.lookupByName(name)
@@ -833,6 +919,7 @@ class LibvirtAdapter(object):
                 raise HostmaintError("unknown guest %s: %s has no such guest" % (name, self.uri), guest=name)
             raise HostmaintError("cannot read guest %s on %s: %s" % (name, self.uri, exc.get_error_message()))
 
+    @_typed("read guest {name} on {uri}")
     def has_domain(self, name):
         try:
             self.conn.lookupByName(name)
@@ -842,17 +929,20 @@ class LibvirtAdapter(object):
                 return False
             raise HostmaintError("cannot read guest %s on %s: %s" % (name, self.uri, exc.get_error_message()))
 
+    @_typed("read the UUID of {name} on {uri}")
     def guest_uuid(self, name):
         dom = self.domain(name)
         with _failing("cannot read the UUID of %s on %s" % (name, self.uri)):
             return dom.UUIDString()
 
+    @_typed("read the state of {name} on {uri}")
     def guest_state(self, name):
         """(state, persistent) of a guest: state as model.STATES names it."""
         dom = self.domain(name)
         with _failing("cannot read the state of %s on %s" % (name, self.uri)):
             return STATES[dom.state()[0]], bool(dom.isPersistent())
 
+    @_typed("read the dirty rates of the guests of {uri}")
     def dirty_rates(self):
         """Guest name -> bytes per second each guest dirtied when libvirt last measured it (only guests
         someone measured, virsh domdirtyrate-calc); empty when this libvirt cannot tell. An estimate
@@ -879,18 +969,21 @@ class LibvirtAdapter(object):
             flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
         return flags
 
+    @_typed("write the migration record of {name} on {uri}")
     def set_record(self, name, record):
         dom = self.domain(name)
         with _failing("cannot write the migration record of %s on %s" % (name, self.uri)):
             dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, domain_xml.record_xml(record), domain_xml.PREFIX,
                             domain_xml.ORIGIN_NS, self._metadata_flags(dom))
 
+    @_typed("clear the migration record of {name} on {uri}")
     def clear_record(self, name):
         dom = self.domain(name)
         with _failing("cannot clear the migration record of %s on %s" % (name, self.uri)):
             dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, domain_xml.ORIGIN_NS,
                             self._metadata_flags(dom))
 
+    @_typed("read guest {name} on {uri}")
     def guest(self, name, pools=None):
         dom = self.domain(name)
         with _failing("cannot read guest %s on %s" % (name, self.uri)):
@@ -898,23 +991,27 @@ class LibvirtAdapter(object):
                                            persistent=bool(dom.isPersistent()),
                                            pools=pools if pools is not None else self.pools())
 
+    @_typed("define a guest on {uri}")
     def define(self, xml):
         try:
             return self.conn.defineXML(xml)
         except LIBVIRT_ERRORS as exc:
             raise HostmaintError("cannot define a guest on %s: %s" % (self.uri, exc.get_error_message()))
 
+    @_typed("undefine {name} on {uri}")
     def undefine(self, name):
         dom = self.domain(name)
         flags = getattr(libvirt, "VIR_DOMAIN_UNDEFINE_KEEP_NVRAM", 0)
         with _failing("cannot undefine %s on %s" % (name, self.uri)):
             dom.undefineFlags(flags)
 
+    @_typed("read the definition of {name} on {uri}")
     def inactive_xml(self, name):
         dom = self.domain(name)
         with _failing("cannot read the definition of %s on %s" % (name, self.uri)):
             return dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
 
+    @_typed("shut {name} down on {uri}")
     def shutdown(self, name, timeout_s):
         """Clean shutdown with a bounded wait; True once the guest is off."""
         dom = self.domain(name)
@@ -929,6 +1026,7 @@ class LibvirtAdapter(object):
                 time.sleep(0.5)
             return not dom.isActive()
 
+    @_typed("start {name} on {uri}")
     def start(self, name):
         dom = self.domain(name)
         with _failing("cannot start %s on %s" % (name, self.uri)):
@@ -936,6 +1034,7 @@ class LibvirtAdapter(object):
                 dom.create()
 
     # -- migration ----------------------------------------------------------------------------
+    @_typed("set the downtime limit of {name} on {uri} back to {ms} ms")
     def set_downtime_limit(self, name, ms):
         """Set guest ``name``'s migration downtime limit outside any migration: after a migration that failed
         or was aborted, back to the one it had before. libvirt restores QEMU's migration parameters when its
@@ -945,6 +1044,7 @@ class LibvirtAdapter(object):
         with _failing("cannot set the downtime limit of %s on %s back to %d ms" % (name, self.uri, int(ms))):
             dom.migrateSetMaxDowntime(int(ms), 0)
 
+    @_typed("start the migration of {name} from {uri} to {dest_uri}")
     def start_migration(self, name, dest_uri, options, destination=None):
         """Start the live migration of guest ``name`` to ``dest_uri`` (the URI this host's libvirtd reaches
         the destination at, peer-to-peer) with MigrationOptions; returns its MigrationJob at once.

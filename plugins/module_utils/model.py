@@ -102,6 +102,8 @@ class Guest(_Record):
     interfaces: List[Nic] = dataclasses.field(default_factory=list)
     host_devices: List[HostDevice] = dataclasses.field(default_factory=list)
     non_migratable_reasons: List[str] = dataclasses.field(default_factory=list)
+    # as the settings metadata (or the policies option) gives it: one of POLICIES, or what an operator wrote
+    # there that is none of them, kept as written so that preflight blocks the guest naming it (unknown_policy)
     policy: str = "migrate"
     anti_affinity: Optional[str] = None
     # a URL its users reach it at (tcp://HOST:PORT or http://HOST[:PORT]/PATH), probed after it lands

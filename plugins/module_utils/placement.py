@@ -24,6 +24,10 @@ it cannot (preflight problems everywhere, no room left, or anti-affinity):
   shortest time, and not at all if the migrations before it fail); shut-off guests just stay;
 - ``skip``: skipped, it stays where it is.
 
+A guest whose policy is none of these (its settings metadata says ``policy="teleport"``, say) is blocked
+with preflight's unknown_policy, whether or not it could move: nobody chose what happens to it. As for any
+blocked guest, the rest moves only with ``allow_partial``. Restore brings such a guest home all the same.
+
 Packing takes the guests biggest first (running ones by memory, then shut-off ones). Each goes to
 the destination with the most room left among those with no preflight problem (worst fit: it
 spreads load and leaves every host headroom). Worst fit can strand a guest that best fit would place, so when it leaves a guest out the
@@ -59,7 +63,6 @@ from typing import Dict, List, Optional
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import generation, preflight
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     MIB,
-    POLICIES,
     TRANSFER_ACTIONS,
     Blocked,
     DecisionError,
@@ -92,9 +95,6 @@ def _check_inputs(guests, hosts, limits):
     limits = (limits or Limits()).validate()
     _check_names(guests, "guest", "guest")
     for guest in guests:
-        if guest.policy not in POLICIES:
-            raise DecisionError("invalid policy %r for guest %s: expected one of %s"
-                                % (guest.policy, guest.name, ", ".join(POLICIES)))
         if memory_need_mib(guest) < 0:
             raise DecisionError("invalid guest %s: memory cannot be negative" % guest.name)
     _check_names(hosts, "host", "host facts")
@@ -585,7 +585,9 @@ def restore_plan(guests_by_host, home, current_hosts, limits=None, run_id=None, 
                 reason += " (%s)" % current.unreachable_reason
             not_home(guest, [problem("unreachable", guest, reason)])
             continue
-        problems = [p for p in preflight.check(guest, current, home, limits) if p.code not in ("maintenance", "memory")]
+        # home's mark is what restore ends, its room is judged below, and a policy says what evacuation does
+        problems = [p for p in preflight.check(guest, current, home, limits)
+                    if p.code not in ("maintenance", "memory", "unknown_policy")]
         if problems:
             not_home(guest, problems)
             continue

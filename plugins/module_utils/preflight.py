@@ -11,7 +11,8 @@ code and a sentence naming the guest and the destination. Only bad input raises 
 Codes, destination-specific: same_host, unreachable, maintenance, hostname_unresolvable, arch,
 cpu_incompatible, machine_type, memory, bridge_missing, network_missing, disk_not_shared,
 storage_copy_no_pool, libvirt_older, qemu_older. Guest-only (the guest cannot go anywhere):
-host_device, state, not_defined.
+host_device, state, not_defined, unknown_policy (its settings metadata names a policy that is none of
+model.POLICIES: the guest is blocked rather than moved under a policy nobody chose).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import posixpath
 from typing import Dict, FrozenSet, List, Tuple
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
+    POLICIES,
     DecisionError,
     Limits,
     Problem,
@@ -89,6 +91,11 @@ def _guest_problems(guest, destination_name):
         problems.append(_problem("state", guest, destination_name, _STUCK_STATES[guest.state]))
     for reason in guest.non_migratable_reasons:
         problems.append(_problem("host_device", guest, destination_name, reason))
+    if guest.policy not in POLICIES:
+        problems.append(Problem(
+            code="unknown_policy", guest=guest.name, destination=destination_name,
+            message='cannot evacuate %s: its policy "%s" (settings metadata) is not one of %s' % (
+                guest.name, guest.policy, ", ".join(POLICIES))))
     return problems
 
 

@@ -27,6 +27,9 @@ description:
     metadata, which M(hostmaint.libvirt.restore) uses to bring it home, whenever that is.
   - Fails when the host is not empty at the end (a guest blocked, aborted or failed), with the full report.
     A guest whose migration is aborted or fails keeps running on this host.
+  - An error before the first move (a host that stops answering, a guest whose definition cannot be read) fails
+    the task with one sentence naming the host or guest, and takes back the maintenance mark this run set. An
+    error once moves began ends the run with the host still in maintenance and a result that says what moved.
 author:
   - hostmaint.libvirt maintainers (@hostmaint)
 extends_documentation_fragment:
@@ -243,13 +246,14 @@ class Evacuate(EngineModule):
         self.check_named_guests(self.local_guests(pools))  # before the hold and the mark: options naming no guest change nothing
         self.hold_host(local, "evacuate")  # a second run on this host refuses here (check mode: judged only)
         marked = False
-        mark = local.maintenance()
-        if mark is None and not self.module.check_mode:
-            # mark first, so that no concurrent evacuation picks this host while we plan
-            mark = dict(since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), run_id=self.run_id, reason="evacuate")
-            marked = local.set_maintenance(mark)
+        try:  # until the first move, any error takes back the mark this run set: the host stays in service
             mark = local.maintenance()
-        try:
+            if mark is None and not self.module.check_mode:
+                # mark first, so that no concurrent evacuation picks this host while we plan
+                mark = dict(since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), run_id=self.run_id,
+                            reason="evacuate")
+                marked = local.set_maintenance(mark)
+                mark = local.maintenance()
             # marked, the host refuses new incoming moves; those already under way land (or fail) before the plan
             under_way = [] if self.module.check_mode else self.settle_host(local)
             stale = self.stale_here(local, pools)
@@ -257,33 +261,37 @@ class Evacuate(EngineModule):
             guests = [g for g in self.local_guests(pools) if (g.name, self.self_name) not in gone or g.active]
             probes = self.probes(guests)
             plan = self.plan(local, identity, guests)
-        except HostmaintError:
+            result = dict(run_id=self.run_id, plan=plan.as_dict(), maintenance=mark, under_way=under_way,
+                          taken_over=self.taken_over(), stale_copies=stale)
+            if not plan.proceed:  # nothing moves: the mark is taken back below, the host stays in service
+                blocked = ["%s (%s)" % (b.guest, "; ".join(sorted(set(r.message for r in b.reasons))))
+                           for b in plan.blocked]
+                raise HostmaintError("cannot evacuate %s: %d guest(s) cannot be placed, nothing was moved: %s"
+                                     % (self.self_name, len(plan.blocked), " | ".join(blocked)),
+                                     plan=plan.as_dict(), run_id=self.run_id, changed=False)
+            if self.module.check_mode:
+                moving = set(m.guest for m in plan.moves if m.action != "shutdown")
+                staying = sorted(g.name for g in guests if g.active and g.name not in moving)
+                result.update(changed=bool(plan.moves) or mark is None or bool(stale), empty=not staying,
+                              remaining=staying)
+                return result
+            record = self.record(identity)
+            records = dict((g.name, record) for g in guests if g.record is None)
+            rates = local.dirty_rates()
+            executor = self.executor(self.unsafe_guests(guests, pools), probes=probes)
+        except Exception as exc:
             if marked:
-                local.clear_maintenance()
+                self.unmark(local, exc)
             raise
-        result = dict(run_id=self.run_id, plan=plan.as_dict(), maintenance=mark, under_way=under_way,
-                      taken_over=self.taken_over(), stale_copies=stale)
-        if not plan.proceed:
-            if marked:
-                local.clear_maintenance()  # nothing moves: the host stays in service
-            blocked = ["%s (%s)" % (b.guest, "; ".join(sorted(set(r.message for r in b.reasons)))) for b in plan.blocked]
-            raise HostmaintError("cannot evacuate %s: %d guest(s) cannot be placed, nothing was moved: %s"
-                                 % (self.self_name, len(plan.blocked), " | ".join(blocked)),
-                                 plan=plan.as_dict(), run_id=self.run_id, changed=False)
-        if self.module.check_mode:
-            moving = set(m.guest for m in plan.moves if m.action != "shutdown")
-            staying = sorted(g.name for g in guests if g.active and g.name not in moving)
-            result.update(changed=bool(plan.moves) or mark is None or bool(stale), empty=not staying,
-                          remaining=staying)
-            return result
-        record = self.record(identity)
-        records = dict((g.name, record) for g in guests if g.record is None)
-        executor = self.executor(self.unsafe_guests(guests, pools), probes=probes)
         self._started = time.time()
-        outcomes = executor.run(plan, records=records, survey=self._survey, dirty_rates=local.dirty_rates())
-        changes = list(executor.window_changes)
-        late, late_blocked, skipped = self.late_arrivals(local, identity, pools, guests, outcomes, changes)
-        remaining = sorted(g.name for g in local.guests(pools=pools) if g.active)
+        outcomes, changes = [], []
+        try:  # from the first move on, the host stays marked and an error ends the run saying what moved
+            outcomes = executor.run(plan, records=records, survey=self._survey, dirty_rates=rates)
+            changes = list(executor.window_changes)
+            late, late_blocked, skipped = self.late_arrivals(local, identity, pools, guests, outcomes, changes)
+            remaining = sorted(g.name for g in local.guests(pools=pools) if g.active)
+        except HostmaintError as exc:
+            raise self.ended_by(exc, result, outcomes, changes, marked) from exc
         stopped = self.stop_reason()
         cleaned = any(c["removed"] for c in stale)
         result.update(changed=marked or cleaned or any(o.moved or o.outcome == "shut_down" for o in outcomes),
@@ -310,6 +318,27 @@ class Evacuate(EngineModule):
             raise HostmaintError("%s is empty, but %d move(s) failed: %s" % (
                 self.self_name, len(failed), "; ".join(failed)), **result)
         return result
+
+    def unmark(self, local, error):
+        """Take back the mark this run set, before its first move; when that fails too, ``error`` (a HostmaintError)
+        says the host stays in maintenance."""
+        try:
+            local.clear_maintenance()
+        except HostmaintError as exc:
+            if isinstance(error, HostmaintError):
+                error.message += "; %s stays in maintenance: the mark this run set could not be removed (%s)" % (
+                    self.self_name, exc.message)
+
+    def ended_by(self, error, result, outcomes, changes, marked):
+        """The HostmaintError that ends a run whose moves began: the host stays marked, the result says what moved."""
+        moved = sorted(o.guest for o in outcomes if o.moved)
+        result.update(changed=marked or bool(moved) or any(o.outcome == "shut_down" for o in outcomes),
+                      outcomes=[o.as_dict() for o in outcomes], summary=summary(outcomes),
+                      window_changes=[c.as_dict() for c in changes], stopped=None)
+        return HostmaintError("the evacuation of %s ended on an error after its moves began: %s; %s moved; %s stays in "
+                              "maintenance (evacuate.yml finishes the job, restore.yml brings it back into service)"
+                              % (self.self_name, error.message, ", ".join(moved) or "no guest", self.self_name),
+                              **dict(error.details, **result))
 
     def stale_here(self, local, pools):
         """Shut-off copies a migration left behind (EngineModule.remove_stale_copies) on this host, or on a

@@ -186,11 +186,34 @@ guests:
       elements: str
       sample: ["host device passthrough (PCI 0000:03:00.0) pins the guest to its host"]
     policy:
-      description: >-
-        What evacuation does when the guest cannot live-migrate, from the guest's hostmaint settings metadata:
-        V(migrate) (default), V(shutdown), V(skip) or V(fail).
+      description:
+        - What evacuation does when the guest cannot live-migrate, from the guest's hostmaint settings metadata -
+          V(migrate) (default), V(shutdown), V(skip) or V(fail).
+        - Shown as the metadata writes it. A value that is none of these blocks the guest's evacuation, and
+          RV(guests[].problems) says so (code V(unknown_policy)).
       type: str
       sample: migrate
+    problems:
+      description:
+        - Every reason known from the guest alone that evacuation cannot move it, each with its C(code) and a
+          C(message) naming the guest; empty when there is none. Destination checks aside
+          (M(hostmaint.libvirt.migration_preflight) judges those).
+        - Codes V(not_defined) (transient and not running), V(state) (crashed, no state), V(host_device) (the
+          reasons of RV(guests[].non_migratable_reasons)) and V(unknown_policy) (its policy is none of V(migrate),
+          V(shutdown), V(skip), V(fail)).
+      type: list
+      elements: dict
+      sample:
+        - code: unknown_policy
+          message: >-
+            cannot evacuate web1: its policy "teleport" (settings metadata) is not one of migrate, shutdown, skip,
+            fail
+          guest: web1
+          destination: null
+    probe:
+      description: The URL the guest's users reach it at, from its settings metadata (checked after it lands), or null.
+      type: str
+      sample: null
     anti_affinity:
       description: Anti-affinity group from the guest's settings metadata; guests of one group never share a host.
       type: str
@@ -205,7 +228,7 @@ guests:
         time: "2026-11-25T18:00:00Z"
 """
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import inputs
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import inputs, preflight
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.base import LibvirtModule
 
 
@@ -235,7 +258,8 @@ class GuestInfo(LibvirtModule):
             changed=False,
             host=adapter.host_identity(),
             pools=pools,
-            guests=[guest.as_dict() for guest in guests],
+            guests=[dict(guest.as_dict(), problems=[p.as_dict() for p in preflight.check_guest(guest)])
+                    for guest in guests],
             missing=missing,
             warnings=warnings,
         )

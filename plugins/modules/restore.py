@@ -19,6 +19,9 @@ description:
   - A guest that does not fit at home, or that preflight blocks, is reported in C(plan.not_home) and keeps
     running where it is, and the run fails naming it unless O(fail_on_not_home) is false.
   - Clears the record of each guest that is home again, and the host's maintenance mark.
+  - An error (a host that stops answering, a guest whose definition cannot be read) fails the task with one
+    sentence naming the host or guest; the host keeps its maintenance mark, and once guests began to come home
+    the result says which did. Running it again finishes the job.
   - This host's own hostname is not checked (preflight code C(hostname_unresolvable)); the migrations start on the
     other hosts, which must resolve it.
 author:
@@ -208,30 +211,33 @@ class Restore(EngineModule):
                           maintenance_cleared=False,
                           home=sorted(already), canary=first.guest if first else None)
             return result
-        outcomes, changes, canary, passes, first, executed = [], [], None, 0, plan, []
+        outcomes, changes, canary, passes, first, executed, cleared = [], [], None, 0, plan, [], []
         started = time.time()
-        while plan.moves and passes < RESTORE_PASSES and not self.stop_reason():
-            # a further pass when the last one moved guests and others are still away: room may have come free
-            passes += 1
-            unsafe = self.unsafe_guests(returning, pools)
-            executor = self.executor(unsafe, ignore_marks=[self.self_name], probes=self.probes(returning))
-            done, more, named = self.run_with_canary(executor, plan, canary=passes == 1)
-            outcomes += shifted(done, time.time() - started) if passes > 1 else done
-            executed += plan.moves
-            changes += more
-            canary = canary or named
-            if not plan.not_home or not any(o.moved for o in done) or any(o.failed for o in done):
-                break
-            plan, home, returning, unreachable = self.survey(local, pools)
-            plan = dataclasses.replace(plan, moves=[m for m in plan.moves if m.guest not in set(o.guest for o in outcomes)])
-        home_now = dict((g.name, g) for g in local.guests(pools=pools))
-        cleared = []
-        for name, guest in sorted(home_now.items()):
-            if guest.record is not None and placement.record_names(guest.record, home) and (
-                    guest.active or name in [o.guest for o in outcomes if o.moved]):
-                local.clear_record(name)
-                cleared.append(name)
-        maintenance_cleared = local.clear_maintenance()
+        try:  # an error from here on ends the run saying what came home; the mark stays until restore finishes
+            while plan.moves and passes < RESTORE_PASSES and not self.stop_reason():
+                # a further pass when the last one moved guests and others are still away: room may have come free
+                passes += 1
+                unsafe = self.unsafe_guests(returning, pools)
+                executor = self.executor(unsafe, ignore_marks=[self.self_name], probes=self.probes(returning))
+                done, more, named = self.run_with_canary(executor, plan, canary=passes == 1)
+                outcomes += shifted(done, time.time() - started) if passes > 1 else done
+                executed += plan.moves
+                changes += more
+                canary = canary or named
+                if not plan.not_home or not any(o.moved for o in done) or any(o.failed for o in done):
+                    break
+                plan, home, returning, unreachable = self.survey(local, pools)
+                plan = dataclasses.replace(plan, moves=[m for m in plan.moves
+                                                        if m.guest not in set(o.guest for o in outcomes)])
+            home_now = dict((g.name, g) for g in local.guests(pools=pools))
+            for name, guest in sorted(home_now.items()):
+                if guest.record is not None and placement.record_names(guest.record, home) and (
+                        guest.active or name in [o.guest for o in outcomes if o.moved]):
+                    local.clear_record(name)
+                    cleared.append(name)
+            maintenance_cleared = local.clear_maintenance()
+        except HostmaintError as exc:
+            raise self.ended_by(exc, result, outcomes, changes, cleared) from exc
         stopped = self.stop_reason()
         cleaned = any(s["removed"] for s in self._stale)
         result.update(changed=bool(cleared) or maintenance_cleared or cleaned or any(o.moved for o in outcomes),
@@ -258,6 +264,18 @@ class Restore(EngineModule):
             raise HostmaintError("%s: %s did not come home" % (self.self_name, ", ".join(away)), **result)
         return result
 
+    def ended_by(self, error, result, outcomes, changes, cleared):
+        """The HostmaintError that ends a run on an error once it began to bring guests home (or to clear their
+        records): the host keeps its mark, the result says what came home."""
+        home = sorted(o.guest for o in outcomes if o.moved or o.outcome == "started")
+        result.update(changed=bool(home) or bool(cleared), outcomes=[o.as_dict() for o in outcomes],
+                      summary=summary(outcomes), records_cleared=cleared, maintenance_cleared=False, home=cleared,
+                      window_changes=[c.as_dict() for c in changes])
+        return HostmaintError("the restore of %s ended on an error: %s; %s came home; %s stays in maintenance (run "
+                              "restore.yml -l %s again)" % (
+                                  self.self_name, error.message, ", ".join(home) or "no guest", self.self_name,
+                                  self.self_name), **dict(error.details, **result))
+
     def survey(self, local, pools):
         """(plan, home's facts, the guests to bring home, {unreachable host: why}) as every host shows now."""
         guests_by_host = {self.self_name: self.local_guests(pools)}
@@ -282,6 +300,8 @@ class Restore(EngineModule):
         self._stale += self.remove_stale_copies(guests_by_host, lambda h: local if h == self.self_name else self.peer(h))
         returning = [g for n, gs in guests_by_host.items() if n != self.self_name for g in gs if g.name in cpu_xml]
         home = self.facts(self.self_name, lambda _n: local, guests=returning, cpu_xml=cpu_xml)
+        if not home.reachable:  # this host's own facts: not a peer that may be down, but the run's own failure
+            raise HostmaintError(home.unreachable_reason, host=self.self_name)
         plan = placement.restore_plan(guests_by_host, home, hosts, self.limits(), run_id=self.run_id)
         return plan, home, returning, unreachable
 

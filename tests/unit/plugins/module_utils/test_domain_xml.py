@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import domain_xml
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import MigrationRecord
 
 FULL = """
@@ -110,8 +111,23 @@ def test_minimal_domain_defaults():
     ("<domain type='kvm'/>", "domain XML has no <name>"),
 ])
 def test_bad_xml_is_one_clear_error(xml, message):
-    with pytest.raises(domain_xml.DomainXMLError, match=message):
+    with pytest.raises(domain_xml.DomainXMLError, match=message) as error:
         domain_xml.parse_domain(xml)
+    # the collection's error type: the modules' one exit point reports it as one sentence, not a traceback
+    assert isinstance(error.value, HostmaintError) and isinstance(error.value, ValueError)
+    assert error.value.message.startswith(message)
+
+
+@pytest.mark.parametrize("xml, message", [
+    ("<domain><name>g</name><memory>lots</memory></domain>",
+     "the domain XML of g has a value that is not a number (could not convert string to float: 'lots')"),
+    ("<domain><name>g</name><vcpu>two</vcpu></domain>",
+     "the domain XML of g has a value that is not a number (invalid literal for int() with base 10: 'two')"),
+])
+def test_a_number_that_is_none_is_one_clear_error_naming_the_guest(xml, message):
+    with pytest.raises(domain_xml.DomainXMLError) as error:
+        domain_xml.parse_domain(xml)
+    assert error.value.message == message and error.value.details == {"guest": "g"}
 
 
 @pytest.mark.parametrize("xml, reason", [
@@ -127,10 +143,19 @@ def test_other_host_bound_devices(xml, reason):
     assert reason in guest.non_migratable_reasons[0]
 
 
-def test_unknown_policy_falls_back_to_migrate():
-    xml = ("<domain><name>g</name><metadata><s:settings xmlns:s='urn:hostmaint:libvirt:settings:1' policy='explode'/>"
-           "</metadata></domain>")
-    assert domain_xml.parse_domain(xml).policy == "migrate"
+SETTINGS = ("<domain><name>g</name><metadata><s:settings xmlns:s='urn:hostmaint:libvirt:settings:1' %s/>"
+            "</metadata></domain>")
+
+
+@pytest.mark.parametrize("attributes, policy", [
+    ("policy='explode'", "explode"),  # kept as written: preflight blocks the guest naming it (unknown_policy)
+    ("policy='Shutdown'", "Shutdown"),  # no guessing either
+    ("policy='skip'", "skip"),
+    ("policy=''", "migrate"),  # not set: the default
+    ("anti_affinity='db'", "migrate"),
+])
+def test_a_policy_is_read_as_written_and_defaults_to_migrate_only_when_none_is_set(attributes, policy):
+    assert domain_xml.parse_domain(SETTINGS % attributes).policy == policy
 
 
 def test_record_round_trip_through_metadata_strings():

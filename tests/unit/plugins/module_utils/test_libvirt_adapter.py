@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -16,7 +17,10 @@ libvirt = pytest.importorskip("libvirt")
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import libvirt_adapter  # noqa: E402
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError  # noqa: E402
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import settle_problem  # noqa: E402
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import MigrationOptions  # noqa: E402
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (  # noqa: E402
+    MigrationOptions,
+    MigrationRecord,
+)
 
 
 class FakeError(libvirt.libvirtError):
@@ -254,10 +258,233 @@ class InterfacelessConn(object):
 
 
 def test_a_host_without_the_interface_driver_has_unknown_bridges_and_other_errors_still_raise():
-    adapter = object.__new__(libvirt_adapter.LibvirtAdapter)
-    adapter._lock = threading.Lock()  # pylint: disable=protected-access
-    adapter._conn = InterfacelessConn()  # pylint: disable=protected-access
+    adapter = libvirt_adapter.LibvirtAdapter("qemu+tls://hv1/system", conn=InterfacelessConn())
     assert adapter.bridges() is None
-    adapter._conn = InterfacelessConn(code=libvirt.VIR_ERR_INTERNAL_ERROR)  # pylint: disable=protected-access
-    with pytest.raises(libvirt.libvirtError):
+    adapter = libvirt_adapter.LibvirtAdapter("qemu+tls://hv1/system",
+                                             conn=InterfacelessConn(code=libvirt.VIR_ERR_INTERNAL_ERROR))
+    with pytest.raises(HostmaintError) as error:  # typed, no longer libvirt's own error
         adapter.bridges()
+    assert error.value.message == ("cannot read the bridges of qemu+tls://hv1/system: this function is not supported "
+                                   "by the connection driver: virConnectListAllInterfaces")
+
+
+# -- typed errors: nothing libvirt raises leaves the adapter untyped -------------------------------------------
+URI = "qemu+tls://hv1/system"
+BROKEN = "internal error: client socket is closed"
+
+
+class BrokenConn(object):
+    """A connection whose every call fails, as one to a libvirtd that went away mid-run does."""
+
+    def __getattr__(self, attribute):
+        def call(*_args, **_kwargs):
+            raise FakeError(BROKEN, code=libvirt.VIR_ERR_INTERNAL_ERROR, domain=libvirt.VIR_FROM_RPC)
+        return call
+
+
+CAPS = ET.fromstring("<capabilities><host><cpu><pages size='4'/><pages size='2048'/></cpu></host></capabilities>")
+RECORD = MigrationRecord("hv1", "uuid-1", "run-1", "2026-11-25T18:00:00Z")
+
+# (method, arguments, the guest its sentence names or None for a host call): every public method the modules'
+# evacuate/restore/preflight paths call that may fail; each names the host's URI too.
+RAISING = [
+    ("host_identity", (), None),
+    ("pools", (), None),
+    ("guests", (), None),
+    ("memory_mib", (), None),
+    ("bridges", (), None),
+    ("networks", (), None),
+    ("existing_paths", (["/srv/web1.qcow2"], []), None),
+    ("local_volumes", (["/srv/web1.qcow2"],), None),
+    ("delete_volumes", (["/srv/web1.qcow2"],), None),
+    ("host_facts", ("hv1",), None),
+    ("maintenance", (), None),
+    ("set_maintenance", ({"run_id": "run-1", "since": "now"},), None),
+    ("clear_maintenance", (), None),
+    ("hold", (), None),
+    ("take_hold", ({"run_id": "run-1"},), None),
+    ("update_hold", ({"run_id": "run-1"},), None),
+    ("release_hold", ("run-1",), None),
+    ("migration_jobs", (), None),
+    ("define", ("<domain><name>web1</name></domain>",), None),
+    ("watch", ("web1",), None),  # names the guest when the event loop does not run, the host's guests when it does
+    ("guest_cpu_xml", ("web1",), "web1"),
+    ("abort_job", ("web1",), "web1"),
+    ("domain", ("web1",), "web1"),
+    ("has_domain", ("web1",), "web1"),
+    ("guest_uuid", ("web1",), "web1"),
+    ("guest_state", ("web1",), "web1"),
+    ("set_record", ("web1", RECORD), "web1"),
+    ("clear_record", ("web1",), "web1"),
+    ("guest", ("web1",), "web1"),
+    ("undefine", ("web1",), "web1"),
+    ("inactive_xml", ("web1",), "web1"),
+    ("shutdown", ("web1", 1), "web1"),
+    ("start", ("web1",), "web1"),
+    ("set_downtime_limit", ("web1", 300), "web1"),
+    ("start_migration", ("web1", "qemu+tls://hv2/system", MigrationOptions()), "web1"),
+]
+
+# Calls whose failure is an answer by design: (method, arguments, what it answers on a broken connection).
+VERDICTS = [
+    ("alive", (), False),
+    ("close", (), None),
+    ("dirty_rates", (), {}),  # an estimate for ordering: none rather than an error
+    ("hugepages_free_mib", (CAPS,), {}),
+    ("compare_cpu", ("<cpu/>", "x86_64", "pc", "kvm"), (False, BROKEN)),
+    ("unwatch", (libvirt_adapter.GuestWatch(None, "web1", time.time),), None),
+]
+
+
+def public_methods():
+    return sorted(name for name, member in vars(libvirt_adapter.LibvirtAdapter).items()
+                  if not name.startswith("_") and callable(member))
+
+
+def test_every_public_method_is_judged_below():
+    assert public_methods() == sorted([m for m, _a, _g in RAISING] + [m for m, _a, _v in VERDICTS])
+
+
+@pytest.mark.parametrize("method, args, guest", RAISING, ids=[m for m, _a, _g in RAISING])
+def test_a_libvirt_error_leaves_every_adapter_call_as_one_sentence_naming_its_object(method, args, guest):
+    adapter = libvirt_adapter.LibvirtAdapter(URI, conn=BrokenConn())
+    with pytest.raises(HostmaintError) as error:
+        getattr(adapter, method)(*args)
+    assert type(error.value) is HostmaintError  # pylint: disable=unidiomatic-typecheck
+    message = error.value.message
+    assert message.startswith("cannot ") and "\n" not in message, message
+    assert URI in message, message
+    if guest is not None:
+        assert guest in message, message
+    if method != "watch" or libvirt_adapter.EVENT_LOOP.running:
+        assert message.endswith(": " + BROKEN), message
+
+
+class AnsweringConn(BrokenConn):
+    """Look-ups and listings answer, with objects (domains, pools, secrets) whose every call fails: each method
+    gets one step further than on BrokenConn, into the calls it makes on what it looked up."""
+
+    def getCapabilities(self):
+        return "<capabilities><host><uuid>u-1</uuid><cpu><arch>x86_64</arch></cpu></host></capabilities>"
+
+    def lookupByName(self, name):
+        return BrokenConn()
+
+    def secretLookupByUsage(self, usage, name):
+        return BrokenConn()
+
+    def storageVolLookupByPath(self, path):
+        return BrokenConn()
+
+    def listAllDomains(self, flags):
+        return [BrokenConn()]
+
+    def listAllStoragePools(self, flags):
+        return [BrokenConn()]
+
+
+@pytest.mark.parametrize("method, args", [(m, a) for m, a, _g in RAISING + VERDICTS],
+                         ids=[m for m, _a, _g in RAISING + VERDICTS])
+def test_what_a_look_up_returned_failing_leaves_no_untyped_error_either(method, args):
+    adapter = libvirt_adapter.LibvirtAdapter(URI, conn=AnsweringConn())
+    try:
+        getattr(adapter, method)(*args)
+    except HostmaintError as exc:
+        assert type(exc) is HostmaintError and URI in exc.message, exc.message  # pylint: disable=unidiomatic-typecheck
+
+
+@pytest.mark.parametrize("method, args, answer", VERDICTS, ids=[m for m, _a, _v in VERDICTS])
+def test_calls_that_answer_a_broken_connection_with_a_verdict_do_not_raise(method, args, answer):
+    adapter = libvirt_adapter.LibvirtAdapter(URI, conn=BrokenConn())
+    assert getattr(adapter, method)(*args) == answer
+
+
+class UnreadableDom(object):
+    def name(self):
+        return "web1"
+
+    def state(self):
+        return [libvirt.VIR_DOMAIN_RUNNING, 1]
+
+    def isPersistent(self):
+        return True
+
+    def XMLDesc(self, flags):
+        return "<domain"
+
+
+class UnreadableConn(object):
+    """A libvirt whose XML this module cannot read (truncated, or with a number that is none)."""
+
+    def __init__(self, dom):
+        self.dom = dom
+
+    def listAllDomains(self, flags):
+        return [self.dom]
+
+    def listAllStoragePools(self, flags):
+        return []
+
+    def lookupByName(self, name):
+        return self.dom
+
+    def getCapabilities(self):
+        return "<capabilities><host>"
+
+
+def test_a_malformed_domain_xml_is_one_sentence_naming_the_guest_and_its_host():
+    adapter = libvirt_adapter.LibvirtAdapter(URI, conn=UnreadableConn(UnreadableDom()))
+    for call in (adapter.guests, lambda: adapter.guest("web1")):
+        with pytest.raises(HostmaintError) as error:
+            call()
+        assert error.value.message.startswith("cannot read guest web1 on %s: unreadable domain XML: " % URI)
+    with pytest.raises(HostmaintError) as error:
+        adapter.host_identity()
+    assert error.value.message.startswith("cannot read the identity (hostname, UUID) of %s: libvirt returned "
+                                          "unreadable XML (" % URI)
+
+
+def test_a_domain_xml_with_a_number_that_is_none_is_one_sentence_too():
+    dom = UnreadableDom()
+    dom.XMLDesc = lambda flags: "<domain><name>web1</name><memory>lots</memory></domain>"
+    with pytest.raises(HostmaintError) as error:
+        libvirt_adapter.LibvirtAdapter(URI, conn=UnreadableConn(dom)).guests()
+    assert error.value.message == ("cannot read guest web1 on %s: the domain XML of web1 has a value that is not a "
+                                   "number (could not convert string to float: 'lots')" % URI)
+
+
+class Secret(object):
+    def __init__(self, fails):
+        self.fails, self.undefined = fails, False
+
+    def setValue(self, value, flags):
+        if self.fails:
+            raise FakeError("internal error: cannot write secret value")
+
+    def undefine(self):
+        self.undefined = True
+
+
+class MarkConn(object):
+    def __init__(self, secret):
+        self.secret = secret
+
+    def secretLookupByUsage(self, usage, name):
+        if self.secret.undefined or not hasattr(self, "defined"):
+            raise FakeError("Secret not found", code=libvirt.VIR_ERR_NO_SECRET)
+        return self.secret
+
+    def secretDefineXML(self, xml, flags):
+        self.defined = True  # pylint: disable=attribute-defined-outside-init
+        return self.secret
+
+
+def test_a_mark_whose_value_cannot_be_written_is_removed_again_and_the_error_says_so():
+    secret = Secret(fails=True)
+    adapter = libvirt_adapter.LibvirtAdapter(URI, conn=MarkConn(secret))
+    with pytest.raises(HostmaintError) as error:
+        adapter.set_maintenance({"run_id": "run-1"})
+    assert error.value.message == "cannot mark %s in maintenance: internal error: cannot write secret value" % URI
+    assert secret.undefined and adapter.maintenance() is None
+    secret = Secret(fails=False)
+    assert libvirt_adapter.LibvirtAdapter(URI, conn=MarkConn(secret)).set_maintenance({"run_id": "run-1"}) is True

@@ -466,7 +466,6 @@ def test_plan_is_json_ready():
 
 @pytest.mark.parametrize("guests, hosts, limits, message", [
     ([guest("a"), guest("a")], [host("hv2")], None, "duplicate guest a"),
-    ([guest("a", policy="pray")], [host("hv2")], None, "invalid policy 'pray' for guest a"),
     ([guest("")], [host("hv2")], None, "a guest has no name"),
     ([guest("a")], [host("hv2"), host("hv2")], None, "duplicate host hv2"),
     ([guest("a")], [host("hv2")], Limits(max_outbound=0), "max_outbound"),
@@ -474,6 +473,28 @@ def test_plan_is_json_ready():
 def test_bad_input_raises_decision_error(guests, hosts, limits, message):
     with pytest.raises(DecisionError, match=message):
         placement.plan(guests, HV1, hosts, limits)
+
+
+UNKNOWN = 'cannot evacuate a: its policy "pray" (settings metadata) is not one of migrate, shutdown, skip, fail'
+
+
+@pytest.mark.parametrize("state", ["running", "shutoff"])
+def test_an_unknown_policy_blocks_its_guest_even_one_that_could_move(state):
+    # no longer bad input (it was a DecisionError "invalid policy 'pray' for guest a"): data, like any block
+    guests = [guest("a", policy="pray", state=state), guest("b", disk="b")]
+    plan = placement.plan(guests, HV1, [host("hv2")])
+    assert placed(plan) == {"b": "hv2"} and plan.skipped == []
+    assert [(b.guest, b.policy, [(r.code, r.message) for r in b.reasons]) for b in plan.blocked] == [
+        ("a", "pray", [("unknown_policy", UNKNOWN)])]
+    assert not plan.complete and not plan.proceed  # nothing moves
+    plan = placement.plan(guests, HV1, [host("hv2")], Limits(allow_partial=True))
+    assert placed(plan) == {"b": "hv2"} and [b.guest for b in plan.blocked] == ["a"]
+    assert plan.proceed  # the rest moves, as with any blocked guest under allow_partial
+
+
+def test_an_unknown_policy_blocks_its_guest_when_it_is_placed_again_too():
+    again = placement.replace([guest("a", policy="pray")], HV1, [host("hv3")])
+    assert again.moves == [] and [r.code for r in again.blocked[0].reasons] == ["unknown_policy"]
 
 
 # --- restore ------------------------------------------------------------------------------------------------
@@ -498,6 +519,12 @@ def test_restore_brings_every_recorded_guest_home_and_skips_the_rest():
         ("a", "hv2", "hv1", "migrate"), ("b", "hv3", "hv1", "migrate"), ("off", "hv3", "hv1", "move_definition")]
     assert [(s.guest, s.code) for s in plan.skipped] == [("home-already", "already_home")]
     assert plan.not_home == [] and plan.complete
+
+
+def test_a_guest_with_an_unknown_policy_still_comes_home():
+    guests = {"hv1": [], "hv2": [away("a", policy="pray")]}
+    plan = placement.restore_plan(guests, HOME, {"hv2": host("hv2")}, NO_RESERVE)
+    assert [(m.guest, m.action) for m in plan.moves] == [("a", "migrate")] and plan.not_home == []
 
 
 @pytest.mark.parametrize("record", [

@@ -250,6 +250,8 @@ def test_one_problem_per_missing_bridge():
     (guest(state="shutoff", persistent=False), ["not_defined"]),
     (guest(state="crashed"), ["state"]),
     (guest(non_migratable_reasons=["a", "b"]), ["host_device", "host_device"]),
+    (guest(policy="teleport"), ["unknown_policy"]),
+    (guest(policy="teleport", state="shutoff"), ["unknown_policy"]),
 ])
 def test_check_guest_reports_guest_only_reasons(the_guest, expected):
     problems = preflight.check_guest(the_guest)
@@ -266,6 +268,19 @@ def test_verdicts_cover_every_guest_and_destination_as_json():
     assert result["web01"]["hv3"]["problems"][0]["code"] == "bridge_missing"
     assert result["db01"]["hv3"] == {"ok": True, "problems": []}
     json.dumps(result)
+
+
+def test_an_unknown_policy_is_a_verdict_against_every_destination_naming_guest_and_policy():
+    message = ('cannot evacuate web1: its policy "teleport" (settings metadata) is not one of migrate, shutdown, '
+               'skip, fail')
+    assert [(p.code, p.message) for p in preflight.check_guest(guest("web1", policy="teleport"))] == [
+        ("unknown_policy", message)]
+    result = preflight.verdicts([guest("web1", policy="teleport"), guest("db01", policy="skip")], SOURCE,
+                                [host(), host("hv3")])
+    for destination in ("hv2", "hv3"):
+        assert result["web1"][destination] == {"ok": False, "problems": [
+            {"code": "unknown_policy", "message": message, "guest": "web1", "destination": destination}]}
+        assert result["db01"][destination] == {"ok": True, "problems": []}
 
 
 def test_codes_keeps_first_seen_order():

@@ -70,6 +70,25 @@ def test_lists_every_guest_and_marks_shared_pools(capsys):
     assert adapter.shared_names == ["shared"] and adapter.closed
 
 
+def test_an_unknown_policy_is_shown_as_written_with_the_problem_it_is(capsys):
+    teleport = ("<domain><name>web1</name><uuid>u-w</uuid><memory unit='MiB'>256</memory><metadata>"
+                "<s:settings xmlns:s='urn:hostmaint:libvirt:settings:1' policy='teleport'/></metadata></domain>")
+    code, result = run_module(capsys, {}, FakeAdapter("qemu:///system", GUESTS + [teleport]))
+    assert code == 0 and result["changed"] is False, result
+    by_name = dict((g["name"], g) for g in result["guests"])
+    assert by_name["web1"]["policy"] == "teleport"
+    assert by_name["web1"]["problems"] == [{
+        "code": "unknown_policy", "guest": "web1", "destination": None,
+        "message": 'cannot evacuate web1: its policy "teleport" (settings metadata) is not one of migrate, shutdown, '
+                   'skip, fail'}]
+    assert (by_name["a"]["policy"], by_name["a"]["problems"]) == ("migrate", [])
+
+
+def test_a_malformed_domain_xml_fails_with_one_sentence(capsys):
+    code, result = run_module(capsys, {}, FakeAdapter("qemu:///system", GUESTS + ["<domain"]))
+    assert code == 1 and result["msg"].startswith("unreadable domain XML: ") and "\n" not in result["msg"], result
+
+
 def test_names_filter_reports_missing_with_a_warning(capsys):
     warned = []
     code, result = run_module(capsys, {"names": ["a", "zz"]}, FakeAdapter("qemu:///system", GUESTS), warned)

@@ -2,113 +2,34 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """live_migrate end to end on two fake hosts: what the user reads in the module's JSON, window changes included.
 
-The fake stands in for the adapter (facts, guests, a migration job that finishes at once with the pause it is
-told to report), injected through the constructor; no libvirt.
+The shared fake cluster (tests/unit/plugins/fake_adapter.py) stands in for the adapter (facts, guests, a migration
+job that finishes at once with the pause it is told to report), injected through the constructor; no libvirt.
 """
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
-    CompletedStats,
-    Disk,
-    Guest,
-    HostFacts,
-    JobResult,
-    JobSample,
-    Nic,
-)
 from ansible_collections.hostmaint.libvirt.plugins.modules import live_migrate
-
-SHARED = "/var/lib/libvirt/shared"
-URIS = {"qemu:///system": "hv1", "qemu+tls://hv2/system": "hv2"}
+from ansible_collections.hostmaint.libvirt.tests.unit.plugins import fake_adapter
 
 
-class Job(object):
-    def __init__(self, world, name, destination):
-        self.world, self.name, self.destination = world, name, destination
-
-    def wait(self, timeout):
-        self.world.guests[self.destination][self.name] = self.world.guests["hv1"].pop(self.name)
-        return True
-
-    def sample(self):
-        return JobSample()
-
-    def result(self):
-        return JobResult(ok=True)
-
-    def completed_stats(self):
-        return CompletedStats(downtime_ms=self.world.downtime_ms, bytes_transferred=1000, iterations=2)
+def World(downtime_ms):  # pylint: disable=invalid-name
+    """hv1 runs web1 (512 MiB, on shared storage, bridged to br0), hv2 runs nothing; a migration pauses downtime_ms."""
+    world = fake_adapter.FakeCluster("hv1", "hv2")
+    world.add("hv1", "web1")
+    world.downtime_ms["web1"] = downtime_ms
+    return world
 
 
-class World(object):
-    def __init__(self, downtime_ms):
-        self.downtime_ms = downtime_ms
-        self.guests = {"hv1": {"web1": "running"}, "hv2": {}}
-
-
-class FakeAdapter(object):
-    """One host of the world, as the module and the executor see it."""
-
-    def __init__(self, world, uri):
-        self.world, self.host = world, URIS[uri]
-
-    def has_domain(self, name):
-        return name in self.world.guests[self.host]
-
-    def pools(self, shared_names=()):
-        return []
-
-    def guest(self, name, pools=None):
-        return Guest(name=name, uuid="uuid-" + name, state="running", memory_mib=512, max_memory_mib=512,
-                     disks=[Disk(target="vda", path="%s/%s.qcow2" % (SHARED, name))],
-                     interfaces=[Nic(type="bridge", source="br0")])
-
-    def guest_cpu_xml(self, name):
-        return None
-
-    def host_identity(self):
-        return dict(hostname=self.host, uuid="uuid-" + self.host)
-
-    def host_facts(self, name, shared_names=(), guests=(), cpu_xml=None, paths=()):
-        return HostFacts(name=name, uuid="uuid-" + name, hostname=name, hostname_resolves=True,
-                         memory_free_mib=8192, memory_total_mib=8192, bridges=["br0"],
-                         volume_paths=["%s/web1.qcow2" % SHARED])
-
-    def guest_state(self, name):
-        return self.world.guests[self.host][name], True
-
-    def maintenance(self):
-        return None
-
-    def alive(self):
-        return True
-
-    def set_record(self, name, record):
-        pass
-
-    def clear_record(self, name):
-        pass
-
-    def start_migration(self, name, dest_uri, options, destination=None):
-        return Job(self.world, name, URIS[dest_uri])
-
-    def close(self):
-        pass
+def guests_of(world):
+    """{host: {guest: state}}."""
+    return dict((host, world.states(host)) for host in world.hosts)
 
 
 def run_module(capsys, world, **args):
     args = dict(dict(name="hv1", guest="web1", destination="hv2", destinations=[{"name": "hv2"}], settle_s=0), **args)
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            live_migrate.LiveMigrate(adapter_factory=lambda uri: FakeAdapter(world, uri)).execute()
-    return exit_info.value.code, json.loads(capsys.readouterr().out)
+    return fake_adapter.run_module(capsys, live_migrate.LiveMigrate, world, **args)
 
 
 def test_a_pause_within_the_target_changes_no_window(capsys):
@@ -117,7 +38,7 @@ def test_a_pause_within_the_target_changes_no_window(capsys):
     assert code == 0 and result["changed"] is True, result
     assert result["outcome"]["outcome"] == "migrated" and result["outcome"]["downtime_ms"] == 42
     assert result["window_changes"] == []
-    assert world.guests == {"hv1": {}, "hv2": {"web1": "running"}}
+    assert guests_of(world) == {"hv1": {}, "hv2": {"web1": "running"}}
 
 
 def test_a_pause_over_the_target_is_reported_as_a_window_change_of_both_hosts(capsys):
@@ -140,40 +61,24 @@ def test_a_negative_pause_target_is_refused_before_anything_moves(capsys):
     world = World(downtime_ms=42)
     code, result = run_module(capsys, world, pause_target_ms=-1)
     assert code == 1 and result["msg"] == "pause_target_ms must be 0 or more, got -1"
-    assert world.guests == {"hv1": {"web1": "running"}, "hv2": {}}
+    assert guests_of(world) == {"hv1": {"web1": "running"}, "hv2": {}}
 
 
 # -- bad input: one sentence naming the option and the object, exit 1, nothing moved -----------------------------
 
-class Recording(object):
-    """The fake adapter factory, recording which hosts the module opened; hosts in ``down`` do not answer."""
-
-    def __init__(self, world, down=()):
-        self.world, self.down, self.opened = world, set(down), []
-
-    def __call__(self, uri):
-        self.opened.append(URIS[uri])
-        adapter = FakeAdapter(self.world, uri)
-        if adapter.host in self.down:
-            def refuse(name):
-                raise live_migrate.HostmaintError("cannot connect to libvirt at %s: connection refused" % uri)
-            adapter.has_domain = refuse
-        return adapter
-
-
 def refused(capsys, down=(), **args):
-    """The message of a run that must fail, after checking it moved nothing; also the hosts it opened."""
+    """The message of a run that must fail, after checking it moved nothing; also the hosts it opened (hosts in
+    ``down`` cannot say which guests they have)."""
     world = World(downtime_ms=42)
-    factory = Recording(world, down)
+    for host in down:
+        world.fail("has_domain", host=host, at=None,
+                   message="cannot connect to libvirt at %s: connection refused" % world.uri(host))
     args = dict(dict(name="hv1", guest="web1", destination="hv2", destinations=[{"name": "hv2"}], settle_s=0), **args)
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            live_migrate.LiveMigrate(adapter_factory=factory).execute()
-    result = json.loads(capsys.readouterr().out)
-    assert exit_info.value.code == 1 and result["failed"] is True, result
+    code, result = fake_adapter.run_module(capsys, live_migrate.LiveMigrate, world, **args)
+    assert code == 1 and result["failed"] is True, result
     assert "Traceback" not in result["msg"] and "\n" not in result["msg"]
-    assert world.guests == {"hv1": {"web1": "running"}, "hv2": {}}
-    return result["msg"], factory.opened
+    assert guests_of(world) == {"hv1": {"web1": "running"}, "hv2": {}}
+    return result["msg"], world.opened
 
 
 def test_a_destination_that_is_the_source_is_refused_before_any_host_is_asked(capsys):
@@ -250,6 +155,6 @@ def test_options_naming_a_guest_no_host_has(capsys, args, message):
 
 def test_an_option_naming_a_guest_of_the_destination_is_fine(capsys):
     world = World(downtime_ms=42)
-    world.guests["hv2"]["db1"] = "running"
+    world.add("hv2", "db1")
     code, result = run_module(capsys, world, policies={"db1": "skip"})
     assert code == 0 and result["outcome"]["outcome"] == "migrated", result

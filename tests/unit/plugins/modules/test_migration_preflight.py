@@ -4,56 +4,22 @@
 
 from __future__ import annotations
 
-import json
-
-import pytest
-
-from ansible.module_utils.testing import patch_module_args
-
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import Disk, Guest, HostFacts, Nic
 from ansible_collections.hostmaint.libvirt.plugins.modules import migration_preflight
+from ansible_collections.hostmaint.libvirt.tests.unit.plugins import fake_adapter
 
-SHARED = "/var/lib/libvirt/shared"
-URIS = {"qemu:///system": "hv1", "qemu+tls://hv2/system": "hv2", "qemu+tls://hv3/system": "hv3"}
 GUESTS = {"hv1": ["web1", "web2"], "hv2": ["db1"], "hv3": []}
 
 
-class FakeAdapter(object):
-    def __init__(self, uri):
-        self.host = URIS[uri]
-
-    def pools(self, shared_names=()):
-        return []
-
-    def guests(self, pools=None):
-        return [Guest(name=name, uuid="uuid-" + name, state="running", memory_mib=512, max_memory_mib=512,
-                      disks=[Disk(target="vda", path="%s/%s.qcow2" % (SHARED, name))],
-                      interfaces=[Nic(type="bridge", source="br0")]) for name in GUESTS[self.host]]
-
-    def has_domain(self, name):
-        return name in GUESTS[self.host]
-
-    def guest_cpu_xml(self, name):
-        return None
-
-    def host_identity(self):
-        return dict(hostname=self.host, uuid="uuid-" + self.host)
-
-    def host_facts(self, name, shared_names=(), guests=(), cpu_xml=None, paths=()):
-        paths = ["%s/%s.qcow2" % (SHARED, n) for n in ("web1", "web2")]
-        return HostFacts(name=name, uuid="uuid-" + name, hostname=name, hostname_resolves=True, memory_free_mib=8192,
-                         memory_total_mib=8192, bridges=["br0"], volume_paths=paths)
-
-    def close(self):
-        pass
+def cluster_of():
+    cluster = fake_adapter.FakeCluster("hv1", "hv2", "hv3")
+    for host, names in GUESTS.items():
+        for name in names:
+            cluster.add(host, name)
+    return cluster
 
 
-def run_module(capsys, **args):
-    args = dict(dict(name="hv1", destinations=[{"name": "hv2"}, {"name": "hv3"}]), **args)
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            migration_preflight.MigrationPreflight(adapter_factory=FakeAdapter).execute()
-    return exit_info.value.code, json.loads(capsys.readouterr().out)
+def run_module(capsys, cluster=None, **args):
+    return fake_adapter.run_module(capsys, migration_preflight.MigrationPreflight, cluster or cluster_of(), **args)
 
 
 def test_every_guest_can_go_everywhere(capsys):
@@ -74,6 +40,19 @@ def test_policies_for_a_guest_of_a_peer_are_fine_and_for_a_guest_of_none_fail(ca
     code, result = run_module(capsys, policies={"ghost": "skip"})
     assert code == 1 and result["msg"] == ("policies names guest ghost, which is defined on none of hv1, hv2, hv3: "
                                            "name guests of these hosts, or remove ghost from policies")
+
+
+def test_a_guest_whose_policy_is_unknown_is_ready_for_no_destination(capsys):
+    cluster = cluster_of()
+    cluster.add("hv1", "odd", policy="teleport")
+    code, result = run_module(capsys, cluster)
+    assert code == 0 and result["ready"] is False, result
+    message = ('cannot evacuate odd: its policy "teleport" (settings metadata) is not one of migrate, shutdown, skip, '
+               'fail')
+    for destination in ("hv2", "hv3"):
+        assert result["verdicts"]["odd"][destination] == {"ok": False, "problems": [
+            {"code": "unknown_policy", "message": message, "guest": "odd", "destination": destination}]}
+        assert result["verdicts"]["web1"][destination]["ok"] is True
 
 
 def test_only_the_source_as_destination(capsys):

@@ -1,0 +1,162 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Restore.run on the shared fake cluster (tests/unit/plugins/fake_adapter.py): guests an evacuation of hv1 left on
+hv2 and hv3 come home, their records and hv1's mark are cleared; what the user reads in the module's JSON."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import runs
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import MigrationRecord
+from ansible_collections.hostmaint.libvirt.plugins.modules import restore
+from ansible_collections.hostmaint.libvirt.tests.unit.plugins.fake_adapter import (
+    MOVES_BEGIN,
+    FakeCluster,
+    call_counts,
+    observed,
+    run_module,
+)
+
+MARK = dict(since="2026-11-25T18:00:00Z", run_id="r0", reason="evacuate")
+RECORD = MigrationRecord(origin_host="hv1", origin_host_uuid="uuid-hv1", run_id="r0", time="2026-11-25T18:00:00Z")
+
+
+@pytest.fixture(autouse=True)
+def quiet(monkeypatch):
+    monkeypatch.setattr(runs, "QUIET_S", 0.0)
+
+
+def evacuated():
+    """hv1 in maintenance, its guests web1 on hv2 and web2 on hv3, and db1 of hv2's own."""
+    cluster = FakeCluster("hv1", "hv2", "hv3")
+    cluster.add("hv2", "web1", memory_mib=1024, record=RECORD)
+    cluster.add("hv3", "web2", memory_mib=512, record=RECORD)
+    cluster.add("hv2", "db1")
+    cluster.marks["hv1"] = dict(MARK)
+    return cluster
+
+
+def test_check_mode_returns_the_plan_and_changes_nothing(capsys):
+    cluster = evacuated()
+    code, result = run_module(capsys, restore.Restore, cluster, check=True)
+    assert code == 0 and result["changed"] is True, result
+    assert sorted((m["guest"], m["source"], m["destination"]) for m in result["plan"]["moves"]) == [
+        ("web1", "hv2", "hv1"), ("web2", "hv3", "hv1")]
+    assert result["maintenance_cleared"] is False and result["canary"] == "web2"  # the smallest goes first
+    assert "outcomes" not in result
+    assert cluster.placement() == {"hv1": [], "hv2": ["db1", "web1"], "hv3": ["web2"]}
+    assert cluster.changes() == [] and cluster.marks == {"hv1": MARK} and cluster.holds == {}
+
+
+def test_a_real_run_brings_both_home_clears_records_and_mark_and_a_second_check_finds_nothing(capsys):
+    cluster = evacuated()
+    code, result = run_module(capsys, restore.Restore, cluster)
+    assert code == 0 and result["changed"] is True, result
+    assert sorted((o["guest"], o["outcome"], o["runs_on"]) for o in result["outcomes"]) == [
+        ("web1", "migrated", ["hv1"]), ("web2", "migrated", ["hv1"])]
+    assert cluster.placement() == {"hv1": ["web1", "web2"], "hv2": ["db1"], "hv3": []}
+    assert result["records_cleared"] == ["web1", "web2"] and cluster.records() == {}
+    assert result["maintenance_cleared"] is True and cluster.marks == {} and cluster.holds == {}
+    assert result["canary"] == "web2" and result["passes"] == 1
+    code, again = run_module(capsys, restore.Restore, cluster, check=True)
+    assert code == 0 and again["changed"] is False and again["plan"]["moves"] == [], again
+
+
+def test_a_guest_that_cannot_come_home_is_named_and_the_others_come_home(capsys):
+    cluster = evacuated()
+    cluster.memory_mib["hv1"] = 2048  # room for web2 (512 MiB) with the 1024 MiB reserve, not for web1 too
+    code, result = run_module(capsys, restore.Restore, cluster)
+    assert code == 1 and result["msg"] == "hv1: web1 did not come home", result
+    assert [b["guest"] for b in result["plan"]["not_home"]] == ["web1"]
+    assert cluster.placement() == {"hv1": ["web2"], "hv2": ["db1", "web1"], "hv3": []}
+    assert cluster.records() == {"web1": "hv1"}  # it keeps its record, for the next restore
+
+
+# -- an error at any adapter call: the host is left as the rule says --------------------------------------------
+def clean_counts(check=False):
+    """{(host, method): calls} of a clean restore of evacuated() (the calls a fault is injected at)."""
+    saved, runs.QUIET_S = runs.QUIET_S, 0.0
+    try:
+        cluster = evacuated()
+        code, result = run_module(None, observed(restore.Restore, cluster), cluster, check=check)
+        assert code == 0, result
+        return call_counts(cluster.calls)
+    finally:
+        runs.QUIET_S = saved
+
+
+CALLS = clean_counts()
+CHECK_CALLS = clean_counts(check=True)
+BEFORE = {"hv1": [], "hv2": ["db1", "web1"], "hv3": ["web2"]}
+
+
+def where_is(cluster, name):
+    return sorted(host for host, guests in cluster.placement().items() if name in guests)
+
+
+def judge(cluster, code, result):
+    """The rule, for one run with one fault."""
+    assert cluster.fired, "the fault was never raised: the run took another path than the clean one"
+    assert code in (0, 1), result
+    if code == 1:
+        assert "\n" not in result["msg"] and "Traceback" not in result["msg"], result["msg"]
+    for name in ("web1", "web2", "db1"):
+        assert len(where_is(cluster, name)) == 1, cluster.placement()  # a guest is never lost nor doubled
+    assert cluster.holds == {}
+    if MOVES_BEGIN not in cluster.calls:  # ended before anything came home: nothing changed, the mark stays
+        assert code == 1 and cluster.changes() == [], (result, cluster.changes())
+        assert cluster.placement() == BEFORE and cluster.marks == {"hv1": MARK}
+        assert cluster.records() == {"web1": "hv1", "web2": "hv1"}
+        return
+    for outcome in result["outcomes"]:  # moves began: the result says what came home and where each guest is
+        assert where_is(cluster, outcome["guest"]) == sorted(outcome["runs_on"]), (outcome, cluster.placement())
+        assert not outcome["moved"] or outcome["runs_on"] == ["hv1"], outcome
+    away = [name for name in ("web1", "web2") if where_is(cluster, name) != ["hv1"]]
+    assert set(cluster.records()) >= set(away)  # a guest still away keeps its record, for the next restore
+    if code == 0:
+        assert away == [] and cluster.marks == {} and cluster.records() == {}, result
+    elif cluster.marks:  # a run that failed and kept the mark says so, or why it did not finish
+        assert result["maintenance_cleared"] is False, result
+
+
+@pytest.mark.parametrize("host, method", sorted(CALLS), ids=["%s-%s" % key for key in sorted(CALLS)])
+def test_an_error_at_any_call_of_a_run_leaves_the_host_as_the_rule_says(capsys, host, method):
+    for at in range(1, CALLS[(host, method)] + 1):
+        cluster = evacuated()
+        cluster.fail(method, host=host, at=at)
+        code, result = run_module(capsys, observed(restore.Restore, cluster), cluster)
+        judge(cluster, code, result)
+
+
+@pytest.mark.parametrize("host, method", sorted(CHECK_CALLS), ids=["%s-%s" % key for key in sorted(CHECK_CALLS)])
+def test_an_error_at_any_call_of_a_check_mode_run_changes_nothing(capsys, host, method):
+    for at in range(1, CHECK_CALLS[(host, method)] + 1):
+        cluster = evacuated()
+        cluster.fail(method, host=host, at=at)
+        code, result = run_module(capsys, restore.Restore, cluster, check=True)
+        assert code in (0, 1) and "\n" not in result.get("msg", ""), result
+        assert cluster.changes() == [] and cluster.marks == {"hv1": MARK} and cluster.holds == {}
+        assert cluster.placement() == BEFORE
+
+
+def test_an_error_reading_this_hosts_own_facts_fails_the_run_naming_it(capsys):
+    cluster = evacuated()
+    cluster.fail("host_facts")
+    code, result = run_module(capsys, restore.Restore, cluster)
+    assert code == 1 and result["msg"] == "cannot host_facts on qemu:///system: injected fault", result
+    assert cluster.changes() == [] and cluster.placement() == BEFORE  # not "no room at home" for every guest
+
+
+def test_an_error_after_guests_came_home_ends_the_run_saying_so_and_the_mark_stays(capsys):
+    cluster = evacuated()
+    cluster.fail("clear_record", at=2)
+    code, result = run_module(capsys, restore.Restore, cluster)
+    assert code == 1, result
+    assert result["msg"] == ("the restore of hv1 ended on an error: cannot clear_record on qemu:///system: injected "
+                             "fault; web1, web2 came home; hv1 stays in maintenance (run restore.yml -l hv1 again)")
+    assert result["records_cleared"] == ["web1"] and result["maintenance_cleared"] is False
+    assert sorted((o["guest"], o["moved"]) for o in result["outcomes"]) == [("web1", True), ("web2", True)]
+    assert cluster.marks == {"hv1": MARK} and cluster.records() == {"web2": "hv1"}
+    code, result = run_module(capsys, restore.Restore, cluster)  # run again: it finishes the job
+    assert code == 0 and cluster.marks == {} and cluster.records() == {}, result
