@@ -30,7 +30,7 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import Ho
 
 display = Display()
 
-DEFAULT_CLUSTER_GROUP = "hypervisors"
+DEFAULT_CLUSTER_GROUP = options.DEFAULT_CLUSTER_GROUP
 
 
 def check_destinations(destinations):
