@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import generation, inputs, placement, preflight, probe, runs
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import generation, inputs, placement, preflight, probe, runs, uris
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.base import LibvirtModule
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor
@@ -192,7 +192,8 @@ class EngineModule(LibvirtModule):
                              % (host, ", ".join(d["name"] for d in self.params["destinations"]) or "(none given)"))
 
     def peer_uri(self, host):
-        return self.params["uri_template"].replace("{host}", self.address_of(host))
+        """host's libvirt URI (uris.peer_uri: the roles' hostmaint.libvirt.peer_uri filter builds it the same way)."""
+        return uris.peer_uri(self.params["uri_template"], self.address_of(host))
 
     def connect(self, host):
         """A new adapter for host: the executor opens one per host per run and closes it when the run ends."""

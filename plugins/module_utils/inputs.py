@@ -4,7 +4,7 @@
 """Bad input, judged before anything is read or changed: one sentence naming the option, the value and what
 is expected.
 
-Standard library only (and the collection's errors, model and probe modules), so plain pytest tests it with no
+Standard library only (and the collection's errors, model, probe and uris modules), so plain pytest tests it with no
 Ansible and no libvirt. Each ``check_*`` raises HostmaintError; the argument spec has already judged the types.
 The engine modules' ``validate()`` runs them on the options alone (``check_engine_options``); what needs the hosts'
 guests (``named_guests`` and ``unknown_guests_message``, ``canary_problem``) serves EngineModule.check_named_guests
@@ -26,7 +26,7 @@ takes is far beyond any real use and only catches a typo or a unit mistake (seco
 
 from __future__ import annotations
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import probe
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import probe, uris
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import POLICIES
 
@@ -136,7 +136,7 @@ def check_host(value, subject, address=False):
     shown = subject % (value,)
     if _not_a_host(value):
         raise HostmaintError("%s is not %s: give it alone, without a scheme, path or spaces" % (shown, kind))
-    if address and value.count(":") > 1 and not value.startswith("["):
+    if address and uris.bare_ipv6(value):
         raise HostmaintError("%s is an IPv6 address: write it in brackets, [%s], so it fits in a URI" % (shown, value))
 
 

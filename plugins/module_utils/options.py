@@ -19,6 +19,10 @@ live_migrate), however the module is called (ad hoc, from a role, from a playboo
 settable this way: the action plugin computes them from the inventory itself (the inventory name,
 ``ansible_host``, the other hosts of the host's groups), so ``hostmaint_libvirt_name`` and friends are
 ignored (``ignored_variables()`` names the ones an inventory sets, for a warning).
+
+``resolve()`` is the same rule for one option with the default filled in, for the roles (the
+``hostmaint.libvirt.engine_option`` filter): a role that needs an engine option (the peers' URI template, the
+cluster group) gets the value the engine module would use, instead of rebuilding it in Jinja.
 """
 
 from __future__ import annotations
@@ -31,6 +35,16 @@ VARIABLE_PREFIX = "hostmaint_libvirt_"
 
 # Computed by the engine modules' action plugin from the inventory, never read from a variable.
 IDENTITY_OPTIONS = ("address", "destinations", "name")
+
+# The inventory group that is a host's cluster when hostmaint_libvirt_cluster_group does not name one.
+DEFAULT_CLUSTER_GROUP = "hypervisors"
+
+# Read by the engine modules' action plugin from hostmaint_libvirt_cluster_group and never passed to a module: the
+# inventory group whose other hosts are the destinations. Without it the plugin falls back to the host's own groups
+# when the host is not in DEFAULT_CLUSTER_GROUP (engine_action.cluster_peers); resolve() gives the default.
+ACTION_SPEC = dict(
+    cluster_group=dict(type="str", default=DEFAULT_CLUSTER_GROUP),
+)
 
 # Options every module shares (documented in the hostmaint.libvirt.connection doc fragment).
 CONNECTION_SPEC = dict(
@@ -136,6 +150,49 @@ def merge(task_args, host_vars, options, template=None):
             if value is not None:
                 args[option] = value
     return args
+
+
+def resolvable_spec(module=None):
+    """What ``resolve()`` knows for ``module`` (an engine module's short or full name; None: the options every engine
+    module shares): the module's argument spec with the action plugin's own settings (ACTION_SPEC), less the identity
+    options."""
+    spec = module_spec(module) if module else dict(CONNECTION_SPEC, **ENGINE_SPEC)
+    spec.update(ACTION_SPEC)
+    return dict((option, spec[option]) for option in inventory_options(spec))
+
+
+def resolve(option, host_vars, value=None, module=None):
+    """One option for one host, by ``merge()``'s precedence, with the default filled in.
+
+    ``value`` (the task's or the role's own) when it is not None; else the host variable
+    ``hostmaint_libvirt_<option>`` of ``host_vars`` when it is set and not null (values are used as ``host_vars``
+    gives them: Ansible's hostvars and template variables are templated on access); else a copy of the option's
+    default in ``resolvable_spec(module)`` (None for an option without one). Raises HostmaintError naming the option
+    when it is an identity option or not an option of ``module``.
+    """
+    spec = resolvable_spec(module)
+    if option not in spec:
+        if option in IDENTITY_OPTIONS:
+            raise HostmaintError("%s is not read from %s: the engine modules take name, address and destinations from "
+                                 "the inventory (inventory_hostname, ansible_host, the other hosts of the host's "
+                                 "groups) or from the task" % (option, variable(option)), option=option)
+        if module:
+            raise HostmaintError("%s is not an option of %s that %s can set (one of %s)"
+                                 % (option, module, variable("<option>"), ", ".join(sorted(spec))), option=option)
+        raise HostmaintError("%s is not an option every engine module shares: name the engine module that has it "
+                             "(module), or use one of %s" % (option, ", ".join(sorted(spec))), option=option)
+    args = merge({option: value}, host_vars, [option])
+    if option in args:
+        return args[option]
+    return copy.deepcopy(spec[option].get("default"))
+
+
+def resolve_all(host_vars, values=None, module=None):
+    """Every option of ``resolvable_spec(module)`` for one host, {option: value}, each as ``resolve()`` gives it;
+    ``values`` are the task's or role's own, by option (one that is not among those options raises, as in resolve())."""
+    values = values or {}
+    names = sorted(set(resolvable_spec(module)) | set(values))
+    return dict((option, resolve(option, host_vars, values.get(option), module)) for option in names)
 
 
 def ignored_variables(host_vars):

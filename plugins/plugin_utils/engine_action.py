@@ -11,7 +11,8 @@
   the default group gets the other hosts of its own groups (all but 'all' and 'ungrouped'); one outside
   a group it was given fails. Given destinations must be a list of dicts with a name (one sentence
   otherwise); those that name inventory hosts without an address get that host's ansible_host. An IPv6
-  ansible_host is put in brackets, as a URI needs it. Destinations given as null count as not given.
+  ansible_host is put in brackets, as a URI needs it (``uris.inventory_address``, which the roles' peer_uri filter
+  uses too). Destinations given as null count as not given.
 - every other option of the module (the list comes from its argument spec, module_utils.options):
   the task's argument, else the host variable ``hostmaint_libvirt_<option>`` (templated), else
   nothing, so that the module's default applies (``options.merge``). The identity options above are
@@ -24,21 +25,12 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import options
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import options, uris
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 
 display = Display()
 
-DEFAULT_CLUSTER_GROUP = "hypervisors"
-
-
-def _address(hostvars, host):
-    """host's ansible_host (else its name), an IPv6 address in brackets as URIs need it."""
-    vars_of = hostvars.get(host) or {}
-    address = str(vars_of.get("ansible_host") or host)
-    if address.count(":") > 1 and not address.startswith("["):
-        address = "[%s]" % address
-    return address
+DEFAULT_CLUSTER_GROUP = options.DEFAULT_CLUSTER_GROUP
 
 
 def check_destinations(destinations):
@@ -102,17 +94,18 @@ class EngineAction(ActionBase):
                             "arguments" % (variable, me))
         hostvars = task_vars.get("hostvars") or {}
         args.setdefault("name", me)
-        args.setdefault("address", _address(hostvars, me))
+        args.setdefault("address", uris.inventory_address(hostvars, me))
         if args.get("destinations") is None:
             cluster = task_vars.get("hostmaint_libvirt_cluster_group")
             cluster = self._templar.template(cluster) if cluster else None
             peers = cluster_peers(me, task_vars.get("group_names"), task_vars.get("groups") or {}, cluster)
-            args["destinations"] = [dict(name=host, address=_address(hostvars, host), generation=_generation(hostvars, host))
-                                    for host in peers]
+            args["destinations"] = [dict(name=host, address=uris.inventory_address(hostvars, host),
+                                         generation=_generation(hostvars, host)) for host in peers]
         else:
             check_destinations(args["destinations"])
             # destinations named after inventory hosts get their ansible_host unless given an address
-            args["destinations"] = [dict(d, address=_address(hostvars, d["name"])) if d["name"] in hostvars
-                                    and not d.get("address") else d for d in args["destinations"]]
+            args["destinations"] = [dict(d, address=uris.inventory_address(hostvars, d["name"]))
+                                    if d["name"] in hostvars and not d.get("address") else d
+                                    for d in args["destinations"]]
         result.update(self._execute_module(module_name=module, module_args=args, task_vars=task_vars))
         return result

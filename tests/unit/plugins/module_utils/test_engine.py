@@ -120,6 +120,19 @@ def test_options_are_checked_before_anything_is_read(given, message):
     assert error.value.message == message
 
 
+@pytest.mark.parametrize("destination, uri", [
+    ({"name": "hv2", "address": "[2001:db8::12]"}, "qemu+tls://[2001:db8::12]/system"),
+    ({"name": "hv2", "address": "192.0.2.12"}, "qemu+tls://192.0.2.12/system"),
+    ({"name": "hv2"}, "qemu+tls://hv2/system"),
+    # a host known only by a name that is an IPv6 address: in brackets all the same (uris.peer_uri)
+    ({"name": "2001:db8::12"}, "qemu+tls://[2001:db8::12]/system"),
+])
+def test_a_peers_uri_is_the_template_with_its_address_an_ipv6_address_in_brackets(destination, uri):
+    subject = engine.EngineModule(module=types.SimpleNamespace(params=defaults(name="hv1", destinations=[destination])),
+                                  adapter_factory=lambda uri: None)
+    assert subject.peer_uri(destination["name"]) == uri
+
+
 # -- reaching a peer: its address looked up within connect_timeout, then its libvirt port -------------------
 
 class Connection(object):

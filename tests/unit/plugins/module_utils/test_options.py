@@ -168,3 +168,95 @@ def test_options_imports_only_the_standard_library_and_the_errors_module():
     collection = [name for name in imported if name.startswith("ansible")]
     assert collection == ["ansible_collections.hostmaint.libvirt.plugins.module_utils.errors"]
     assert all(name.split(".")[0] in sys.stdlib_module_names for name in imported - set(collection) - {"__future__"})
+
+
+# -- resolve: one option for one host with the default filled in (the roles' engine_option filter) ------------------
+
+@pytest.mark.parametrize("value, host_vars, expected", [
+    # the task's or role's value wins over the inventory variable
+    (512, {"hostmaint_libvirt_reserve_mib": 4096}, 512),
+    # the inventory variable wins over the default
+    (None, {"hostmaint_libvirt_reserve_mib": 4096}, 4096),
+    # neither: the default of the argument spec
+    (None, {}, 1024),
+    # falsy values are values
+    (0, {"hostmaint_libvirt_reserve_mib": 4096}, 0),
+    (None, {"hostmaint_libvirt_reserve_mib": 0}, 0),
+    # a null inventory variable is not set
+    (None, {"hostmaint_libvirt_reserve_mib": None}, 1024),
+])
+def test_resolve_value_beats_inventory_variable_beats_default(value, host_vars, expected):
+    assert options.resolve("reserve_mib", host_vars, value) == expected
+
+
+@pytest.mark.parametrize("module", [None] + ENGINE_MODULES)
+def test_resolve_without_value_or_variable_gives_the_argument_specs_default(module):
+    spec = options.module_spec(module) if module else dict(options.CONNECTION_SPEC, **options.ENGINE_SPEC)
+    for option in options.inventory_options(spec):
+        assert options.resolve(option, {}, module=module) == spec[option].get("default")
+    assert options.resolve("uri_template", {}, module=module) == "qemu+tls://{host}/system"
+
+
+def test_resolve_gives_a_copy_of_a_default_that_is_a_list_or_a_dict():
+    steps = options.resolve("downtime_steps_ms", {})
+    steps.append(10000)
+    assert options.resolve("downtime_steps_ms", {}) == [50, 100, 200, 300, 500]
+    assert options.ENGINE_SPEC["downtime_steps_ms"]["default"] == [50, 100, 200, 300, 500]
+
+
+def test_resolve_agrees_with_merge_and_the_module_default_for_every_option_and_source():
+    for module in ENGINE_MODULES:
+        spec = options.module_spec(module)
+        for option in settable(module):
+            host_vars = {options.variable(option): "from the inventory"}
+            assert options.resolve(option, host_vars, module=module) == \
+                options.merge({}, host_vars, settable(module))[option]
+            assert options.resolve(option, host_vars, "from the task", module) == \
+                options.merge({option: "from the task"}, host_vars, settable(module))[option]
+            assert option not in options.merge({}, {}, settable(module))
+            assert options.resolve(option, {}, module=module) == spec[option].get("default")
+
+
+def test_the_cluster_group_resolves_as_the_action_plugin_reads_it():
+    assert options.resolve("cluster_group", {}) == options.DEFAULT_CLUSTER_GROUP == "hypervisors"
+    assert options.resolve("cluster_group", {"hostmaint_libvirt_cluster_group": "cluster_a"}) == "cluster_a"
+    assert options.resolve("cluster_group", {"hostmaint_libvirt_cluster_group": "cluster_a"}, "cluster_b",
+                           "restore") == "cluster_b"
+
+
+def test_a_modules_own_option_resolves_only_with_that_module():
+    assert options.resolve("canary", {"hostmaint_libvirt_canary": False}, module="hostmaint.libvirt.restore") is False
+    assert options.resolve("canary", {}, module="restore") is True
+    with pytest.raises(HostmaintError) as error:
+        options.resolve("canary", {})
+    assert error.value.message.startswith("canary is not an option every engine module shares: name the engine "
+                                          "module that has it (module), or use one of allow_partial, ")
+    with pytest.raises(HostmaintError) as error:
+        options.resolve("canary", {}, module="evacuate")
+    assert error.value.message.startswith("canary is not an option of evacuate that hostmaint_libvirt_<option> can "
+                                          "set (one of allow_partial, ")
+
+
+@pytest.mark.parametrize("option", ["name", "address", "destinations"])
+def test_the_identity_options_do_not_resolve(option):
+    with pytest.raises(HostmaintError) as error:
+        options.resolve(option, {options.variable(option): "x"}, "y")
+    assert error.value.message == (
+        "%s is not read from hostmaint_libvirt_%s: the engine modules take name, address and destinations from the "
+        "inventory (inventory_hostname, ansible_host, the other hosts of the host's groups) or from the task"
+        % (option, option))
+
+
+def test_resolve_of_a_module_that_is_not_an_engine_module_is_one_sentence():
+    with pytest.raises(HostmaintError, match="guest_info is not an engine module of hostmaint.libvirt"):
+        options.resolve("uri", {}, module="guest_info")
+
+
+def test_resolve_all_gives_every_option_a_role_can_ask_for():
+    found = options.resolve_all({"hostmaint_libvirt_max_inbound": 4, "hostmaint_libvirt_canary_guest": "web1"},
+                                {"max_inbound": None, "max_outbound": 1}, "restore")
+    assert sorted(found) == sorted(settable("restore") + ["cluster_group"])
+    picked = dict((option, found[option]) for option in ("max_inbound", "max_outbound", "canary_guest", "reserve_mib"))
+    assert picked == {"max_inbound": 4, "max_outbound": 1, "canary_guest": "web1", "reserve_mib": 1024}
+    with pytest.raises(HostmaintError, match="^max_outbond is not an option of restore"):
+        options.resolve_all({}, {"max_outbond": 1}, "restore")

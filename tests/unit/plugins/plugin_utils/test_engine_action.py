@@ -145,9 +145,15 @@ def test_given_destinations_get_their_inventory_address_and_null_means_the_inven
 
 
 def test_an_ipv6_ansible_host_goes_in_brackets():
-    assert engine_action._address({"hv2": {"ansible_host": "2001:db8::12"}}, "hv2") == "[2001:db8::12]"
-    assert engine_action._address({"hv2": {"ansible_host": "[2001:db8::12]"}}, "hv2") == "[2001:db8::12]"
-    assert engine_action._address({"hv2": {"ansible_host": "10.0.0.12"}}, "hv2") == "10.0.0.12"
+    """uris.inventory_address (its cases in test_uris), which the roles' peer_uri filter uses too."""
+    hostvars = {"hv1": {"ansible_host": "2001:db8::11"}, "hv2": {"ansible_host": "[2001:db8::12]"},
+                "hv3": {"ansible_host": "10.0.0.13"}}
+    task_vars = dict(inventory_hostname="hv1", group_names=["hypervisors"], groups={"hypervisors": ["hv1", "hv2", "hv3"]},
+                     hostvars=hostvars)
+    plugin = Recorder("hostmaint.libvirt.evacuate", {}, task_vars)
+    plugin.run(task_vars=task_vars)
+    assert plugin.sent["args"]["address"] == "[2001:db8::11]"
+    assert [d["address"] for d in plugin.sent["args"]["destinations"]] == ["[2001:db8::12]", "10.0.0.13"]
 
 
 def test_the_plugin_does_not_import_libvirt_or_the_engine():
