@@ -880,4 +880,3 @@ def test_a_restore_is_not_stopped_by_the_mark_of_its_own_home():
     arriving_into_a_marked_host(world, "a", "hv2", run_id="this-restore")
     outcome = executor(world, ignore_marks=["hv2"]).run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
     assert outcome.outcome == "migrated" and outcome.runs_on == ["hv2"]
-
