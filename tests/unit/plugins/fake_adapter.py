@@ -454,3 +454,19 @@ def call_counts(calls):
         if (host, method, _guest) != MOVES_BEGIN and method not in NEVER_FAILS:
             counts[(host, method)] = counts.get((host, method), 0) + 1
     return counts
+
+
+def clean_calls(module_class, make_cluster, check=False):
+    """{(host, method): calls} of a clean run of ``module_class`` on ``make_cluster()``: where faults go."""
+    cluster = make_cluster()
+    code, result = run_module(None, observed(module_class, cluster), cluster, check=check)
+    assert code == 0, result
+    return call_counts(cluster.calls)
+
+
+def each_fault(counts, host, method, make_cluster):
+    """A new ``make_cluster()`` for each call of ``method`` on ``host`` in ``counts``, failing at that call."""
+    for at in range(1, counts[(host, method)] + 1):
+        cluster = make_cluster()
+        cluster.fail(method, host=host, at=at)
+        yield cluster

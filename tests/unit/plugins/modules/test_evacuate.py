@@ -7,21 +7,16 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import runs
 from ansible_collections.hostmaint.libvirt.plugins.modules import evacuate
 from ansible_collections.hostmaint.libvirt.tests.unit.plugins.fake_adapter import (
     MOVES_BEGIN,
     FakeCluster,
-    call_counts,
+    clean_calls,
+    each_fault,
     observed,
     run_module,
 )
 
-
-@pytest.fixture(autouse=True)
-def quiet(monkeypatch):
-    # a host with nothing under way counts as settled after QUIET_S; the fake has nothing under way ever
-    monkeypatch.setattr(runs, "QUIET_S", 0.0)
 
 
 def two_guests():
@@ -94,20 +89,8 @@ def test_a_guest_whose_policy_is_unknown_blocks_the_evacuation(capsys):
 
 
 # -- an error at any adapter call: the host is left as the rule says --------------------------------------------
-def clean_counts(check=False):
-    """{(host, method): calls} of a clean evacuation of two_guests() (the calls a fault is injected at)."""
-    saved, runs.QUIET_S = runs.QUIET_S, 0.0
-    try:
-        cluster = two_guests()
-        code, result = run_module(None, observed(evacuate.Evacuate, cluster), cluster, check=check)
-        assert code == 0, result
-        return call_counts(cluster.calls)
-    finally:
-        runs.QUIET_S = saved
-
-
-CALLS = clean_counts()
-CHECK_CALLS = clean_counts(check=True)
+CALLS = clean_calls(evacuate.Evacuate, two_guests)
+CHECK_CALLS = clean_calls(evacuate.Evacuate, two_guests, check=True)
 
 
 def where_is(cluster, name):
@@ -144,18 +127,14 @@ def judge(cluster, code, result):
 
 @pytest.mark.parametrize("host, method", sorted(CALLS), ids=["%s-%s" % key for key in sorted(CALLS)])
 def test_an_error_at_any_call_of_a_run_leaves_the_host_as_the_rule_says(capsys, host, method):
-    for at in range(1, CALLS[(host, method)] + 1):
-        cluster = two_guests()
-        cluster.fail(method, host=host, at=at)
+    for cluster in each_fault(CALLS, host, method, two_guests):
         code, result = run_module(capsys, observed(evacuate.Evacuate, cluster), cluster)
         judge(cluster, code, result)
 
 
 @pytest.mark.parametrize("host, method", sorted(CHECK_CALLS), ids=["%s-%s" % key for key in sorted(CHECK_CALLS)])
 def test_an_error_at_any_call_of_a_check_mode_run_changes_nothing(capsys, host, method):
-    for at in range(1, CHECK_CALLS[(host, method)] + 1):
-        cluster = two_guests()
-        cluster.fail(method, host=host, at=at)
+    for cluster in each_fault(CHECK_CALLS, host, method, two_guests):
         code, result = run_module(capsys, evacuate.Evacuate, cluster, check=True)
         assert code in (0, 1) and "\n" not in result.get("msg", ""), result
         assert cluster.changes() == [] and cluster.marks == {} and cluster.holds == {}

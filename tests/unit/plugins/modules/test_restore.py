@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import runs
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import MigrationRecord
 from ansible_collections.hostmaint.libvirt.plugins.modules import restore
 from ansible_collections.hostmaint.libvirt.tests.unit.plugins.fake_adapter import (
     MOVES_BEGIN,
     FakeCluster,
-    call_counts,
+    clean_calls,
+    each_fault,
     observed,
     run_module,
 )
@@ -21,10 +21,6 @@ from ansible_collections.hostmaint.libvirt.tests.unit.plugins.fake_adapter impor
 MARK = dict(since="2026-11-25T18:00:00Z", run_id="r0", reason="evacuate")
 RECORD = MigrationRecord(origin_host="hv1", origin_host_uuid="uuid-hv1", run_id="r0", time="2026-11-25T18:00:00Z")
 
-
-@pytest.fixture(autouse=True)
-def quiet(monkeypatch):
-    monkeypatch.setattr(runs, "QUIET_S", 0.0)
 
 
 def evacuated():
@@ -74,20 +70,8 @@ def test_a_guest_that_cannot_come_home_is_named_and_the_others_come_home(capsys)
 
 
 # -- an error at any adapter call: the host is left as the rule says --------------------------------------------
-def clean_counts(check=False):
-    """{(host, method): calls} of a clean restore of evacuated() (the calls a fault is injected at)."""
-    saved, runs.QUIET_S = runs.QUIET_S, 0.0
-    try:
-        cluster = evacuated()
-        code, result = run_module(None, observed(restore.Restore, cluster), cluster, check=check)
-        assert code == 0, result
-        return call_counts(cluster.calls)
-    finally:
-        runs.QUIET_S = saved
-
-
-CALLS = clean_counts()
-CHECK_CALLS = clean_counts(check=True)
+CALLS = clean_calls(restore.Restore, evacuated)
+CHECK_CALLS = clean_calls(restore.Restore, evacuated, check=True)
 BEFORE = {"hv1": [], "hv2": ["db1", "web1"], "hv3": ["web2"]}
 
 
@@ -122,18 +106,14 @@ def judge(cluster, code, result):
 
 @pytest.mark.parametrize("host, method", sorted(CALLS), ids=["%s-%s" % key for key in sorted(CALLS)])
 def test_an_error_at_any_call_of_a_run_leaves_the_host_as_the_rule_says(capsys, host, method):
-    for at in range(1, CALLS[(host, method)] + 1):
-        cluster = evacuated()
-        cluster.fail(method, host=host, at=at)
+    for cluster in each_fault(CALLS, host, method, evacuated):
         code, result = run_module(capsys, observed(restore.Restore, cluster), cluster)
         judge(cluster, code, result)
 
 
 @pytest.mark.parametrize("host, method", sorted(CHECK_CALLS), ids=["%s-%s" % key for key in sorted(CHECK_CALLS)])
 def test_an_error_at_any_call_of_a_check_mode_run_changes_nothing(capsys, host, method):
-    for at in range(1, CHECK_CALLS[(host, method)] + 1):
-        cluster = evacuated()
-        cluster.fail(method, host=host, at=at)
+    for cluster in each_fault(CHECK_CALLS, host, method, evacuated):
         code, result = run_module(capsys, restore.Restore, cluster, check=True)
         assert code in (0, 1) and "\n" not in result.get("msg", ""), result
         assert cluster.changes() == [] and cluster.marks == {"hv1": MARK} and cluster.holds == {}
