@@ -18,7 +18,6 @@ from ansible_collections.hostmaint.libvirt.tests.unit.plugins.fake_adapter impor
 )
 
 
-
 def two_guests():
     cluster = FakeCluster("hv1", "hv2", "hv3")
     cluster.add("hv1", "web1", memory_mib=1024)

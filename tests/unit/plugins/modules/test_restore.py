@@ -22,7 +22,6 @@ MARK = dict(since="2026-11-25T18:00:00Z", run_id="r0", reason="evacuate")
 RECORD = MigrationRecord(origin_host="hv1", origin_host_uuid="uuid-hv1", run_id="r0", time="2026-11-25T18:00:00Z")
 
 
-
 def evacuated():
     """hv1 in maintenance, its guests web1 on hv2 and web2 on hv3, and db1 of hv2's own."""
     cluster = FakeCluster("hv1", "hv2", "hv3")
