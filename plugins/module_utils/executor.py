@@ -15,7 +15,10 @@ The run, in the main thread::
         wait for a worker's message:
           released   the move switched over: its source and destination slots are free again, and the pause
                      QEMU reported for it (its downtime) adjusts both hosts' windows (placement.adjust_window,
-                     against ``pause_target_ms``); every change is kept in ``Executor.window_changes``
+                     against ``pause_target_ms``); every change is kept in ``Executor.window_changes``.
+                     The switchover is seen when the guest runs on its destination (its 'resumed' event
+                     there), which is seconds before libvirt's migration call returns: the slots are freed
+                     then, and the pause adjusts the windows when the call returns (message 'paused')
           left       its destination failed the check just before the move (unreachable, or marked in
                      maintenance since the plan): the destination leaves the run, the move goes back in
                      the queue, and every queued move bound there is placed again (placement.replace)
@@ -286,6 +289,10 @@ class Executor(object):
                 continue  # nothing came: look at the stop request again
             if kind == "released":
                 holding.pop(move.guest, None)
+                if payload is not None:
+                    self._react(run, move, payload, windows)
+                continue
+            if kind == "paused":  # a move released early: its pause is known now that its call returned
                 self._react(run, move, payload, windows)
                 continue
             in_flight.pop(move.guest, None)
@@ -543,6 +550,21 @@ class Executor(object):
         return True, "%s went into maintenance (run %s) while %s was migrating there" % (
             move.destination, mark.get("run_id"), move.guest)
 
+    @staticmethod
+    def switched_over(move, dest, watch, paused):
+        """Whether the guest already runs on its destination while its migration call has not returned: the
+        destination's 'resumed' event of the migration, or (not watched) its state there. A guest that was
+        paused stays paused: its move holds its slots until the call returns. Post-copy's 'resumed' does not
+        count: the source still sends memory then."""
+        if paused:
+            return False
+        if watch is not None:
+            return any(e.kind == "resumed" and e.detail == "migrated" for e in watch.events())
+        try:
+            return dest.guest_state(move.guest)[0] == "running"
+        except HostmaintError:
+            return False  # no answer now: asked again at the next poll
+
     def check_destination(self, run, move, dest, watch=False):
         """Just before a move: the destination answers and is not marked in maintenance since the plan was
         made, else _DestinationLeft. With ``watch``, the guest's watch on the destination (or None)."""
@@ -611,8 +633,14 @@ class Executor(object):
             state = convergence.new_state(self.policy, move.guest, move.memory_mib, start, paused=paused)
             aborted, abort_at, last, finished, unwelcome = None, None, None, False, None
             arrived = move.destination in self.ignore_marks  # restore: its home is marked by its own run
+            released = None  # when the guest was seen running on its destination before the call returned
             while True:
-                finished = job.wait(self.policy.poll_interval_s)
+                if watch is not None and released is None and abort_at is None:
+                    # the destination's events wake this loop at once: its 'resumed' is the switchover
+                    watch.wait(self.policy.poll_interval_s, seen=len(watch.events()))
+                    finished = job.wait(0)
+                else:
+                    finished = job.wait(self.policy.poll_interval_s)
                 if finished:
                     break
                 elapsed = self.clock() - started
@@ -620,6 +648,17 @@ class Executor(object):
                     arrived, unwelcome = self.arrival_mark(move, dest)
                     if unwelcome:
                         aborted, abort_at = unwelcome, elapsed
+                if abort_at is None and released is None and self.switched_over(move, dest, watch, paused):
+                    # libvirt's finish and confirm steps still run (seconds on the lab), but the copy is over:
+                    # its slots go to the next moves now; its pause adjusts the windows once the call returns
+                    released = self.clock()
+                    run.mark(move, "switchover")
+                    messages.put(("released", move, None))
+                if released is not None:
+                    # past its switchover there is nothing to steer or abort: wait for the call, bounded
+                    if self.clock() - released > ABORT_GRACE_S:
+                        break
+                    continue
                 if abort_at is None and self.stopping():
                     aborted, abort_at = "the run was asked to stop (%s)" % self.stopped, elapsed
                 if abort_at == elapsed:
@@ -666,11 +705,15 @@ class Executor(object):
                 self._clear_record(source, move)
             raise
         if result is not None and result.ok:
-            switchover = self.clock()
-            run.mark(move, "switchover")
             stats = job.completed_stats()
-            # the copy is over: its slots go to the next moves, after its pause adjusted the windows
-            messages.put(("released", move, stats.downtime_ms))
+            if released is None:
+                switchover = self.clock()
+                run.mark(move, "switchover")
+                # the copy is over: its slots go to the next moves, after its pause adjusted the windows
+                messages.put(("released", move, stats.downtime_ms))
+            else:
+                switchover = released
+                messages.put(("paused", move, stats.downtime_ms))
             outcome = self._outcome(run, move, "migrated", None, duration_s=duration, downtime_ms=stats.downtime_ms,
                                     bytes_transferred=stats.bytes_transferred, iterations=stats.iterations,
                                     ladder_steps=steps, runs_on=[move.destination])

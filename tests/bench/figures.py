@@ -445,7 +445,7 @@ def workload_verdicts(name, summary, runs):
                 max(measured) <= ICMP_GAP_MAX_S if measured else None,
                 ", ".join("%s %s s" % (key, _fmt(gap)) for key, gap in gaps) or "not run"))
     if c:
-        out.append(("C no failed probe (HTTP, 20 Hz)", None if c["http_failed"] is None else c["http_failed"] == 0,
+        out.append(("C no failed probe (HTTP, 2 Hz)", None if c["http_failed"] is None else c["http_failed"] == 0,
                     "%s failed over %d runs, longest HTTP gap %s s" % (
                         _fmt(c["http_failed"], "%d"), c["runs"], _fmt(c["http_gap_max_s"]))))
     broken = [(s["key"], s["restarted"], s["lost_writes"]) for s in summary]

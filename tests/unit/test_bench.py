@@ -282,7 +282,7 @@ def test_verdicts_met():
     assert found["idle8: goal: C faster than P2"][0] is True
     assert found["idle8: goal: C <= 0.35x A"][0] is False
     assert found["idle8: longest ICMP gap <= 0.5 s (C, M, M11, W)"][0] is True
-    assert found["idle8: C no failed probe (HTTP, 20 Hz)"][0] is True
+    assert found["idle8: C no failed probe (HTTP, 2 Hz)"][0] is True
     assert found["idle8: no guest restarted or lost a write"][0] is True
     assert found["planning 5,000 guests / 50 hosts <= 2 s"][0] is True
 
@@ -293,7 +293,7 @@ def test_verdicts_missed():
     for target in ("M11 <= 1.1x A", "W <= 1.1x P2", "E2 (evacuate.yml, empty host) <= 2.5 s",
                    "E (module ad hoc, empty host) <= 1.5 s", "C <= 0.6x A", "C every pause <= 150 ms",
                    "C median pause <= 50 ms", "goal: C faster than P2", "longest ICMP gap <= 0.5 s (C, M, M11, W)",
-                   "C no failed probe (HTTP, 20 Hz)"):
+                   "C no failed probe (HTTP, 2 Hz)"):
         assert found["idle8: " + target][0] is False, target
     assert "E median 1.80 s" in found["idle8: E (module ad hoc, empty host) <= 1.5 s"][1]
     assert found["planning 5,000 guests / 50 hosts <= 2 s"][0] is False

@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.libvirt_adapter import GuestWatch
@@ -43,11 +45,14 @@ class Behaviour(object):
     error/cause: how it fails instead; stall: samples that never converge; after: called on success with
     the job (e.g. to make the guest misbehave on its destination); raises: an exception sample() raises;
     linger_s: how long the destination keeps the guest after a failure; breaks: a host whose libvirtd goes
-    away when the migration fails; downtime_ms: the pause QEMU reports for it once it finished.
+    away when the migration fails; downtime_ms: the pause QEMU reports for it once it finished; lands_early:
+    how many polls before its call returns the guest already runs on its destination (libvirt's finish and
+    confirm steps, which take seconds on the lab).
     """
 
     def __init__(self, polls=3, release=None, error=None, cause=None, stall=False, after=None, raises=None,
-                 linger_s=0.0, breaks=None, downtime_ms=42, on_error=None):
+                 linger_s=0.0, breaks=None, downtime_ms=42, on_error=None, lands_early=0):
+        self.lands_early = lands_early
         self.polls, self.release, self.error, self.cause = polls, release, error, cause
         self.stall, self.after, self.raises, self.linger_s, self.breaks = stall, after, raises, linger_s, breaks
         self.downtime_ms = downtime_ms
@@ -63,6 +68,7 @@ class FakeJob(object):
         self.aborted = False
         self.outcome = None
         self.downtime_before = 300  # the guest's limit before (QEMU's default)
+        self.landed = False
 
     def sample(self):
         if self.behaviour.raises is not None:
@@ -93,6 +99,10 @@ class FakeJob(object):
                     return False
             else:
                 time.sleep(timeout)
+                early = self.behaviour.lands_early
+                if early and not self.landed and self.polls >= self.behaviour.polls - early:
+                    self.landed = True
+                    self.world.land(self)  # it runs there now; the call returns a few polls later
                 if self.polls < self.behaviour.polls:
                     return False
         if self.aborted:
@@ -108,7 +118,7 @@ class FakeJob(object):
         else:
             self.outcome = JobResult(ok=True)
         self.world.log("finish %s" % self.name)
-        if self.outcome.ok:
+        if self.outcome.ok and not self.landed:
             self.world.land(self)
         return True
 
@@ -438,6 +448,49 @@ def test_a_long_pause_narrows_the_sources_window_and_two_short_ones_widen_it_aga
     # each change happened when its guest switched over, before the next move started
     assert outcomes["a"].timeline["switchover"] <= changes[0]["at"] <= outcomes["c"].timeline["started"]
     assert outcomes["c"].timeline["switchover"] <= changes[2]["at"] <= outcomes["e"].timeline["started"]
+
+
+def early(world, paused=False, downtimes=None):
+    """hv1's a (lands on hv2 at its 3rd poll, its call returns at its 12th) and b, one slot out of hv1."""
+    downtimes = downtimes or {}
+    world.add("hv1", "a", state="paused" if paused else "running")
+    world.add("hv1", "b")
+    world.behaviour["a"] = Behaviour(polls=12, lands_early=9, downtime_ms=downtimes.get("a", 42))
+    world.behaviour["b"] = Behaviour(polls=3, downtime_ms=downtimes.get("b", 42))
+    return Plan(moves=[move("a", "hv1", "hv2", order=1), move("b", "hv1", "hv2", order=2)])
+
+
+@pytest.mark.parametrize("settle_s", [0.05, 0.0], ids=["watched", "not_watched"])
+def test_a_guest_running_on_its_destination_frees_its_slots_before_its_call_returns(settle_s):
+    world = World("hv1", "hv2")
+    plan = early(world)
+    outcomes = by_guest(executor(world, limits=Limits(max_outbound=1, max_inbound=1), settle_s=settle_s).run(plan))
+    assert [(o.outcome, o.runs_on, o.downtime_ms) for o in outcomes.values()] == [("migrated", ["hv2"], 42)] * 2
+    # b starts once a runs on hv2 (its 'resumed' event, or its state there when not watched), while a's call
+    # has not returned yet
+    assert world.events[:2] == ["start a -> hv2", "start b -> hv2"]
+    assert world.events.index("finish b") < world.events.index("finish a")
+    assert outcomes["a"].timeline["switchover"] <= outcomes["b"].timeline["started"]
+    assert world.hosts == {"hv1": {}, "hv2": {"a": "running", "b": "running"}}
+
+
+def test_a_move_released_early_still_narrows_the_window_with_its_pause_once_its_call_returns():
+    world = World("hv1", "hv2")
+    plan = early(world, downtimes=dict(a=300))
+    subject = executor(world, limits=Limits(max_outbound=2, max_inbound=2), pause_target_ms=150)
+    outcomes = by_guest(subject.run(plan))
+    assert all(o.outcome == "migrated" for o in outcomes.values())
+    changes = [(c.side, c.host, c.before, c.after, c.guest, c.downtime_ms) for c in subject.window_changes]
+    assert changes == [("source", "hv1", 2, 1, "a", 300), ("destination", "hv2", 2, 1, "a", 300)]
+    assert subject.window_changes[0].at >= outcomes["a"].timeline["switchover"]
+
+
+def test_a_paused_guest_holds_its_slots_until_its_call_returns():
+    world = World("hv1", "hv2")
+    plan = early(world, paused=True)
+    outcomes = by_guest(executor(world, limits=Limits(max_outbound=1, max_inbound=1)).run(plan))
+    assert all(o.outcome == "migrated" for o in outcomes.values())
+    assert world.events[:3] == ["start a -> hv2", "finish a", "start b -> hv2"]
 
 
 def test_with_no_pause_target_the_window_keeps_its_limit_whatever_the_pauses():
