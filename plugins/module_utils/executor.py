@@ -22,6 +22,8 @@ The run, in the main thread::
           left       its destination failed the check just before the move (unreachable, or marked in
                      maintenance since the plan): the destination leaves the run, the move goes back in
                      the queue, and every queued move bound there is placed again (placement.replace)
+          stop       a guest released early was reset, crashed or stopped on its destination before its
+                     migration call returned: the run stops at once (queued moves are reported not_run)
           done       its outcome; a destination at fault leaves the run as above, and a guest that did
                      not survive its settle period stops the run (queued moves are reported not_run)
 
@@ -294,6 +296,10 @@ class Executor(object):
                 continue
             if kind == "paused":  # a move released early: its pause is known now that its call returned
                 self._react(run, move, payload, windows)
+                continue
+            if kind == "stop":  # a guest released early did not land well: nothing more starts
+                if stop is None:
+                    stop = payload
                 continue
             in_flight.pop(move.guest, None)
             holding.pop(move.guest, None)
@@ -634,9 +640,11 @@ class Executor(object):
             aborted, abort_at, last, finished, unwelcome = None, None, None, False, None
             arrived = move.destination in self.ignore_marks  # restore: its home is marked by its own run
             released = None  # when the guest was seen running on its destination before the call returned
+            troubled = False  # a problem on arrival was seen (and the run told) before the call returned
             while True:
-                if watch is not None and released is None and abort_at is None:
-                    # the destination's events wake this loop at once: its 'resumed' is the switchover
+                if watch is not None and abort_at is None:
+                    # the destination's events wake this loop at once: its 'resumed' is the switchover, and a
+                    # reset or crash after it is a problem on arrival
                     watch.wait(self.policy.poll_interval_s, seen=len(watch.events()))
                     finished = job.wait(0)
                 else:
@@ -655,7 +663,14 @@ class Executor(object):
                     run.mark(move, "switchover")
                     messages.put(("released", move, None))
                 if released is not None:
-                    # past its switchover there is nothing to steer or abort: wait for the call, bounded
+                    # past its switchover there is nothing to steer or abort: wait for the call, bounded. A guest
+                    # that already did not land well stops the run now, not when the call returns
+                    if watch is not None and not troubled:
+                        problem = settle_problem(move.guest, move.destination, watch.events(), released,
+                                                 paused=paused)
+                        if problem:
+                            troubled = True
+                            messages.put(("stop", move, problem))
                     if self.clock() - released > ABORT_GRACE_S:
                         break
                     continue

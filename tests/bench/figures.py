@@ -554,3 +554,65 @@ def virsh_script(key, names):
         return "\n".join([TIMED_MIGRATE, "export -f m",
                           "printf '%%s\\n' %s | xargs -P2 -L1 bash -c 'm \"$0\" \"$1\"'" % lines])
     raise ValueError("no virsh script for contender %s" % key)
+
+
+# -- arrival.py: when a broken guest shows it after its switchover ------------------------------------------------
+VIRSH_EVENT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\+0000: event '([^']+)' for domain '([^']+)'(?::\s*(.*))?$")
+# The destination events the engine's settle check counts against a move (executor.settle_problem): a reset, a
+# crash, a stop or shutdown that is not the migration's own, a suspend by the guest OS, a pause it did not ask for.
+BAD_EVENT = re.compile(r"^(reboot|lifecycle: (Stopped (?!Migrated)|Crashed|Shutdown|PMSuspended|Suspended (?!Migrated|Post-copy)))")
+SWITCHOVER_EVENT = "lifecycle: Resumed Migrated"
+
+
+def virsh_events(text):
+    """[(epoch s, kind, guest)] from ``virsh event --all --loop --timestamp`` output; kind is the event's name and,
+    for lifecycle events, its text ("lifecycle: Resumed Migrated", "reboot")."""
+    found = []
+    for line in text.splitlines():
+        match = VIRSH_EVENT.match(line.strip())
+        if not match:
+            continue
+        stamp = datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S.%f").replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+        kind = match.group(2) + (": " + match.group(4) if match.group(4) else "")
+        found.append((stamp, kind, match.group(3)))
+    return found
+
+
+def arrival_delays(migrations, events, watch_s):
+    """(broken migrations, {signal: [seconds after the switchover]}) for arrival.py.
+
+    ``migrations``: dicts with guest, destination, started, returned (epoch s) and seen ({signal: epoch s} as
+    the controller saw them: console, new_boot_id, http_again), in order; ``events``: {host: virsh_events()}.
+    Each migration gets ``switchover`` (its destination's 'Resumed Migrated' event between its start and the
+    next migration's, else None: the return counts instead) and ``after_switchover_s``: returned, event (the
+    first BAD_EVENT at or after the switchover, named in ``first_event``), console, new_boot_id, http_again.
+    A migration is broken when any of event, console or new_boot_id was seen. The delays pool every broken
+    migration's signals, every migration's return, and the quiet migrations' http_again."""
+    broken, delays = [], {}
+    for index, mig in enumerate(migrations):
+        end = migrations[index + 1]["started"] if index + 1 < len(migrations) else mig["returned"] + watch_s
+        mine = [(t, kind) for t, kind, guest in events.get(mig["destination"], []) if guest == mig["guest"]
+                and mig["started"] <= t <= end]
+        switch = [t for t, kind in mine if kind == SWITCHOVER_EVENT]
+        mig["switchover"] = switch[0] if switch else None
+        base = mig["switchover"] or mig["returned"]
+        after = dict(returned=round(mig["returned"] - base, 2))
+        bad = [(t, kind) for t, kind in mine if BAD_EVENT.match(kind) and t >= base]
+        if bad:
+            after["event"] = round(bad[0][0] - base, 2)
+            mig["first_event"] = bad[0][1]
+        for key in ("console", "new_boot_id", "http_again"):
+            if key in mig.get("seen", {}):
+                after[key] = round(mig["seen"][key] - base, 2)
+        mig["after_switchover_s"] = after
+        mig["broken"] = any(k in after for k in ("event", "console", "new_boot_id"))
+        delays.setdefault("returned", []).append(after["returned"])
+        if mig["broken"]:
+            broken.append(mig)
+            for key in ("event", "console", "new_boot_id"):
+                if key in after:
+                    delays.setdefault(key, []).append(after[key])
+        elif "http_again" in after:
+            delays.setdefault("http_again_quiet", []).append(after["http_again"])
+    return broken, delays

@@ -7,11 +7,14 @@ from __future__ import annotations
 import glob
 import hashlib
 import http.client
+import importlib.util
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -98,10 +101,15 @@ class Lab(object):
         return True
 
     def assert_kept_answering(self, prober):
-        """The guest answered as itself all along (kept_instance), with at most 5 failed probes and no 3 s
-        without an answer. Prints the prober's summary."""
+        """The guest answered as itself all along (kept_instance), its pings never stopped for more than
+        ICMP_GAP_MAX_S (its real outage), and over HTTP at most 5 probes failed and no 3 s passed without an
+        answer (a connection whose SYN fell into the pause waits for TCP's 1 s retransmission). Prints the
+        prober's summary."""
         print(prober.summary())
         self.kept_instance(prober)
+        gap = prober.icmp.get("longest_gap_s")
+        assert gap is not None and gap <= ICMP_GAP_MAX_S, "%s stopped answering pings for longer than %.1f s: %s" % (
+            prober.guest, ICMP_GAP_MAX_S, prober.summary())
         assert prober.failed <= 5 and prober.longest_gap < 3.0, prober.summary()
         return True
 
@@ -217,15 +225,34 @@ def memory_errors(address):
     return int(match.group(1)) if match else None
 
 
+# The bench's parser of iputils ping's output (tests/bench/figures.py: icmp_gap), loaded by path: tests/ is no package.
+_FIGURES_SPEC = importlib.util.spec_from_file_location(
+    "hostmaint_bench_figures_for_tests", os.path.join(ROOT, "tests", "bench", "figures.py"))
+FIGURES = importlib.util.module_from_spec(_FIGURES_SPEC)
+_FIGURES_SPEC.loader.exec_module(FIGURES)
+
+# ICMP echo at 50 Hz: the guest's real outage (no TCP retransmission in it). Measured on the lab with plain
+# `virsh migrate`: QEMU's downtime 65-85 ms, the longest ICMP gap 125-160 ms, the 20 Hz HTTP probe's 1.2-1.3 s.
+ICMP_INTERVAL_S = 0.02
+# The longest ICMP gap a guest may show while it is moved (issue 15's target is 0.5 s on an idle machine; the
+# suite runs beside other load, so twice that).
+ICMP_GAP_MAX_S = 1.0
+PING = shutil.which("ping")
+
+
 class Prober(threading.Thread):
-    """Polls a guest's HTTP answer every 20 ms (0.5 s client timeout) while something happens to it.
+    """Polls a guest's HTTP answer every 100 ms (0.5 s client timeout), and pings it at 50 Hz, while something
+    happens to it.
 
     start() first takes the guest's answer as it is (expected) and where its console stands on every host.
-    longest_gap is the longest time without an answer, including the time from the last answer to stop();
+    longest_gap is the longest time without an HTTP answer, including the time from the last answer to stop();
     failures keeps (seconds since start, error) of every failed probe, so a report says what went wrong when.
+    icmp (after stop()) holds figures.icmp_gap of the pings: icmp["longest_gap_s"] is the guest's real outage.
+    HTTP at 50 Hz to TCG guests kept the machine's cores busy (tests/bench: 20 Hz to 8 guests took 71-95 % of
+    2 cores); the pings cost nothing measurable.
     """
 
-    def __init__(self, guest, interval=0.02, timeout=0.5, limit_s=300):
+    def __init__(self, guest, interval=0.1, timeout=0.5, limit_s=300):
         super(Prober, self).__init__(daemon=True)
         self.guest = guest["name"]
         self.address = guest["address"]
@@ -237,14 +264,21 @@ class Prober(threading.Thread):
         self.started = self.last_ok = self.expected = None
         self.memory_errors = None
         self.console_at = {}
+        self.icmp = dict(longest_gap_s=None, lost=None, transmitted=None, received=None, basis=None)
+        self._ping = self._ping_out = self._ping_started = None
         self._stop_event = threading.Event()
 
     def start(self):
+        assert PING, "no ping on this machine (Debian: iputils-ping, in requirements-apt.txt): the judge needs it"
         self.console_at = dict((host, len(text)) for host, text in consoles(self.guest).items())
         self.expected = answer_of(self.address)
         self.memory_errors = memory_errors(self.address)
         assert self.expected, "%s does not answer at %s before the test acts on it" % (self.guest, self.address)
         self.answers.add(self.expected)
+        self._ping_out = tempfile.TemporaryFile(mode="w+")
+        self._ping_started = time.time()
+        self._ping = subprocess.Popen([PING, "-D", "-n", "-i", str(ICMP_INTERVAL_S), "-W", "1", self.address],
+                                      stdout=self._ping_out, stderr=subprocess.STDOUT, universal_newlines=True)
         super(Prober, self).start()
 
     def run(self):
@@ -266,6 +300,18 @@ class Prober(threading.Thread):
         self.join(10)
         if self.last_ok is not None:
             self.longest_gap = max(self.longest_gap, time.time() - self.last_ok)
+        if self._ping is not None:
+            stopped = time.time()
+            self._ping.send_signal(signal.SIGINT)
+            try:
+                self._ping.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._ping.kill()
+                self._ping.wait()
+            self._ping_out.seek(0)
+            self.icmp = FIGURES.icmp_gap(self._ping_out.read(), ICMP_INTERVAL_S, self._ping_started, stopped)
+            self._ping_out.close()
+            self._ping = None
         return self
 
     def printed(self):
@@ -277,9 +323,11 @@ class Prober(threading.Thread):
     def summary(self):
         """One line for a test's output: counts, the longest gap and the first failures with their times."""
         kinds = sorted(set(error for at, error in self.failures))
-        return "%s: %d ok, %d failed, longest gap %.0f ms, failures at %s (%s)" % (
-            self.guest, self.ok, self.failed, self.longest_gap * 1000, [at for at, error in self.failures[:20]],
-            "; ".join(kinds))
+        icmp = self.icmp.get("longest_gap_s")
+        return "%s: %d ok, %d failed, longest gap %.0f ms, longest ICMP gap %s (%s of %s pings lost), failures at %s (%s)" % (
+            self.guest, self.ok, self.failed, self.longest_gap * 1000,
+            "%.0f ms" % (icmp * 1000) if icmp is not None else "unknown", self.icmp.get("lost"),
+            self.icmp.get("transmitted"), [at for at, error in self.failures[:20]], "; ".join(kinds))
 
 
 # The machine's own files that the setup roles write inside lab hosts: the lab gives each host private

@@ -28,9 +28,25 @@ def test_the_judge_fails_a_guest_panic_a_restart_from_outside_and_a_lost_write(l
     try:
         quiet = Prober(guest)
         quiet.start()
-        time.sleep(1)
+        time.sleep(2)
         quiet.stop()
         assert lab.kept_instance(quiet) is True and quiet.ok > 10 and quiet.failed == 0
+        assert quiet.icmp["received"] > 50 and quiet.icmp["longest_gap_s"] < 0.5, quiet.summary()
+        assert lab.assert_kept_answering(quiet) is True
+
+        # paused for 1.5 s: the same instance, and HTTP may pass within its bounds, but the pings show the outage
+        paused = Prober(guest)
+        paused.start()
+        time.sleep(0.5)
+        lab.virsh("hv2", "suspend", "fault1")
+        time.sleep(1.5)
+        lab.virsh("hv2", "resume", "fault1")
+        time.sleep(0.5)
+        paused.stop()
+        assert lab.kept_instance(paused) is True
+        assert paused.icmp["longest_gap_s"] >= 1.5, paused.summary()
+        with pytest.raises(AssertionError, match="fault1 stopped answering pings for longer than 1.0 s"):
+            lab.assert_kept_answering(paused)
 
         # the guest's own kernel panics (an NMI, which lab guests treat as fatal) and it reboots itself
         panicked = probe_while(lab, guest, lambda: lab.virsh("hv2", "inject-nmi", "fault1"))

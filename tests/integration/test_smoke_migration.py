@@ -35,7 +35,7 @@ def test_live_migration_from_hv1_to_hv2_keeps_the_guest_answering(lab):
     assert status["smoke1"]["host"] == "hv2" and status["smoke1"]["state"] == "running"
     # one instance throughout: the same boot id before and after, and it kept answering
     lab.assert_kept_answering(prober)
-    assert prober.ok > 50
+    assert prober.ok > 20 and prober.icmp["received"] > 100, prober.summary()  # it was probed all along
     lab.remove_guest("smoke1")
     assert lab.defined_on("smoke1") == []
     # guests' taps coming and going never change a host's own address under its peers' ARP caches

@@ -324,3 +324,46 @@ def test_tables_print_every_contender():
     pairs = FIG.pair_lines("idle8", runs)
     assert any(line.split()[1] == "C/P2" for line in pairs)
     assert any(line.split()[1] == "W/P2" for line in pairs)
+
+
+# -- arrival.py: when a broken guest shows it -------------------------------------------------------------------
+EVENTS = """2026-12-02 18:00:01.500+0000: event 'lifecycle' for domain 'arr1': Started Migrated
+2026-12-02 18:00:02.000+0000: event 'lifecycle' for domain 'arr1': Resumed Migrated
+2026-12-02 18:00:02.900+0000: event 'reboot' for domain 'arr1'
+2026-12-02 18:00:10.000+0000: event 'lifecycle' for domain 'arr2': Resumed Migrated
+2026-12-02 18:00:11.000+0000: event 'lifecycle' for domain 'arr2': Suspended Migrated
+not an event line
+"""
+
+
+def test_virsh_events_are_read_with_their_times_kinds_and_guests():
+    found = FIG.virsh_events(EVENTS)
+    base = found[0][0]
+    assert [(round(t - base, 3), kind, guest) for t, kind, guest in found] == [
+        (0.0, "lifecycle: Started Migrated", "arr1"), (0.5, "lifecycle: Resumed Migrated", "arr1"),
+        (1.4, "reboot", "arr1"), (8.5, "lifecycle: Resumed Migrated", "arr2"),
+        (9.5, "lifecycle: Suspended Migrated", "arr2")]
+
+
+def test_arrival_delays_count_from_the_switchover_event_and_only_the_settle_checks_events():
+    events = {"hv3": FIG.virsh_events(EVENTS)}
+    switch = events["hv3"][1][0]
+    migrations = [
+        # broken: the reboot 0.9 s after its switchover, its console 1.0 s, a new boot id 6 s
+        dict(guest="arr1", destination="hv3", started=switch - 1.0, returned=switch + 2.0,
+             seen=dict(console=switch + 1.0, new_boot_id=switch + 6.0, http_again=switch + 6.0)),
+        # quiet: its 'Suspended Migrated' is the migration's own; it answers again 2.5 s after its switchover
+        dict(guest="arr2", destination="hv3", started=switch + 7.0, returned=switch + 10.0,
+             seen=dict(http_again=switch + 10.5)),
+        # no switchover event seen (another host's log): its return is the base
+        dict(guest="arr1", destination="hv2", started=switch + 20.0, returned=switch + 22.0, seen={}),
+    ]
+    broken, delays = FIG.arrival_delays(migrations, events, watch_s=20)
+    assert [m["guest"] for m in broken] == ["arr1"]
+    assert broken[0]["first_event"] == "reboot"
+    assert migrations[0]["after_switchover_s"] == dict(returned=2.0, event=0.9, console=1.0, new_boot_id=6.0,
+                                                       http_again=6.0)
+    assert migrations[1]["broken"] is False and migrations[1]["after_switchover_s"]["returned"] == 2.0
+    assert migrations[2]["switchover"] is None and migrations[2]["after_switchover_s"] == dict(returned=0.0)
+    assert delays == dict(returned=[2.0, 2.0, 0.0], event=[0.9], console=[1.0], new_boot_id=[6.0],
+                          http_again_quiet=[2.5])

@@ -672,6 +672,27 @@ def test_a_guest_reset_right_after_switchover_fails_and_stops_the_run():
     assert "c" in world.hosts["hv1"]
 
 
+def test_a_guest_reset_after_its_switchover_stops_the_run_before_its_migration_call_returns():
+    world = World("hv1", "hv2")
+    for name in ("a", "b", "c"):
+        world.add("hv1", name)
+    # a runs on hv2 (and is reset there) at its 2nd poll; its call returns at its 40th, long after b is done
+    world.behaviour["a"] = Behaviour(polls=40, lands_early=38, after=reset_on_arrival)
+    world.behaviour["b"] = Behaviour(polls=3)
+    plan = Plan(moves=[move("a", "hv1", "hv2", order=1), move("b", "hv1", "hv2", order=2),
+                       move("c", "hv1", "hv2", order=3)])
+    outcomes = by_guest(executor(world, settle_s=2, limits=Limits(max_outbound=1)).run(plan))
+    a = outcomes["a"]
+    assert a.outcome == "failed" and a.reason.startswith("a was reset 0.") and a.reason.endswith(
+        " s after switchover on hv2")
+    # b took a's slot at a's switchover; c would have taken b's before a's call returned, but the run had stopped
+    assert outcomes["b"].outcome == "migrated"
+    assert outcomes["c"].outcome == "not_run" and outcomes["c"].reason == (
+        "c was not moved: the run stopped after %s" % a.reason)
+    assert world.events.index("finish b") < world.events.index("finish a")
+    assert "c" in world.hosts["hv1"]
+
+
 def test_a_guest_that_does_not_run_at_the_end_of_its_settle_period_fails():
     world = World("hv1", "hv2")
     world.add("hv1", "a")
