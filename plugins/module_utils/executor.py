@@ -42,6 +42,7 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import Ho
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     MIB,
     TRANSFER_ACTIONS,
+    Guest,
     JobSample,
     LadderPolicy,
     Limits,
@@ -501,16 +502,14 @@ class Executor(object):
 
     @staticmethod
     def _left_on_source(run, move):
-        """Whether the guest runs (or is paused) on the destination, defined there, while its source keeps a
-        shut-off definition of the same guest (same UUID): what a migration whose last step never ran leaves."""
+        """Whether the source keeps a stale copy of the guest that runs on the destination
+        (placement.is_stale_copy): what a migration whose last step never ran leaves."""
+        def read(adapter):
+            state, persistent = adapter.guest_state(move.guest)
+            return Guest(name=move.guest, uuid=adapter.guest_uuid(move.guest), state=state, persistent=persistent)
         try:
-            source, dest = run.adapter(move.source), run.adapter(move.destination)
-            dest_state, dest_persistent = dest.guest_state(move.guest)
-            source_state, source_persistent = source.guest_state(move.guest)
-            if not (dest_state in ACTIVE_STATES and dest_persistent and source_state == "shutoff"
-                    and source_persistent):
-                return False
-            return source.guest_uuid(move.guest) == dest.guest_uuid(move.guest)
+            running = read(run.adapter(move.destination))
+            return placement.is_stale_copy(read(run.adapter(move.source)), running)
         except HostmaintError:
             return False
 
