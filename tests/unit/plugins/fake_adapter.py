@@ -254,13 +254,15 @@ class FakeAdapter(object):
         return total, total - used
 
     @_logged
-    def host_facts(self, name, shared_names=(), guests=(), cpu_xml=None, paths=()):
+    def host_facts(self, name, shared_names=(), guests=(), cpu_xml=None, paths=(), pools=None, resident=None):
         total, available = self.memory_mib()
-        mark = self.cluster.marks.get(self.host)
-        resident = [g for g in self._guests().values() if g.anti_affinity and g.active]
+        pools = pools if pools is not None else self.pools(shared_names)
+        resident = resident if resident is not None else self.guests(pools=pools)
+        mark = self.maintenance()
+        resident = [g for g in resident if g.anti_affinity and g.active]
         return HostFacts(name=name, uri=self.uri, uuid="uuid-%s" % self.host, hostname=self.host,
                          libvirt_version=9000000, qemu_version=7002000, arch="x86_64", memory_total_mib=total,
-                         memory_free_mib=available, bridges=["br0"], networks=["default"], pools=self.pools(),
+                         memory_free_mib=available, bridges=["br0"], networks=["default"], pools=pools,
                          volume_paths=list(paths), maintenance=mark is not None, maintenance_info=copy.deepcopy(mark),
                          resident_groups=sorted(set(g.anti_affinity for g in resident)))
 
