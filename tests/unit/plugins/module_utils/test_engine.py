@@ -197,7 +197,8 @@ def named_engine(hosts, **given):
     uris = {"qemu:///system": "hv1", "qemu+tls://hv2/system": "hv2", "qemu+tls://hv3/system": "hv3"}
     module = types.SimpleNamespace(params=defaults(name="hv1", destinations=[{"name": "hv2"}, {"name": "hv3"}],
                                                    **given), warn=warned.append)
-    subject = engine.EngineModule(module=module, adapter_factory=lambda uri: hosts[uris[uri]])
+    subject = engine.EngineModule(module=module, adapter_factory=lambda uri: hosts[uris[uri]],
+                                  reach=lambda host, address, port, timeout, resolver: None)
     return subject, warned
 
 
