@@ -156,11 +156,13 @@ under_way:
 stale_copies:
   description:
     - Shut-off definitions a migration left behind (on this host, or on a destination for a guest that runs
-      here) while the guest runs on another host, found before the plan.
+      here) while the guest runs on another host, found by the survey before the plan.
       libvirt undefines a migrated guest on its source only in the migration's last step; a source libvirtd
-      restarted at that moment leaves the copy. A copy counts only when a migration record ties the two hosts
-      and the UUIDs match. Each is removed (its disks stay) and never planned; check mode lists those a run
-      would remove. Each has C(guest), C(host), C(runs_on), C(removed) and C(note).
+      restarted at that moment leaves the copy. A copy counts only when a migration record ties the two hosts,
+      the UUIDs match and the guest runs persistent on the other host. Each is never planned as a move; its
+      removal is the plan's first step (its disks stay), once the plan can proceed, and it is read again just
+      before. Check mode lists those a run would remove. Each has C(guest), C(host), C(runs_on), C(removed)
+      and C(note).
   returned: always
   type: list
   elements: dict

@@ -123,7 +123,8 @@ under_way:
 stale_copies:
   description:
     - As in M(hostmaint.libvirt.evacuate), for this host and its peers; a copy on a peer whose record names
-      this host as its origin counts too. Removed before the plan (never brought home), listed in check mode.
+      this host as its origin counts too. Never brought home: removed as the plan's first step, listed in check
+      mode.
   returned: always
   type: list
   elements: dict
