@@ -87,7 +87,7 @@ def restoration(engine, local):
             by_host[name] = guests
             hosts.append(peer.host_facts(name, shared_names=shared, pools=peer_pools, resident=guests))
         except HostmaintError as exc:
-            by_host[name] = []
+            by_host.pop(name, None)  # what it has is not known: nothing of it is planned, nor judged by name
             hosts.append(HostFacts(name=name, reachable=False, unreachable_reason=exc.message))
             unreachable[name] = exc.message
     returning = [g for name, guests in by_host.items() if name != me for g in guests if g.name in cpu_xml]

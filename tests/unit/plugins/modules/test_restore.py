@@ -195,3 +195,14 @@ def test_an_error_after_guests_came_home_ends_the_run_saying_so_and_the_mark_sta
     assert cluster.marks == {"hv1": MARK} and cluster.records() == {"web2": "hv1"}
     code, result = run_module(capsys, restore.Restore, cluster)  # run again: it finishes the job
     assert code == 0 and cluster.marks == {} and cluster.records() == {}, result
+
+
+def test_a_guest_named_in_options_that_only_a_silent_peer_might_have_is_a_warning(capsys):
+    cluster = evacuated()
+    cluster.down.add("hv3")
+    code, result = run_module(capsys, restore.Restore, cluster, probes={"ghost": "tcp://192.0.2.1:22"}, settle_s=1)
+    assert code == 1 and result["msg"].startswith("the restore of hv1 is not complete: hv3 did not answer"), result
+    said = "".join(result.get("warnings", [])) + capsys.readouterr().err  # where Ansible puts a module's warning
+    assert ("probes names guest ghost, which is defined on none of hv1, hv2, and hv3 did not answer: check that ghost "
+            "is there and not a typo") in said
+    assert cluster.placement()["hv1"] == ["web1"]  # what could come home came home
