@@ -123,7 +123,7 @@ under_way:
 stale_copies:
   description:
     - As in M(hostmaint.libvirt.evacuate), for this host and its peers; a copy on a peer whose record names
-      this host as its origin counts too. Never brought home: removed as the plan's first step, listed in check
+      this host as its origin counts too. Never brought home; removed as the plan's first step, listed in check
       mode.
   returned: always
   type: list
