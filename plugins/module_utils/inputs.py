@@ -6,9 +6,11 @@ is expected.
 
 Standard library only (and the collection's errors, model, probe and uris modules), so plain pytest tests it with no
 Ansible and no libvirt. Each ``check_*`` raises HostmaintError; the argument spec has already judged the types.
-The engine modules' ``validate()`` runs them on the options alone (``check_engine_options``); what needs the hosts'
-guests (``named_guests`` and ``unknown_guests_message``, ``canary_problem``) serves EngineModule.check_named_guests
-and check_canary_guest, which take what the module has read and still run before anything changes.
+The engine modules' ``validate()`` runs them on the options alone (``check_engine_options``) and judges the options
+into ``EngineOptions`` once (``engine_options``); what needs the hosts' guests (``named_guests``, ``unknown_named`` and
+``unknown_guests_message``, ``canary_problem``) serves EngineModule.judge_named_guests (evacuate and restore, on their
+survey), check_named_guests (live_migrate, migration_preflight) and check_canary_guest, which take what the module has
+read and still run before anything changes.
 
 Bounds (``BOUNDS``, documented in the hostmaint.libvirt.engine doc fragment): zero is allowed where it means
 "off" or "no cap" (``bandwidth_mib``, ``pause_target_ms``, ``reserve_mib``, ``settle_s``); the most each option
