@@ -5,7 +5,8 @@
 
 A module declares ``argument_spec`` and writes ``run()``, which returns the result dict or raises
 HostmaintError. ``execute()`` is the one exit point: it closes every connection and then calls
-exit_json or fail_json. Tests inject a fake connection factory through the constructor.
+exit_json or fail_json. Tests inject a fake connection factory through the constructor
+(``adapter_factory``: a URI -> a new adapter; ``open_adapter`` by default).
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils import libvirt_a
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import DecisionError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.options import CONNECTION_SPEC
+
+
+def open_adapter(uri):
+    """A new LibvirtAdapter for uri (its connection opens on first use); HostmaintError without libvirt-python."""
+    if libvirt_adapter.libvirt is None:
+        raise HostmaintError(missing_required_lib("libvirt-python (python3-libvirt)"),
+                             exception=libvirt_adapter.LIBVIRT_IMPORT_ERROR)
+    return libvirt_adapter.LibvirtAdapter(uri)
 
 
 class LibvirtModule(object):
@@ -35,20 +44,14 @@ class LibvirtModule(object):
                                    required_together=self.required_together)
         self.module = module
         self.params = module.params
-        self._factory = adapter_factory
+        self._factory = adapter_factory or open_adapter
         self._adapters = {}
 
     def adapter(self, uri=None):
         """The adapter for uri (this host's own libvirt by default), opened once per run."""
         uri = uri or self.params["uri"]
         if uri not in self._adapters:
-            if self._factory is not None:
-                self._adapters[uri] = self._factory(uri)
-            else:
-                if libvirt_adapter.libvirt is None:
-                    raise HostmaintError(missing_required_lib("libvirt-python (python3-libvirt)"),
-                                         exception=libvirt_adapter.LIBVIRT_IMPORT_ERROR)
-                self._adapters[uri] = libvirt_adapter.LibvirtAdapter(uri)
+            self._adapters[uri] = self._factory(uri)
         return self._adapters[uri]
 
     def close(self):

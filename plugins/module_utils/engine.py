@@ -4,7 +4,9 @@
 """EngineModule: what the migration modules share on top of LibvirtModule.
 
 Options (argument specs in module_utils.options, documented in the hostmaint.libvirt.engine doc
-fragment), this host's identity, peers' URIs, gathering HostFacts from every peer, and the executor.
+fragment; judged once into inputs.EngineOptions), this host's identity, peers' URIs and the connections
+(one adapter per host per run, which the survey, the executor and the aftercare share), the guard of a
+run (hold, mark, settle) and the steps of its plan that are not the executor's.
 Peers are reached through libvirt remote URIs built from ``uri_template``; a peer that does not
 answer within ``connect_timeout`` is unreachable (a verdict, not a failure). Each peer's own
 hostname is looked up here, on the source, within ``connect_timeout`` too (``resolves``).
@@ -12,24 +14,19 @@ hostname is looked up here, on the source, within ``connect_timeout`` too (``res
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
 import time
 import uuid
+from typing import List, Optional
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import generation, inputs, placement, preflight, probe, runs, uris
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.base import LibvirtModule
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.libvirt_adapter import LibvirtAdapter
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
-    DecisionError,
-    HostFacts,
-    LadderPolicy,
-    Limits,
-    MigrationRecord,
-)
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import DecisionError, Guest, HostFacts, MigrationRecord
 
 DEFAULT_PORTS = {"tls": 16514, "tcp": 16509, "ssh": 22, "libssh": 22, "libssh2": 22}
 
@@ -95,6 +92,9 @@ def reach(host, address, port, timeout, resolver=resolves, connect=socket.create
                              address=address)
 
 
+reach_port = reach  # EngineModule's default ``reach`` (its constructor's argument of that name hides the function)
+
+
 def local_release(root="/"):
     """What this host runs besides libvirt and QEMU: {kernel_release, os_version} (None when unknown).
 
@@ -123,17 +123,39 @@ def host_generation(facts, override=None, release=None):
     return generation.derive(facts.libvirt_version, facts.qemu_version, release["kernel_release"], release["os_version"])
 
 
-class EngineModule(LibvirtModule):
-    """Base of the modules that plan and move guests.
+@dataclasses.dataclass
+class Guard:
+    """What the guard of a run left (EngineModule.guard): this host's maintenance mark, whether this run set it,
+    and what was under way here and was waited for or aborted (runs.HostRun.settle)."""
 
-    ``resolver(hostname, timeout)`` looks peers' hostnames up (``resolves`` by default); tests give their own.
+    mark: Optional[dict] = None
+    marked: bool = False
+    under_way: List[dict] = dataclasses.field(default_factory=list)
+
+
+class EngineModule(LibvirtModule):
+    """Base of the modules that plan and move guests: their options (judged once into inputs.EngineOptions), this
+    host's identity, and the connections (one adapter per host per run, shared by the survey, the executor and
+    the aftercare); the guard around a run and the steps of its plan that are not the executor's.
+
+    Collaborators a test replaces through the constructor: ``adapter_factory(uri)`` opens an adapter
+    (base.open_adapter); ``resolver(hostname, timeout)`` looks peers' hostnames up (``resolves``);
+    ``reach(host, address, port, timeout, resolver)`` probes a peer's libvirt port before its connection is
+    opened (``reach``); ``stop_watch_install(watch)`` installs the stop watch's signal handlers and controller
+    watch (runs.StopWatch.install); ``keep_log(result, run_id)`` keeps a run's result on its host (runs.keep_log).
     """
 
-    def __init__(self, module=None, adapter_factory=None, resolver=None):
+    def __init__(self, module=None, adapter_factory=None, resolver=None, reach=None, stop_watch_install=None,
+                 keep_log=None):
         super(EngineModule, self).__init__(module=module, adapter_factory=adapter_factory)
         self._self_name = None
+        self._identity = None
         self._run_id = None
+        self._options = None
         self._resolver = resolver or resolves
+        self._reach = reach or reach_port
+        self._install_stop_watch = stop_watch_install or runs.StopWatch.install
+        self._keep_log = keep_log or runs.keep_log
         self._host_run = None
         self._stop_watch = None
         self._stopping_said = False
@@ -141,12 +163,11 @@ class EngineModule(LibvirtModule):
     # -- options ------------------------------------------------------------------------------
     def validate(self):
         """Bad options: one sentence naming the option and the value, before anything is read or changed (the checks
-        of module_utils.inputs; the modules' checks that need the host's guests are check_named_guests and
-        check_canary_guest)."""
+        of module_utils.inputs; what needs the hosts' guests is judged on the survey: judge_named_guests,
+        check_canary_guest). The options are judged once here into ``options``."""
         inputs.check_engine_options(self.params)
         try:
-            self.ladder()
-            self.limits()
+            self._options = inputs.engine_options(self.params)
         except DecisionError as exc:
             self.fail_early(exc.message)
 
@@ -154,17 +175,18 @@ class EngineModule(LibvirtModule):
     def fail_early(message):
         raise HostmaintError(message)
 
+    @property
+    def options(self):
+        """The run's inputs.EngineOptions (limits, ladder), judged by validate()."""
+        if self._options is None:
+            self._options = inputs.engine_options(self.params)
+        return self._options
+
     def limits(self):
-        p = self.params
-        return Limits(reserve_mib=p["reserve_mib"], max_inbound=p["max_inbound"], max_outbound=p["max_outbound"],
-                      allow_storage_copy=p["allow_storage_copy"], allow_partial=p["allow_partial"]).validate()
+        return self.options.limits
 
     def ladder(self):
-        p = self.params
-        return LadderPolicy(downtime_steps_ms=list(p["downtime_steps_ms"]), auto_converge=p["auto_converge"],
-                            postcopy=p["postcopy"], timeout_s_per_gib=float(p["timeout_per_gib"]),
-                            timeout_floor_s=float(p["min_timeout"]),
-                            no_progress_timeout_s=min(60.0, float(p["min_timeout"]))).validate()
+        return self.options.ladder
 
     # -- identities ---------------------------------------------------------------------------
     @property
@@ -173,10 +195,16 @@ class EngineModule(LibvirtModule):
             self._run_id = "%s-%s" % (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), uuid.uuid4().hex[:6])
         return self._run_id
 
+    def identity(self):
+        """This host's libvirt identity (hostname, uuid, uri), read once per run."""
+        if self._identity is None:
+            self._identity = self.adapter().host_identity()
+        return self._identity
+
     @property
     def self_name(self):
         if self._self_name is None:
-            self._self_name = self.params["name"] or self.adapter().host_identity()["hostname"]
+            self._self_name = self.params["name"] or self.identity()["hostname"]
         return self._self_name
 
     def destinations(self):
@@ -195,24 +223,33 @@ class EngineModule(LibvirtModule):
         """host's libvirt URI (uris.peer_uri: the roles' hostmaint.libvirt.peer_uri filter builds it the same way)."""
         return uris.peer_uri(self.params["uri_template"], self.address_of(host))
 
+    def uri_of(self, host):
+        """The URI this module reaches host at: ``uri`` for this host, the peer's URI for another."""
+        return self.params["uri"] if host == self.self_name else self.peer_uri(host)
+
+    # -- connections: one adapter per host per run --------------------------------------------
+    def connection(self, host):
+        """The run's one adapter for host (this host's, or a peer's), shared by the survey, the executor and the
+        aftercare; closed when the module ends."""
+        return self.adapter(self.uri_of(host))
+
     def connect(self, host):
-        """A new adapter for host: the executor opens one per host per run and closes it when the run ends."""
-        uri = self.params["uri"] if host == self.self_name else self.peer_uri(host)
-        if self._factory is not None:
-            return self._factory(uri)
-        return LibvirtAdapter(uri)
+        """A new adapter for host, for the executor to use instead of a connection that broke (its libvirtd
+        restarted); the executor closes it when its run ends."""
+        return self._factory(self.uri_of(host))
 
     def peer(self, host):
-        """The shared (cached) adapter for a peer, after a bounded TCP probe of its libvirt port."""
+        """The shared adapter for a peer, after a bounded TCP probe of its libvirt port (``reach``)."""
         uri = self.peer_uri(host)
         address, port = scheme_port(uri)
-        if self._factory is None and address:
-            reach(host, address, port, self.params["connect_timeout"], self._resolver)
+        if address:
+            self._reach(host, address, port, self.params["connect_timeout"], self._resolver)
         return self.adapter(uri)
 
     # -- facts --------------------------------------------------------------------------------
-    def local_guests(self, pools):
-        guests = self.adapter().guests(pools=pools)
+    def local_guests(self, pools, local=None):
+        """This host's guests (read with ``pools``), each with the policy the ``policies`` option gives it."""
+        guests = (local or self.adapter()).guests(pools=pools)
         for guest in guests:
             override = self.params["policies"].get(guest.name)
             if override:
@@ -222,18 +259,20 @@ class EngineModule(LibvirtModule):
     def cpu_xml(self, adapter, guests):
         return dict((g.name, adapter.guest_cpu_xml(g.name)) for g in guests)
 
-    def facts(self, host, adapter_getter, guests=(), cpu_xml=None):
+    def facts(self, host, adapter_getter, guests=(), cpu_xml=None, pools=None, resident=None):
         """HostFacts of host; an unreachable host gives facts with reachable False and the reason.
 
+        ``pools`` and ``resident`` are the host's pools and guests when the caller has read them already.
         For a peer (a destination of guests on this host) ``hostname_resolves`` says whether its own
         hostname resolves here; for this host itself it stays None: when this host is the destination
         (restore), the sources are the peers, and the lookup that matters happens there.
         """
         paths = sorted(set(filter(None, (preflight.disk_location(d) for g in guests for d in g.disks))))
+        known = dict((key, value) for key, value in (("pools", pools), ("resident", resident)) if value is not None)
         try:
             adapter = adapter_getter(host)
             facts = adapter.host_facts(host, shared_names=self.params["shared_pools"], guests=guests,
-                                       cpu_xml=cpu_xml, paths=paths)
+                                       cpu_xml=cpu_xml, paths=paths, **known)
         except HostmaintError as exc:
             return HostFacts(name=host, reachable=False, unreachable_reason=exc.message)
         facts.generation = self.generation_of(host, facts)
@@ -269,24 +308,56 @@ class EngineModule(LibvirtModule):
         return found
 
     def executor(self, unsafe=(), ignore_marks=(), probes=None):
+        """The executor of this run's moves, on the module's connections (``connection``; ``connect`` replaces one
+        that broke)."""
         p = self.params
-        return Executor(self.connect, self.peer_uri, policy=self.ladder(), limits=self.limits(),
+        return Executor(self.connection, self.peer_uri, policy=self.ladder(), limits=self.limits(),
                         bandwidth_mib=p["bandwidth_mib"], tls=p["tls"], shutdown_timeout_s=p["shutdown_timeout"],
                         unsafe_guests=unsafe, ignore_marks=ignore_marks, settle_s=p["settle_s"],
-                        pause_target_ms=p["pause_target_ms"], probes=probes, stop=self.stop_reason)
+                        pause_target_ms=p["pause_target_ms"], probes=probes, stop=self.stop_reason,
+                        reopen=self.connect)
 
-    # -- the run's hold on its host, what was under way there, stopping (module_utils/runs.py) ---
-    def hold_host(self, local, action):
-        """Hold this host for this run (check mode: only judge the hold) and install the stop watch; the caller
-        then settles what was under way here (settle_host)."""
+    # -- the guard: the run's hold on its host, the mark, what was under way (module_utils/runs.py) -----
+    def guard(self, local, action, mark_reason=None):
+        """Layer 0 of a run, before its survey, in this order: hold this host for this run (a second run refuses
+        here) and install the stop watch; mark it in maintenance when ``mark_reason`` is given (evacuate: so that
+        no other evacuation picks this host while this run plans; the mark of an earlier run stays as it is);
+        then let the migrations under way here land, or abort those a dead run left (settle_host). Check mode
+        only judges the hold and reads the mark. An error once this run set the mark takes it back (unmark).
+        Returns a Guard."""
         self._host_run = runs.HostRun(local, self.self_name, self.run_id, action)
         if self.module.check_mode:
             self._host_run.check()
-            return []
+            return Guard(mark=local.maintenance() if mark_reason else None)
         self._host_run.take()
         self._stop_watch = runs.StopWatch(remote=self._host_run.stop_requested)
-        if self._factory is None:
-            self._stop_watch.install()
+        self._install_stop_watch(self._stop_watch)
+        guard = Guard()
+        try:
+            if mark_reason:
+                guard.mark = local.maintenance()
+                if guard.mark is None:
+                    guard.marked = local.set_maintenance(dict(
+                        since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), run_id=self.run_id,
+                        reason=mark_reason))
+                    guard.mark = local.maintenance()
+            # marked, the host refuses new incoming moves; those already under way land (or fail) before the survey
+            guard.under_way = self.settle_host(local)
+        except Exception as exc:
+            if guard.marked:
+                self.unmark(local, exc)
+            raise
+        return guard
+
+    def unmark(self, local, error):
+        """Take back the mark this run set, before its first move; when that fails too, ``error`` (a HostmaintError)
+        says the host stays in maintenance."""
+        try:
+            local.clear_maintenance()
+        except HostmaintError as exc:
+            if isinstance(error, HostmaintError):
+                error.message += "; %s stays in maintenance: the mark this run set could not be removed (%s)" % (
+                    self.self_name, exc.message)
 
     def settle_host(self, local, wait_s=runs.UNDER_WAY_WAIT_S):
         """Abort what a dead run left in flight here, wait (bounded) for every other migration under way."""
@@ -312,12 +383,12 @@ class EngineModule(LibvirtModule):
         return reason
 
     def finish(self, result, error):
-        """A run that held its host leaves its result there (runs.keep_log) for stop_run and the operator."""
-        if self._host_run is None or self._host_run.held is None or self._factory is not None:
+        """A run that held its host leaves its result there (``keep_log``) for stop_run and the operator."""
+        if self._host_run is None or self._host_run.held is None:
             return
         if error is not None:
             result = dict(getattr(error, "details", {}) or {}, failed=True, msg=getattr(error, "message", str(error)))
-        runs.keep_log(dict(result, run_id=self.run_id, host=self.self_name), self.run_id)
+        self._keep_log(dict(result, run_id=self.run_id, host=self.self_name), self.run_id)
 
     def release_host(self):
         if self._host_run is not None:
@@ -327,53 +398,58 @@ class EngineModule(LibvirtModule):
         self.release_host()  # before the connections close: the hold is released through this host's
         super(EngineModule, self).close()
 
-    # -- definitions a migration left behind ------------------------------------------------------------------
-    def home_stub(self):
-        """Enough of this host's facts to match migration records before the full facts are read."""
-        identity = self.adapter().host_identity()
-        return HostFacts(name=self.self_name, uuid=identity.get("uuid"), hostname=identity.get("hostname"))
-
-    def remove_stale_copies(self, guests_by_host, adapter_of):
-        """Remove the shut-off definitions a migration left on one host while its guest runs on another
-        (placement.stale_copies: a migration record ties the two hosts), before anything is planned: planned,
-        such a copy would be moved or started as a second instance of its guest. Each copy is read again on
-        its host just before (still shut off, persistent, the same UUID); its disks stay. Check mode only
-        lists them. Removed copies (and, in check mode, those a run would remove) leave ``guests_by_host``.
-        Returns [{guest, host, runs_on, removed, note}]."""
-        found = placement.stale_copies(guests_by_host, {self.self_name: self.home_stub()})
+    # -- apply: the plan's steps before its moves ------------------------------------------------------------
+    def remove_stale_copies(self, copies, survey):
+        """The first step of a RunPlan: remove each stale copy it lists ({guest, uuid, host, runs_on}), the
+        shut-off definition a migration left on one host while its guest runs on another. Each is read again on
+        its host just before and removed only if placement.is_stale_copy still holds against the running copy
+        the survey saw; its disks stay. Returns [{guest, host, runs_on, removed, note}]."""
         done = []
-        for copy in found:
-            entry = dict(guest=copy["guest"], host=copy["host"], runs_on=copy["runs_on"], removed=False)
-            if self.module.check_mode:
-                entry["note"] = "a run removes it: %s runs on %s" % (copy["guest"], copy["runs_on"])
-            else:
-                try:
-                    adapter = adapter_of(copy["host"])
-                    state, persistent = adapter.guest_state(copy["guest"])
-                    if state != "shutoff" or not persistent or adapter.guest_uuid(copy["guest"]) != copy["uuid"]:
-                        entry["note"] = "left alone: it changed since it was read"
-                    else:
-                        adapter.undefine(copy["guest"])
-                        entry.update(removed=True, note="removed: %s runs on %s, and a migration's last step never "
-                                                        "undefined it here" % (copy["guest"], copy["runs_on"]))
-                except HostmaintError as exc:
-                    entry["note"] = "could not be removed: %s" % exc.message
+        for copy in copies:
+            name = copy["guest"]
+            entry = dict(guest=name, host=copy["host"], runs_on=copy["runs_on"], removed=False)
+            running = [g for g in survey.guests_by_host.get(copy["runs_on"], []) if g.name == name]
+            try:
+                adapter = self.connection(copy["host"])
+                state, persistent = adapter.guest_state(name)
+                uuid_now = adapter.guest_uuid(name) if state == "shutoff" and persistent else None
+                left = Guest(name=name, uuid=uuid_now, state=state, persistent=persistent)
+                if not running or not placement.is_stale_copy(left, running[0]):
+                    entry["note"] = "left alone: it changed since it was read"
+                else:
+                    adapter.undefine(name)
+                    entry.update(removed=True, note="removed: %s runs on %s, and a migration's last step never "
+                                                    "undefined it here" % (name, copy["runs_on"]))
+            except HostmaintError as exc:
+                entry["note"] = "could not be removed: %s" % exc.message
             done.append(entry)
-            if entry["removed"] or self.module.check_mode:
-                guests_by_host[copy["host"]] = [g for g in guests_by_host[copy["host"]]
-                                                if not (g.name == copy["guest"] and g.uuid == copy["uuid"])]
         return done
 
     # -- bad input that needs the hosts' guests (module_utils.inputs judges the options alone) --------------
+    def judge_named_guests(self, survey):
+        """Fail when ``policies`` or ``probes`` name a guest that no host of the survey has (a warning when only a
+        host that did not answer might have it); judged on the survey, before anything after it changes."""
+        known = set(g.name for guests in survey.guests_by_host.values() for g in guests)
+        looked_on = [self.self_name] + [d["name"] for d in self.destinations() if d["name"] in survey.guests_by_host]
+        unasked = [d["name"] for d in self.destinations() if d["name"] not in survey.guests_by_host]
+        self._said_unknown(inputs.unknown_named(self.params, known, looked_on, unasked), unasked)
+
+    def _said_unknown(self, unknown, unasked):
+        for option, names, message in unknown:
+            if unasked:
+                self.module.warn(message)
+                continue
+            raise HostmaintError(message, option=option, guests=names)
+
     def check_named_guests(self, guests, known_elsewhere=()):
         """Fail when ``policies`` or ``probes`` name a guest that no host has, before anything changes.
 
         ``guests``: the guests this module has read on this host (Guest objects); ``known_elsewhere``: names of the
-        guests the module has read on other hosts (restore reads its peers' guests). A name found in neither is
-        asked of this host (libvirt's lookup by name: a guest the module did not read, such as the other guests of
-        live_migrate's host), then of each destination: a group-wide ``hostmaint_libvirt_policies`` may name the
-        guests of every host of the cluster. A name that only a destination which did not answer might have is a
-        warning, not a failure: nothing proves it wrong. Raises HostmaintError naming the option and the guests.
+        guests the module has read on other hosts. A name found in neither is asked of this host (libvirt's lookup
+        by name: a guest the module did not read, such as the other guests of live_migrate's host), then of each
+        destination: a group-wide ``hostmaint_libvirt_policies`` may name the guests of every host of the cluster.
+        A name that only a destination which did not answer might have is a warning, not a failure: nothing proves
+        it wrong. Raises HostmaintError naming the option and the guests.
         """
         named = inputs.named_guests(self.params)
         if not named:
@@ -393,15 +469,8 @@ class EngineModule(LibvirtModule):
                 looked_on.append(dest["name"])
             except HostmaintError:
                 unasked.append(dest["name"])
-        for option in sorted(named):
-            names = [n for n in named[option] if n in unknown]
-            if not names:
-                continue
-            message = inputs.unknown_guests_message(option, names, looked_on, unasked)
-            if unasked:
-                self.module.warn(message)
-                continue
-            raise HostmaintError(message, option=option, guests=names)
+        everything = set(n for names in named.values() for n in names)
+        self._said_unknown(inputs.unknown_named(self.params, everything - set(unknown), looked_on, unasked), unasked)
 
     def check_canary_guest(self, plan):
         """Restore: fail when ``canary_guest`` is not a guest of ``plan`` (a restore plan) that migrates home, before

@@ -27,8 +27,10 @@ The run, in the main thread::
           done       its outcome; a destination at fault leaves the run as above, and a guest that did
                      not survive its settle period stops the run (queued moves are reported not_run)
 
-One connection per host for the whole run, opened on first use through ``connect(host)`` and shared by
-the moves (libvirt connections are thread-safe), closed when the run ends.
+One connection per host for the whole run, taken on first use from ``connect(host)`` and shared by the
+moves (libvirt connections are thread-safe). Without ``reopen`` each is the run's own, closed when the run
+ends; with it they are the caller's (the module's, shared with its survey and aftercare) and stay open, and
+``reopen(host)`` opens the run's own new connection to a host whose connection broke.
 
 A guest is never lost: a migration that fails or is aborted leaves the guest running on its source
 (libvirt's peer-to-peer protocol only undefines the source once the destination runs it); after a
@@ -47,6 +49,7 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import Ho
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     MIB,
     TRANSFER_ACTIONS,
+    Guest,
     JobSample,
     LadderPolicy,
     Limits,
@@ -138,7 +141,8 @@ class _Run(object):
         self.started = executor.clock()
         self.lock = threading.Lock()
         self.adapters = {}
-        self.retired = []  # connections that broke, replaced by reconnect(); closed with the others
+        self.owned = []  # the connections this run opened (all, or those reopen() gave): closed when it ends
+        self.broken = set()  # hosts whose connection broke (reconnect()): the next one is a new one
         self.opened = []
         self.timelines = {}
         self.notes = {}
@@ -149,19 +153,27 @@ class _Run(object):
         return round(self.executor.clock() - self.started, 3)
 
     def adapter(self, host):
-        """The run's one adapter for host, opened on first use."""
+        """The run's one adapter for host, taken on first use (``Executor.connect``), or a new one after
+        reconnect(host) (``Executor.reopen`` when the connections are the caller's)."""
         with self.lock:
             if host not in self.adapters:
-                self.adapters[host] = self.executor.connect(host)
+                reopen = self.executor.reopen
+                if reopen is not None and host in self.broken:
+                    adapter = reopen(host)
+                else:
+                    adapter = self.executor.connect(host)
+                if reopen is None or host in self.broken:
+                    self.owned.append(adapter)
+                self.adapters[host] = adapter
                 self.opened.append(host)
             return self.adapters[host]
 
     def reconnect(self, host):
-        """The next adapter(host) opens a new connection (the old one broke: its daemon restarted, say)."""
+        """The next adapter(host) is a new connection (the old one broke: its daemon restarted, say); the old
+        one is closed when the run ends if it is the run's own, never while a move may still use it."""
         with self.lock:
-            old = self.adapters.pop(host, None)
-            if old is not None:
-                self.retired.append(old)
+            if self.adapters.pop(host, None) is not None:
+                self.broken.add(host)
 
     def mark(self, move, phase):
         with self.lock:
@@ -172,9 +184,9 @@ class _Run(object):
             return dict(self.timelines.get(move.guest, {}))
 
     def close(self):
+        """Close the connections this run opened; the caller's own (``reopen`` given) stay open for it."""
         with self.lock:
-            adapters, self.adapters = list(self.adapters.values()) + self.retired, {}
-            self.retired = []
+            adapters, self.owned, self.adapters = self.owned, [], {}
         for adapter in adapters:
             adapter.close()
 
@@ -182,8 +194,10 @@ class _Run(object):
 class Executor(object):
     """Runs plans.
 
-    ``connect(host)`` returns a new adapter for that host as this module reaches it (called once per host
-    per run); ``peer_uri(host)`` is the URI a source host's libvirtd uses to reach that host (peer-to-peer).
+    ``connect(host)`` returns the adapter for that host as this module reaches it (called once per host per
+    run): a new one the run closes when it ends, or, with ``reopen``, the caller's own, which the run leaves
+    open; ``reopen(host)`` then returns a new adapter for a host whose connection broke (the run closes
+    those). ``peer_uri(host)`` is the URI a source host's libvirtd uses to reach that host (peer-to-peer).
     ``limits`` gives the slots (max_outbound per source, max_inbound per destination); ``settle_s`` how
     long each migrated guest is watched on its destination after switchover (0: not watched);
     ``pause_target_ms`` the pause the windows react to (``placement.adjust_window``; 0: they keep their
@@ -195,8 +209,9 @@ class Executor(object):
     def __init__(self, connect, peer_uri, policy=None, limits=None, bandwidth_mib=0, tls=False,
                  shutdown_timeout_s=120.0, unsafe_guests=(), ignore_marks=(), settle_s=5.0, probes=None,
                  definition_wait_s=DEFINITION_WAIT_S, clock=time.time, sleep=time.sleep,
-                 pause_target_ms=placement.PAUSE_TARGET_MS, stop=None):
+                 pause_target_ms=placement.PAUSE_TARGET_MS, stop=None, reopen=None):
         self.connect = connect
+        self.reopen = reopen
         self.stop = stop or (lambda: None)
         self.peer_uri = peer_uri
         self.policy = (policy or LadderPolicy()).validate()
@@ -514,16 +529,14 @@ class Executor(object):
 
     @staticmethod
     def _left_on_source(run, move):
-        """Whether the guest runs (or is paused) on the destination, defined there, while its source keeps a
-        shut-off definition of the same guest (same UUID): what a migration whose last step never ran leaves."""
+        """Whether the source keeps a stale copy of the guest that runs on the destination
+        (placement.is_stale_copy): what a migration whose last step never ran leaves."""
+        def read(adapter):
+            state, persistent = adapter.guest_state(move.guest)
+            return Guest(name=move.guest, uuid=adapter.guest_uuid(move.guest), state=state, persistent=persistent)
         try:
-            source, dest = run.adapter(move.source), run.adapter(move.destination)
-            dest_state, dest_persistent = dest.guest_state(move.guest)
-            source_state, source_persistent = source.guest_state(move.guest)
-            if not (dest_state in ACTIVE_STATES and dest_persistent and source_state == "shutoff"
-                    and source_persistent):
-                return False
-            return source.guest_uuid(move.guest) == dest.guest_uuid(move.guest)
+            running = read(run.adapter(move.destination))
+            return placement.is_stale_copy(read(run.adapter(move.source)), running)
         except HostmaintError:
             return False
 
@@ -585,7 +598,7 @@ class Executor(object):
             # its memory may have been taken since the plan (a guest started there): the room is judged again
             try:
                 _total, available = dest.memory_mib()
-            except (HostmaintError, AttributeError, TypeError):
+            except HostmaintError:
                 available = None  # not known: the plan's word stands
             reserve = int(self.limits.reserve_mib or 0)
             if available is not None and available - reserve < int(move.memory_mib):

@@ -6,9 +6,11 @@ is expected.
 
 Standard library only (and the collection's errors, model, probe and uris modules), so plain pytest tests it with no
 Ansible and no libvirt. Each ``check_*`` raises HostmaintError; the argument spec has already judged the types.
-The engine modules' ``validate()`` runs them on the options alone (``check_engine_options``); what needs the hosts'
-guests (``named_guests`` and ``unknown_guests_message``, ``canary_problem``) serves EngineModule.check_named_guests
-and check_canary_guest, which take what the module has read and still run before anything changes.
+The engine modules' ``validate()`` runs them on the options alone (``check_engine_options``) and judges the options
+into ``EngineOptions`` once (``engine_options``); what needs the hosts' guests (``named_guests``, ``unknown_named`` and
+``unknown_guests_message``, ``canary_problem``) serves EngineModule.judge_named_guests (evacuate and restore, on their
+survey), check_named_guests (live_migrate, migration_preflight) and check_canary_guest, which take what the module has
+read and still run before anything changes.
 
 Bounds (``BOUNDS``, documented in the hostmaint.libvirt.engine doc fragment): zero is allowed where it means
 "off" or "no cap" (``bandwidth_mib``, ``pause_target_ms``, ``reserve_mib``, ``settle_s``); the most each option
@@ -26,9 +28,11 @@ takes is far beyond any real use and only catches a typo or a unit mistake (seco
 
 from __future__ import annotations
 
+import dataclasses
+
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import probe, uris
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import POLICIES
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import POLICIES, LadderPolicy, Limits
 
 # The URI schemes libvirt's QEMU driver accepts: the driver name, alone or with a remote transport.
 QEMU_SCHEMES = ("qemu", "qemu+tls", "qemu+ssh", "qemu+tcp", "qemu+unix", "qemu+libssh", "qemu+libssh2", "qemu+ext")
@@ -207,6 +211,28 @@ def check_engine_options(params):
     check_conflicts(params)
 
 
+@dataclasses.dataclass(frozen=True)
+class EngineOptions:
+    """The values an engine module's run builds from its options, judged once (``engine_options``, from
+    validate()): the placement limits and the convergence ladder."""
+
+    limits: Limits
+    ladder: LadderPolicy
+
+
+def engine_options(params):
+    """The EngineOptions of an engine module's ``params``; raises DecisionError for limits or a ladder that no run
+    can honour (check_engine_options has judged the options one by one)."""
+    limits = Limits(reserve_mib=params["reserve_mib"], max_inbound=params["max_inbound"],
+                    max_outbound=params["max_outbound"], allow_storage_copy=params["allow_storage_copy"],
+                    allow_partial=params["allow_partial"]).validate()
+    ladder = LadderPolicy(downtime_steps_ms=list(params["downtime_steps_ms"]), auto_converge=params["auto_converge"],
+                          postcopy=params["postcopy"], timeout_s_per_gib=float(params["timeout_per_gib"]),
+                          timeout_floor_s=float(params["min_timeout"]),
+                          no_progress_timeout_s=min(60.0, float(params["min_timeout"]))).validate()
+    return EngineOptions(limits=limits, ladder=ladder)
+
+
 def named_guests(params):
     """{option: sorted guest names} of the options that name guests (GUEST_OPTIONS) and name any."""
     found = {}
@@ -228,6 +254,18 @@ def unknown_guests_message(option, names, looked_on, unasked=()):
         return "%s, and %s did not answer: check that %s %s there and not a typo" % (
             said, ", ".join(unasked), names, "are" if plural else "is")
     return "%s: name guests of these hosts, or remove %s from %s" % (said, names, option)
+
+
+def unknown_named(params, known, looked_on, unasked=()):
+    """[(option, names, sentence)] for the guests each option of ``params`` names (``named_guests``) that are not
+    ``known`` (the names of the guests found on the hosts of ``looked_on``), by option: a failure, or, when hosts
+    that did not answer (``unasked``) might have them, a warning (``unknown_guests_message``)."""
+    found = []
+    for option, names in sorted(named_guests(params).items()):
+        missing = [name for name in names if name not in known]
+        if missing:
+            found.append((option, missing, unknown_guests_message(option, missing, looked_on, unasked)))
+    return found
 
 
 def canary_problem(plan, named):

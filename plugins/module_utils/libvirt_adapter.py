@@ -700,8 +700,10 @@ class LibvirtAdapter(object):
         return ET.tostring(cpu, encoding="unicode") if cpu is not None else None
 
     @_typed("read the facts of {name} at {uri}")
-    def host_facts(self, name, shared_names=(), guests=(), cpu_xml=None, paths=()):
-        """This host as the decisions see it. ``guests``/``cpu_xml`` are the guests to judge CPUs for."""
+    def host_facts(self, name, shared_names=(), guests=(), cpu_xml=None, paths=(), pools=None, resident=None):
+        """This host as the decisions see it. ``guests``/``cpu_xml`` are the guests to judge CPUs for; ``pools`` and
+        ``resident`` (this host's own guests) are what the caller has read of this host already (read here when
+        None), so that a survey reads each host once."""
         caps = ET.fromstring(self.conn.getCapabilities())
         machines = set()
         for guest in caps.findall("guest"):
@@ -710,8 +712,9 @@ class LibvirtAdapter(object):
                 if machine.get("canonical"):
                     machines.add(machine.get("canonical"))
         total, available = self.memory_mib()
-        pools = self.pools(shared_names)
-        resident = self.guests(pools=pools)
+        pools = pools if pools is not None else self.pools(shared_names)
+        resident = resident if resident is not None else self.guests(pools=pools)
+        mark = self.maintenance()
         cpu_verdicts = {}
         for guest in guests:
             cpu_verdicts[guest.name] = self.compare_cpu((cpu_xml or {}).get(guest.name), guest.arch,
@@ -733,8 +736,8 @@ class LibvirtAdapter(object):
             networks=self.networks(),
             pools=pools,
             volume_paths=self.existing_paths(list(paths), pools),
-            maintenance=self.maintenance() is not None,
-            maintenance_info=self.maintenance(),
+            maintenance=mark is not None,
+            maintenance_info=mark,
             cpu_compatible=cpu_verdicts,
             resident_groups=sorted(set(g.anti_affinity for g in resident if g.anti_affinity and g.active)),
         )

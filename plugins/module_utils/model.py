@@ -489,13 +489,52 @@ class GuestEvent(_Record):
 
 @dataclasses.dataclass
 class Survey(_Record):
-    """What the engine learnt before planning an evacuation, kept for placing guests again during the run:
-    the guests, the source's and the destinations' facts and the limits."""
+    """What a run read before it planned, in one read-only pass that reads each host once (module_utils.survey);
+    the plan is made from it alone, and the executor places guests again from it when a destination leaves.
+
+    ``source``: the facts of the host the guests leave (evacuate) or come home to (restore); ``destinations``:
+    the other hosts' facts (unreachable ones with ``reachable`` False); ``guests``: the guests the run is about
+    (evacuate: this host's; restore: the guests away whose record names this host); ``limits``. Also what was
+    read on the way: ``identity`` (this host's hostname and UUID), ``pools`` (this host's storage pools),
+    ``guests_by_host`` (every guest of every host that answered, this host's included), ``stale_copies``
+    (placement.stale_copies of those), ``cpu_xml`` (guest -> the CPU its source runs it with), ``dirty_rates``
+    (guest -> bytes per second), ``mark`` (this host's maintenance mark as the guard left it) and
+    ``unreachable`` (host -> why it did not answer)."""
 
     source: Optional[HostFacts] = None
     destinations: List[HostFacts] = dataclasses.field(default_factory=list)
     guests: List[Guest] = dataclasses.field(default_factory=list)
     limits: Optional[Limits] = None
+    identity: Dict[str, Optional[str]] = dataclasses.field(default_factory=dict)
+    pools: List[dict] = dataclasses.field(default_factory=list)
+    guests_by_host: Dict[str, List[Guest]] = dataclasses.field(default_factory=dict)
+    stale_copies: List[dict] = dataclasses.field(default_factory=list)
+    cpu_xml: Dict[str, Optional[str]] = dataclasses.field(default_factory=dict)
+    dirty_rates: Dict[str, int] = dataclasses.field(default_factory=dict)
+    mark: Optional[dict] = None
+    unreachable: Dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class RunPlan:
+    """Every write a run makes after its survey, in the order it makes them (module_utils.steps builds it from
+    the Survey alone): check mode returns it, a run carries it out.
+
+    1. ``stale_copies``: the definitions a migration left behind ({guest, uuid, host, runs_on}), removed first,
+       each read again just before (placement.is_stale_copy);
+    2. ``moves``: placement's Plan, run by the executor, which writes ``records`` (guest -> MigrationRecord)
+       with each guest's move; ``guests`` are the guests the moves are for;
+    3. ``clear_records``: then the records of the guests that are home (steps.records_to_clear; restore);
+    4. ``end_maintenance``: then this host's maintenance mark is cleared (restore).
+    """
+
+    kind: str = "evacuate"
+    stale_copies: List[dict] = dataclasses.field(default_factory=list)
+    moves: Plan = dataclasses.field(default_factory=Plan)
+    guests: List[Guest] = dataclasses.field(default_factory=list)
+    records: Dict[str, MigrationRecord] = dataclasses.field(default_factory=dict)
+    clear_records: bool = False
+    end_maintenance: bool = False
 
 
 # What became of one move.

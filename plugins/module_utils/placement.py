@@ -483,16 +483,26 @@ def record_names(record, host):
     return record.origin_host in [name for name in (host.name, host.hostname) if name]
 
 
+def is_stale_copy(left, running):
+    """Whether ``left``, a definition of a guest on one host, is a stale copy of ``running``, the same guest on another
+    host: ``left`` is shut off and persistent, ``running`` is active and persistent (defined there), and both have
+    the same UUID. The one rule of what may be removed as such a copy: the survey's ``stale_copies``, the re-read just
+    before a removal, and the executor's look at a failed move's two hosts all apply it. Both are Guests (anything
+    with ``state``, ``persistent``, ``uuid`` and ``active``)."""
+    return (left.state == "shutoff" and bool(left.persistent) and bool(left.uuid) and left.uuid == running.uuid
+            and running.active and bool(running.persistent))
+
+
 def stale_copies(guests_by_host, identities):
     """Definitions a migration left behind when its last step never ran: [{guest, uuid, host, runs_on}].
 
     libvirt undefines a migrated guest on its source only in the migration's last step, on the source's
     libvirtd; when that daemon restarts (or its connection drops) at that moment, the guest runs on the
-    destination and its source keeps a shut-off definition of it. A copy is stale when it is shut off and
-    persistent on one host while the same guest (name and UUID) is active on another, and a migration
-    record ties the two hosts: the running copy's record names the shut-off copy's host as its origin
-    (an evacuation), or the shut-off copy's record names the running copy's host (a restore). Copies that
-    no record of ours ties together are left alone (an operator's own standby definitions, say).
+    destination and its source keeps a shut-off definition of it. A copy is stale when ``is_stale_copy`` says
+    so of it and of the same guest (name and UUID) on another host, and a migration record ties the two
+    hosts: the running copy's record names the shut-off copy's host as its origin (an evacuation), or the
+    shut-off copy's record names the running copy's host (a restore). Copies that no record of ours ties
+    together are left alone (an operator's own standby definitions, say).
     ``identities`` maps host names to HostFacts (name, uuid, hostname) to match records against."""
     active = {}
     for host_name, guests in guests_by_host.items():
@@ -502,10 +512,8 @@ def stale_copies(guests_by_host, identities):
     found = []
     for host_name in sorted(guests_by_host):
         for guest in guests_by_host[host_name]:
-            if guest.active or not guest.persistent or not guest.uuid:
-                continue
             for other_host, running in active.get((guest.name, guest.uuid), []):
-                if other_host == host_name:
+                if other_host == host_name or not is_stale_copy(guest, running):
                     continue
                 here = identities.get(host_name) or HostFacts(name=host_name)
                 there = identities.get(other_host) or HostFacts(name=other_host)

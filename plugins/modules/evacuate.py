@@ -156,11 +156,13 @@ under_way:
 stale_copies:
   description:
     - Shut-off definitions a migration left behind (on this host, or on a destination for a guest that runs
-      here) while the guest runs on another host, found before the plan.
+      here) while the guest runs on another host, found by the survey before the plan.
       libvirt undefines a migrated guest on its source only in the migration's last step; a source libvirtd
-      restarted at that moment leaves the copy. A copy counts only when a migration record ties the two hosts
-      and the UUIDs match. Each is removed (its disks stay) and never planned; check mode lists those a run
-      would remove. Each has C(guest), C(host), C(runs_on), C(removed) and C(note).
+      restarted at that moment leaves the copy. A copy counts only when a migration record ties the two hosts,
+      the UUIDs match and the guest runs persistent on the other host. Each is never planned as a move; its
+      removal is the plan's first step (its disks stay), once the plan can proceed, and it is read again just
+      before. Check mode lists those a run would remove. Each has C(guest), C(host), C(runs_on), C(removed)
+      and C(note).
   returned: always
   type: list
   elements: dict
@@ -220,12 +222,13 @@ window_changes:
       reason: web1 paused 180 ms at switchover, at least 80 % of the 150 ms pause target
 """
 
+import dataclasses
 import time
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import steps as run_steps
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import survey as surveys
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import EngineModule, shifted, summary
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import Survey
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.options import EVACUATE_SPEC
 
 
@@ -234,62 +237,42 @@ LATE_PASSES = 3
 
 
 class Evacuate(EngineModule):
+    """Guard (hold, mark, settle), survey (each host read once), plan (a RunPlan, pure), then apply (remove the
+    stale copies, run the moves); check mode returns the plan between plan and apply."""
+
     argument_spec = EVACUATE_SPEC
-    _survey = None
     _started = 0.0
 
     def run(self):
         local = self.adapter()
-        identity = local.host_identity()
-        pools = local.pools(shared_names=self.params["shared_pools"])
-        self.probes(self.local_guests(pools))  # before the hold and the mark: a malformed probe changes nothing
-        self.check_named_guests(self.local_guests(pools))  # before the hold and the mark: options naming no guest change nothing
-        self.hold_host(local, "evacuate")  # a second run on this host refuses here (check mode: judged only)
-        marked = False
+        guard = self.guard(local, "evacuate", mark_reason="evacuate")  # a second run on this host refuses here
         try:  # until the first move, any error takes back the mark this run set: the host stays in service
-            mark = local.maintenance()
-            if mark is None and not self.module.check_mode:
-                # mark first, so that no concurrent evacuation picks this host while we plan
-                mark = dict(since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), run_id=self.run_id,
-                            reason="evacuate")
-                marked = local.set_maintenance(mark)
-                mark = local.maintenance()
-            # marked, the host refuses new incoming moves; those already under way land (or fail) before the plan
-            under_way = [] if self.module.check_mode else self.settle_host(local)
-            stale = self.stale_here(local, pools)
-            gone = set((c["guest"], c["host"]) for c in stale if c["removed"] or self.module.check_mode)
-            guests = [g for g in self.local_guests(pools) if (g.name, self.self_name) not in gone or g.active]
-            probes = self.probes(guests)
-            plan = self.plan(local, identity, guests)
-            result = dict(run_id=self.run_id, plan=plan.as_dict(), maintenance=mark, under_way=under_way,
-                          taken_over=self.taken_over(), stale_copies=stale)
-            if not plan.proceed:  # nothing moves: the mark is taken back below, the host stays in service
-                blocked = ["%s (%s)" % (b.guest, "; ".join(sorted(set(r.message for r in b.reasons))))
-                           for b in plan.blocked]
-                raise HostmaintError("cannot evacuate %s: %d guest(s) cannot be placed, nothing was moved: %s"
-                                     % (self.self_name, len(plan.blocked), " | ".join(blocked)),
-                                     plan=plan.as_dict(), run_id=self.run_id, changed=False)
+            survey = surveys.evacuation(self, local, mark=guard.mark)
+            plan = self.plan(survey)
+            moves = plan.moves
+            result = dict(run_id=self.run_id, plan=moves.as_dict(), maintenance=guard.mark, under_way=guard.under_way,
+                          taken_over=self.taken_over(), stale_copies=run_steps.would_remove(plan.stale_copies))
             if self.module.check_mode:
-                moving = set(m.guest for m in plan.moves if m.action != "shutdown")
-                staying = sorted(g.name for g in guests if g.active and g.name not in moving)
-                result.update(changed=bool(plan.moves) or mark is None or bool(stale), empty=not staying,
-                              remaining=staying)
+                moving = set(m.guest for m in moves.moves if m.action != "shutdown")
+                staying = sorted(g.name for g in plan.guests if g.active and g.name not in moving)
+                result.update(changed=bool(moves.moves) or guard.mark is None or bool(plan.stale_copies),
+                              empty=not staying, remaining=staying)
                 return result
-            record = self.record(identity)
-            records = dict((g.name, record) for g in guests if g.record is None)
-            rates = local.dirty_rates()
-            executor = self.executor(self.unsafe_guests(guests, pools), probes=probes)
+            stale = result["stale_copies"] = self.remove_stale_copies(plan.stale_copies, survey)
+            executor = self.executor(self.unsafe_guests(plan.guests, survey.pools), probes=self.probes(plan.guests))
         except Exception as exc:
-            if marked:
+            if guard.marked:
                 self.unmark(local, exc)
             raise
+        marked = guard.marked
         self._started = time.time()
         outcomes, changes = [], []
         try:  # from the first move on, the host stays marked and an error ends the run saying what moved
-            outcomes = executor.run(plan, records=records, survey=self._survey, dirty_rates=rates)
+            outcomes = executor.run(moves, records=plan.records, survey=dataclasses.replace(survey, guests=plan.guests),
+                                    dirty_rates=survey.dirty_rates)
             changes = list(executor.window_changes)
-            late, late_blocked, skipped = self.late_arrivals(local, identity, pools, guests, outcomes, changes)
-            remaining = sorted(g.name for g in local.guests(pools=pools) if g.active)
+            late, late_blocked, skipped = self.late_arrivals(local, survey, plan.guests, outcomes, changes)
+            remaining = sorted(g.name for g in local.guests(pools=survey.pools) if g.active)
         except HostmaintError as exc:
             raise self.ended_by(exc, result, outcomes, changes, marked) from exc
         stopped = self.stop_reason()
@@ -298,7 +281,7 @@ class Evacuate(EngineModule):
                       outcomes=[o.as_dict() for o in outcomes], summary=summary(outcomes), remaining=remaining,
                       empty=not remaining, window_changes=[c.as_dict() for c in changes], late_arrivals=late,
                       stopped=stopped)
-        skipped.update(s.guest for s in plan.skipped)
+        skipped.update(s.guest for s in moves.skipped)
         unexpected = [name for name in remaining if name not in skipped]
         if stopped:
             moved = [o.guest for o in outcomes if o.moved]
@@ -319,15 +302,20 @@ class Evacuate(EngineModule):
                 self.self_name, len(failed), "; ".join(failed)), **result)
         return result
 
-    def unmark(self, local, error):
-        """Take back the mark this run set, before its first move; when that fails too, ``error`` (a HostmaintError)
-        says the host stays in maintenance."""
-        try:
-            local.clear_maintenance()
-        except HostmaintError as exc:
-            if isinstance(error, HostmaintError):
-                error.message += "; %s stays in maintenance: the mark this run set could not be removed (%s)" % (
-                    self.self_name, exc.message)
+    def plan(self, survey):
+        """The RunPlan of this evacuation (module_utils.steps), from the survey alone; raises on input the survey
+        proves wrong (a malformed probe in a guest's metadata, options naming no guest) and when the plan cannot
+        proceed (a guest cannot be placed): nothing after the survey has changed anything yet."""
+        self.probes(survey.guests)  # a malformed probe in a guest's settings metadata stops the run here
+        self.judge_named_guests(survey)
+        plan = run_steps.evacuation(survey, self.limits(), run_id=self.run_id, record=self.record(survey.identity))
+        if not plan.moves.proceed:  # nothing moves: the mark is taken back, the host stays in service
+            blocked = ["%s (%s)" % (b.guest, "; ".join(sorted(set(r.message for r in b.reasons))))
+                       for b in plan.moves.blocked]
+            raise HostmaintError("cannot evacuate %s: %d guest(s) cannot be placed, nothing was moved: %s"
+                                 % (self.self_name, len(plan.moves.blocked), " | ".join(blocked)),
+                                 plan=plan.moves.as_dict(), run_id=self.run_id, changed=False)
+        return plan
 
     def ended_by(self, error, result, outcomes, changes, marked):
         """The HostmaintError that ends a run whose moves began: the host stays marked, the result says what moved."""
@@ -340,52 +328,32 @@ class Evacuate(EngineModule):
                               % (self.self_name, error.message, ", ".join(moved) or "no guest", self.self_name),
                               **dict(error.details, **result))
 
-    def stale_here(self, local, pools):
-        """Shut-off copies a migration left behind (EngineModule.remove_stale_copies) on this host, or on a
-        destination for a guest that runs here: removed before the plan, never moved as a second instance.
-        Destinations that do not answer are left for the next run."""
-        guests_by_host = {self.self_name: local.guests(pools=pools)}
-        for dest in self.destinations():
-            try:
-                guests_by_host[dest["name"]] = self.peer(dest["name"]).guests()
-            except HostmaintError:
-                continue
-        return self.remove_stale_copies(guests_by_host, lambda h: local if h == self.self_name else self.peer(h))
-
-    def late_arrivals(self, local, identity, pools, known, outcomes, changes):
+    def late_arrivals(self, local, survey, known, outcomes, changes):
         """Guests that started on this host while it was being emptied, moved in further passes (at most
-        LATE_PASSES, each planned afresh on what the destinations have left) as long as nothing failed.
-        Extends ``outcomes`` and ``changes``; returns (names of the late guests, "guest: why" for those that
+        LATE_PASSES, each surveyed and planned afresh on what the destinations have left) as long as nothing
+        failed. Extends ``outcomes`` and ``changes``; returns (names of the late guests, "guest: why" for those that
         could not be placed, names of late guests the plan leaves here on purpose)."""
         seen = set(g.name for g in known)
         late, blocked, skipped = [], [], set()
         for _pass in range(LATE_PASSES):
             if self.stop_reason() or any(o.failed or o.outcome in ("blocked", "not_run") for o in outcomes):
                 break
-            newcomers = [g for g in self.local_guests(pools) if g.active and g.name not in seen]
+            newcomers = [g for g in self.local_guests(survey.pools, local) if g.active and g.name not in seen]
             if not newcomers:
                 break
             seen.update(g.name for g in newcomers)
             late.extend(sorted(g.name for g in newcomers))
-            again = self.plan(local, identity, newcomers)
-            blocked += ["%s: %s" % (b.guest, "; ".join(sorted(set(r.message for r in b.reasons)))) for b in again.blocked]
-            skipped.update(s.guest for s in again.skipped)
-            record = self.record(identity)
-            records = dict((g.name, record) for g in newcomers if g.record is None)
-            executor = self.executor(self.unsafe_guests(newcomers, pools), probes=self.probes(newcomers))
+            again = surveys.evacuation(self, local, mark=survey.mark, guests=newcomers)
+            plan = run_steps.evacuation(again, self.limits(), run_id=self.run_id, record=self.record(survey.identity))
+            blocked += ["%s: %s" % (b.guest, "; ".join(sorted(set(r.message for r in b.reasons))))
+                        for b in plan.moves.blocked]
+            skipped.update(s.guest for s in plan.moves.skipped)
+            executor = self.executor(self.unsafe_guests(newcomers, survey.pools), probes=self.probes(newcomers))
             offset = time.time() - self._started
-            outcomes.extend(shifted(executor.run(again, records=records, survey=self._survey,
-                                                 dirty_rates=local.dirty_rates()), offset))
+            outcomes.extend(shifted(executor.run(plan.moves, records=plan.records, survey=again,
+                                                 dirty_rates=again.dirty_rates), offset))
             changes.extend(executor.window_changes)
         return late, blocked, skipped
-
-    def plan(self, local, identity, guests):
-        source = local.host_facts(self.self_name, shared_names=self.params["shared_pools"])
-        source.generation = self.generation_of(self.self_name, source)
-        cpu_xml = self.cpu_xml(local, guests)
-        destinations = [self.facts(d["name"], self.peer, guests=guests, cpu_xml=cpu_xml) for d in self.destinations()]
-        self._survey = Survey(source=source, destinations=destinations, guests=guests, limits=self.limits())
-        return placement.plan(guests, source, destinations, self.limits(), run_id=self.run_id)
 
 
 def main():

@@ -123,7 +123,8 @@ under_way:
 stale_copies:
   description:
     - As in M(hostmaint.libvirt.evacuate), for this host and its peers; a copy on a peer whose record names
-      this host as its origin counts too. Removed before the plan (never brought home), listed in check mode.
+      this host as its origin counts too. Never brought home; removed as the plan's first step, listed in check
+      mode.
   returned: always
   type: list
   elements: dict
@@ -178,9 +179,11 @@ import dataclasses
 import time
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import steps as run_steps
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import survey as surveys
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import EngineModule, shifted, summary
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import HostFacts, MigrationOutcome
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import MigrationOutcome
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.options import RESTORE_SPEC
 
 # Passes over the guests still away: a further one when the last moved guests and others could not come home.
@@ -188,68 +191,70 @@ RESTORE_PASSES = 3
 
 
 class Restore(EngineModule):
+    """Guard (hold, settle), survey (each host read once), plan (a RunPlan, pure), then apply (remove the stale
+    copies, bring the guests home, clear their records, end the maintenance); check mode returns the plan between
+    plan and apply."""
+
     argument_spec = RESTORE_SPEC
-    _stale = ()
 
     def run(self):
         local = self.adapter()
-        pools = local.pools(shared_names=self.params["shared_pools"])
-        self.check_named_guests(self.local_guests(pools))  # before the hold: policies or probes naming no guest change nothing
-        self.hold_host(local, "restore")  # a second run on this host refuses here
-        self._stale = []
-        # what was under way here ends (or what a dead run left is aborted) before the plan
-        under_way = [] if self.module.check_mode else self.settle_host(local)
-        plan, home, returning, unreachable = self.survey(local, pools)
-        self.check_canary_guest(plan)  # before check mode and before anything moves
-        mark = local.maintenance()
-        result = dict(run_id=self.run_id, plan=plan.as_dict(), under_way=under_way, taken_over=self.taken_over(),
-                      unreachable=unreachable, stale_copies=self._stale)
+        guard = self.guard(local, "restore")  # a second run on this host refuses here
+        survey = surveys.restoration(self, local)
+        plan = self.plan(survey)
+        moves, unreachable = plan.moves, survey.unreachable
+        result = dict(run_id=self.run_id, plan=moves.as_dict(), under_way=guard.under_way, taken_over=self.taken_over(),
+                      unreachable=unreachable, stale_copies=run_steps.would_remove(plan.stale_copies))
         if self.module.check_mode:
-            already = [s.guest for s in plan.skipped if s.code == "already_home"]
-            first = self.canary_of(plan)
-            result.update(changed=bool(plan.moves) or mark is not None or bool(already) or bool(self._stale),
-                          maintenance_cleared=False,
+            already = [s.guest for s in moves.skipped if s.code == "already_home"]
+            first = self.canary_of(moves)
+            result.update(changed=bool(moves.moves) or survey.mark is not None or bool(already)
+                          or bool(plan.stale_copies), maintenance_cleared=False,
                           home=sorted(already), canary=first.guest if first else None)
             return result
-        outcomes, changes, canary, passes, first, executed, cleared = [], [], None, 0, plan, [], []
+        stale = self.remove_stale_copies(plan.stale_copies, survey)
+        result["stale_copies"] = stale
+        outcomes, changes, canary, passes, first, executed, cleared = [], [], None, 0, moves, [], []
         started = time.time()
         try:  # an error from here on ends the run saying what came home; the mark stays until restore finishes
-            while plan.moves and passes < RESTORE_PASSES and not self.stop_reason():
+            while moves.moves and passes < RESTORE_PASSES and not self.stop_reason():
                 # a further pass when the last one moved guests and others are still away: room may have come free
                 passes += 1
-                unsafe = self.unsafe_guests(returning, pools)
-                executor = self.executor(unsafe, ignore_marks=[self.self_name], probes=self.probes(returning))
-                done, more, named = self.run_with_canary(executor, plan, canary=passes == 1)
+                unsafe = self.unsafe_guests(plan.guests, survey.pools)
+                executor = self.executor(unsafe, ignore_marks=[self.self_name], probes=self.probes(plan.guests))
+                done, more, named = self.run_with_canary(executor, moves, canary=passes == 1)
                 outcomes += shifted(done, time.time() - started) if passes > 1 else done
-                executed += plan.moves
+                executed += moves.moves
                 changes += more
                 canary = canary or named
-                if not plan.not_home or not any(o.moved for o in done) or any(o.failed for o in done):
+                if not moves.not_home or not any(o.moved for o in done) or any(o.failed for o in done):
                     break
-                plan, home, returning, unreachable = self.survey(local, pools)
-                plan = dataclasses.replace(plan, moves=[m for m in plan.moves
-                                                        if m.guest not in set(o.guest for o in outcomes)])
-            home_now = dict((g.name, g) for g in local.guests(pools=pools))
-            for name, guest in sorted(home_now.items()):
-                if guest.record is not None and placement.record_names(guest.record, home) and (
-                        guest.active or name in [o.guest for o in outcomes if o.moved]):
+                survey = surveys.restoration(self, local)  # what every host shows now
+                plan = run_steps.restoration(survey, self.limits(), run_id=self.run_id)
+                stale += self.remove_stale_copies(plan.stale_copies, survey)
+                unreachable = survey.unreachable
+                moves = dataclasses.replace(plan.moves, moves=[m for m in plan.moves.moves
+                                                               if m.guest not in set(o.guest for o in outcomes)])
+            if plan.clear_records:
+                home_now = local.guests(pools=survey.pools)
+                for name in run_steps.records_to_clear(home_now, survey.source, [o.guest for o in outcomes if o.moved]):
                     local.clear_record(name)
                     cleared.append(name)
-            maintenance_cleared = local.clear_maintenance()
+            maintenance_cleared = local.clear_maintenance() if plan.end_maintenance else False
         except HostmaintError as exc:
             raise self.ended_by(exc, result, outcomes, changes, cleared) from exc
         stopped = self.stop_reason()
-        cleaned = any(s["removed"] for s in self._stale)
+        cleaned = any(s["removed"] for s in stale)
         result.update(changed=bool(cleared) or maintenance_cleared or cleaned or any(o.moved for o in outcomes),
                       outcomes=[o.as_dict() for o in outcomes], summary=summary(outcomes), records_cleared=cleared,
                       maintenance_cleared=maintenance_cleared, home=cleared, canary=canary,
                       window_changes=[c.as_dict() for c in changes], passes=passes,
                       # every move of every pass; what stayed away, as the last look found it
-                      plan=dataclasses.replace(first, moves=executed, not_home=plan.not_home).as_dict(),
-                      unreachable=unreachable, stopped=stopped, stale_copies=self._stale)
+                      plan=dataclasses.replace(first, moves=executed, not_home=moves.not_home).as_dict(),
+                      unreachable=unreachable, stopped=stopped, stale_copies=stale)
         failed = [o for o in outcomes if not (o.moved or o.outcome == "started")]
         moved = set(o.guest for o in outcomes if o.moved or o.outcome == "started")
-        away = sorted(set([b.guest for b in plan.not_home] + [o.guest for o in failed]) - moved)
+        away = sorted(set([b.guest for b in moves.not_home] + [o.guest for o in failed]) - moved)
         if stopped:
             raise HostmaintError("the restore of %s stopped because %s: %s came home, %s did not" % (
                 self.self_name, stopped, ", ".join(sorted(moved)) or "no guest", ", ".join(away) or "no guest"),
@@ -264,6 +269,14 @@ class Restore(EngineModule):
             raise HostmaintError("%s: %s did not come home" % (self.self_name, ", ".join(away)), **result)
         return result
 
+    def plan(self, survey):
+        """The RunPlan of this restore (module_utils.steps), from the survey alone; raises on input the survey proves
+        wrong (options naming no guest, a canary that does not migrate home), before anything after it changes."""
+        self.judge_named_guests(survey)
+        plan = run_steps.restoration(survey, self.limits(), run_id=self.run_id)
+        self.check_canary_guest(plan.moves)
+        return plan
+
     def ended_by(self, error, result, outcomes, changes, cleared):
         """The HostmaintError that ends a run on an error once it began to bring guests home (or to clear their
         records): the host keeps its mark, the result says what came home."""
@@ -275,35 +288,6 @@ class Restore(EngineModule):
                               "restore.yml -l %s again)" % (
                                   self.self_name, error.message, ", ".join(home) or "no guest", self.self_name,
                                   self.self_name), **dict(error.details, **result))
-
-    def survey(self, local, pools):
-        """(plan, home's facts, the guests to bring home, {unreachable host: why}) as every host shows now."""
-        guests_by_host = {self.self_name: self.local_guests(pools)}
-        hosts, cpu_xml, unreachable = {}, {}, {}
-        stub = self.home_stub()
-        for dest in self.destinations():
-            name = dest["name"]
-            try:
-                peer = self.peer(name)
-                peer_pools = peer.pools(shared_names=self.params["shared_pools"])
-                guests = peer.guests(pools=peer_pools)
-                for guest in guests:
-                    if guest.record is not None and placement.record_names(guest.record, stub):
-                        cpu_xml[guest.name] = peer.guest_cpu_xml(guest.name)
-                guests_by_host[name] = guests
-                hosts[name] = peer.host_facts(name, shared_names=self.params["shared_pools"])
-            except HostmaintError as exc:
-                guests_by_host[name] = []
-                hosts[name] = HostFacts(name=name, reachable=False, unreachable_reason=exc.message)
-                unreachable[name] = exc.message
-        # a shut-off copy a migration left behind while its guest runs elsewhere is removed, never brought home
-        self._stale += self.remove_stale_copies(guests_by_host, lambda h: local if h == self.self_name else self.peer(h))
-        returning = [g for n, gs in guests_by_host.items() if n != self.self_name for g in gs if g.name in cpu_xml]
-        home = self.facts(self.self_name, lambda _n: local, guests=returning, cpu_xml=cpu_xml)
-        if not home.reachable:  # this host's own facts: not a peer that may be down, but the run's own failure
-            raise HostmaintError(home.unreachable_reason, host=self.self_name)
-        plan = placement.restore_plan(guests_by_host, home, hosts, self.limits(), run_id=self.run_id)
-        return plan, home, returning, unreachable
 
     def canary_of(self, plan):
         """The move to run first on its own (placement.canary), or None."""

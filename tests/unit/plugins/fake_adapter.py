@@ -254,13 +254,15 @@ class FakeAdapter(object):
         return total, total - used
 
     @_logged
-    def host_facts(self, name, shared_names=(), guests=(), cpu_xml=None, paths=()):
+    def host_facts(self, name, shared_names=(), guests=(), cpu_xml=None, paths=(), pools=None, resident=None):
         total, available = self.memory_mib()
-        mark = self.cluster.marks.get(self.host)
-        resident = [g for g in self._guests().values() if g.anti_affinity and g.active]
+        pools = pools if pools is not None else self.pools(shared_names)
+        resident = resident if resident is not None else self.guests(pools=pools)
+        mark = self.maintenance()
+        resident = [g for g in resident if g.anti_affinity and g.active]
         return HostFacts(name=name, uri=self.uri, uuid="uuid-%s" % self.host, hostname=self.host,
                          libvirt_version=9000000, qemu_version=7002000, arch="x86_64", memory_total_mib=total,
-                         memory_free_mib=available, bridges=["br0"], networks=["default"], pools=self.pools(),
+                         memory_free_mib=available, bridges=["br0"], networks=["default"], pools=pools,
                          volume_paths=list(paths), maintenance=mark is not None, maintenance_info=copy.deepcopy(mark),
                          resident_groups=sorted(set(g.anti_affinity for g in resident)))
 
@@ -415,18 +417,36 @@ class FakeAdapter(object):
 
 
 # -- running a module on the cluster ------------------------------------------------------------------------
-def run_module(capsys, module_class, cluster, check=False, **args):
+def reached(host, address, port, timeout, resolver):
+    """A module's ``reach`` on the cluster: every peer's libvirt port answers (a host in ``cluster.down`` fails at its
+    first adapter call instead, as a peer whose libvirtd is gone)."""
+
+
+def not_installed(watch):
+    """A module's ``stop_watch_install`` in a test: no signal handler, no watch of the test's stdout."""
+
+
+def not_kept(result, run_id):
+    """A module's ``keep_log`` in a test: the run's result is not written under /var/lib/libvirt."""
+
+
+def run_module(capsys, module_class, cluster, check=False, inject=None, **args):
     """(exit code, the JSON result) of ``module_class`` run on ``cluster`` from its local host, hv1, with the other
-    hosts as destinations; ``args`` add to or replace the module arguments. ``capsys`` may be None: the module's
-    output is read from its own stdout (outside a test too, as when a test module lists the calls of a run)."""
+    hosts as destinations; ``args`` add to or replace the module arguments. The module's collaborators are the
+    test's: the cluster's adapters, every peer reached and its hostname resolved, no stop watch installed, no log
+    kept (``inject`` replaces any of them, by constructor argument). ``capsys`` may be None: the module's output is
+    read from its own stdout (outside a test too, as when a test module lists the calls of a run)."""
     del capsys  # the JSON is caught below, with or without pytest's capture
     base = dict(name=cluster.local, settle_s=0, _ansible_check_mode=check,
                 destinations=[{"name": host} for host in sorted(cluster.hosts) if host != cluster.local])
     base.update(args)
+    collaborators = dict(adapter_factory=cluster.factory, resolver=lambda name, timeout: True, reach=reached,
+                         stop_watch_install=not_installed, keep_log=not_kept)
+    collaborators.update(inject or {})
     output = io.StringIO()
     with patch_module_args(base), contextlib.redirect_stdout(output):
         with pytest.raises(SystemExit) as exit_info:
-            module_class(adapter_factory=cluster.factory, resolver=lambda name, timeout: True).execute()
+            module_class(**collaborators).execute()
     return exit_info.value.code, json.loads(output.getvalue())
 
 
@@ -445,6 +465,11 @@ def observed(module_class, cluster):
             return built
     Observed.__name__ = module_class.__name__
     return Observed
+
+
+def before_the_moves(calls):
+    """The calls of a call log up to the first move (MOVES_BEGIN), or all of them when no move began."""
+    return calls[:calls.index(MOVES_BEGIN)] if MOVES_BEGIN in calls else list(calls)
 
 
 def call_counts(calls):

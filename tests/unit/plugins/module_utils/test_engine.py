@@ -197,7 +197,8 @@ def named_engine(hosts, **given):
     uris = {"qemu:///system": "hv1", "qemu+tls://hv2/system": "hv2", "qemu+tls://hv3/system": "hv3"}
     module = types.SimpleNamespace(params=defaults(name="hv1", destinations=[{"name": "hv2"}, {"name": "hv3"}],
                                                    **given), warn=warned.append)
-    subject = engine.EngineModule(module=module, adapter_factory=lambda uri: hosts[uris[uri]])
+    subject = engine.EngineModule(module=module, adapter_factory=lambda uri: hosts[uris[uri]],
+                                  reach=lambda host, address, port, timeout, resolver: None)
     return subject, warned
 
 
@@ -265,3 +266,18 @@ def test_the_canary_guest_of_a_restore_plan():
     assert error.value.message == ("canary_guest ghost is not among the guests that migrate home to hv1 (web1): name "
                                    "one of them, or leave canary_guest out")
     assert error.value.details == dict(option="canary_guest", guest="ghost")
+
+
+def test_a_peer_is_reached_through_the_injected_reach_before_its_connection_and_the_defaults_are_the_real_ones():
+    from ansible_collections.hostmaint.libvirt.plugins.module_utils import base, runs
+
+    reached = []
+    module = types.SimpleNamespace(params=defaults(name="hv1", destinations=[{"name": "hv2", "address": "10.0.0.2"}],
+                                                   connect_timeout=3))
+    subject = engine.EngineModule(module=module, adapter_factory=lambda uri: uri,
+                                  reach=lambda *args: reached.append(args[:4]))
+    assert subject.peer("hv2") == "qemu+tls://10.0.0.2/system" and reached == [("hv2", "10.0.0.2", 16514, 3)]
+    assert subject.connection("hv1") == "qemu:///system" and reached == [("hv2", "10.0.0.2", 16514, 3)]
+    real = engine.EngineModule(module=module)
+    assert (real._factory, real._reach, real._resolver) == (base.open_adapter, engine.reach, engine.resolves)
+    assert (real._install_stop_watch, real._keep_log) == (runs.StopWatch.install, runs.keep_log)

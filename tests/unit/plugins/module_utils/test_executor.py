@@ -214,6 +214,11 @@ class FakeAdapter(object):
         self._up()
         return self.world.marks.get(self.host)
 
+    def memory_mib(self):
+        """(total, available) MiB: room for every move of these tests (test_executor_room judges room)."""
+        self._up()
+        return 65536, 65536
+
     def has_domain(self, name):
         return name in self._guests()
 
@@ -778,6 +783,34 @@ def test_connections_are_opened_once_per_host_and_closed_at_the_end():
     assert [o.outcome for o in outcomes] == ["migrated", "failed", "migrated", "migrated", "moved_definition"]
     assert world.connects == {"hv1": 1, "hv2": 1, "hv3": 1}
     assert sorted(world.closed) == ["hv1", "hv2", "hv3"]
+
+
+def test_connections_the_caller_gives_stay_open_and_one_that_broke_is_replaced_by_the_runs_own():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    world.add("hv1", "b")
+    shared = dict((host, FakeAdapter(world, host)) for host in world.hosts)  # the module's own, one per host
+    reopened = []
+
+    def reopen(host):
+        reopened.append(host)
+        return world.connect(host)
+
+    # a's migration fails and the source's libvirtd restarts then: the source is asked again on a new connection
+    world.behaviour["a"] = Behaviour(error="internal error: client socket is closed", breaks="hv2",
+                                     on_error=lambda job: restart(world, "hv1", 0.1))
+    run = Executor(shared.get, lambda host: "fake://%s" % host, policy=LadderPolicy(poll_interval_s=0.01),
+                   settle_s=0.05, definition_wait_s=2, reopen=reopen)
+    outcomes = by_guest(run.run(Plan(moves=[move("a", "hv1", "hv2", order=1)])))
+    assert outcomes["a"].outcome == "failed" and world.limits == {("hv1", "a"): 300}
+    assert "hv1" in reopened and world.connects.get("hv1", 0) == len([h for h in reopened if h == "hv1"])
+    assert sorted(world.closed) == sorted(reopened)  # the run closes only what it opened, never the caller's
+
+    world.down.clear()
+    world.closed[:] = []
+    reopened[:] = []
+    outcome = run.run(Plan(moves=[move("b", "hv1", "hv2", order=1)]))[0]
+    assert outcome.outcome == "migrated" and reopened == [] and world.closed == []  # the caller's, left open
 
 
 def test_the_queue_goes_longest_first_and_starts_come_first():

@@ -488,3 +488,35 @@ def test_a_mark_whose_value_cannot_be_written_is_removed_again_and_the_error_say
     assert secret.undefined and adapter.maintenance() is None
     secret = Secret(fails=False)
     assert libvirt_adapter.LibvirtAdapter(URI, conn=MarkConn(secret)).set_maintenance({"run_id": "run-1"}) is True
+
+
+class FactsConn(object):
+    """A host with no pool, no guest, no network and no mark, that counts what it is asked."""
+
+    def __init__(self):
+        self.asked = []
+
+    def __getattr__(self, attribute):
+        answers = dict(getCapabilities="<capabilities><host><uuid>u-hv1</uuid><cpu><arch>x86_64</arch></cpu></host>"
+                                       "</capabilities>",
+                       getMemoryStats={"total": 8 << 20, "free": 4 << 20}, getHostname="hv1", getLibVersion=9000000,
+                       getVersion=7002000, listAllInterfaces=[], listAllNetworks=[], listAllStoragePools=[],
+                       listAllDomains=[])
+
+        def call(*_args, **_kwargs):
+            self.asked.append(attribute)
+            if attribute == "secretLookupByUsage":
+                raise FakeError("Secret not found", code=libvirt.VIR_ERR_NO_SECRET)
+            return answers[attribute]
+        return call
+
+
+def test_host_facts_reads_the_pools_and_guests_only_when_the_caller_has_not():
+    conn = FactsConn()
+    facts = libvirt_adapter.LibvirtAdapter(URI, conn=conn).host_facts("hv1")
+    assert (facts.uuid, facts.memory_free_mib, facts.maintenance) == ("u-hv1", 4096, False)
+    assert conn.asked.count("listAllStoragePools") == 1 and conn.asked.count("listAllDomains") == 1
+    assert conn.asked.count("secretLookupByUsage") == 1  # the mark, read once
+    conn = FactsConn()
+    libvirt_adapter.LibvirtAdapter(URI, conn=conn).host_facts("hv1", pools=[], resident=[])
+    assert "listAllStoragePools" not in conn.asked and "listAllDomains" not in conn.asked

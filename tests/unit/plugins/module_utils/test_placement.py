@@ -806,3 +806,20 @@ def test_copies_no_record_ties_another_uuid_or_a_transient_one_are_left_alone():
     # a record naming a third host ties nothing here
     elsewhere = _copy("web", "running", MigrationRecord("hv9"))
     assert placement.stale_copies({"hv1": [_copy("web", "shutoff")], "hv2": [elsewhere]}, {}) == []
+
+
+@pytest.mark.parametrize("left, running, stale", [
+    (_copy("web", "shutoff"), _copy("web", "running"), True),
+    (_copy("web", "shutoff"), _copy("web", "paused"), True),
+    (_copy("web", "running"), _copy("web", "running"), False),  # both run: not ours to judge here
+    (_copy("web", "shutoff", persistent=False), _copy("web", "running"), False),
+    (_copy("web", "shutoff"), _copy("web", "running", persistent=False), False),  # the only definition left
+    (_copy("web", "shutoff"), _copy("web", "shutoff"), False),  # a definition moved half-way
+    (_copy("web", "shutoff"), _copy("web", "running", uuid="u-2"), False),  # another guest of the same name
+    (_copy("web", "shutoff", uuid=""), _copy("web", "running", uuid=""), False),  # no UUID: nothing proves it
+], ids=["shut-off-vs-running", "shut-off-vs-paused", "both-running", "transient-copy", "transient-running",
+        "both-shut-off", "other-uuid", "no-uuid"])
+def test_the_one_rule_of_a_stale_copy(left, running, stale):
+    # the rule the survey's stale_copies, the re-read before a removal and the executor's look after a failed move
+    # all apply (executor.Executor._left_on_source)
+    assert placement.is_stale_copy(left, running) is stale

@@ -12,6 +12,8 @@ from ansible_collections.hostmaint.libvirt.plugins.modules import restore
 from ansible_collections.hostmaint.libvirt.tests.unit.plugins.fake_adapter import (
     MOVES_BEGIN,
     FakeCluster,
+    before_the_moves,
+    call_counts,
     clean_calls,
     each_fault,
     observed,
@@ -56,6 +58,60 @@ def test_a_real_run_brings_both_home_clears_records_and_mark_and_a_second_check_
     assert result["canary"] == "web2" and result["passes"] == 1
     code, again = run_module(capsys, restore.Restore, cluster, check=True)
     assert code == 0 and again["changed"] is False and again["plan"]["moves"] == [], again
+
+
+def without_run_id(plan):
+    return dict((key, value) for key, value in plan.items() if key != "run_id")
+
+
+def test_check_mode_returns_the_plan_a_real_run_carries_out(capsys):
+    cluster = with_a_stale_copy()
+    code, check = run_module(capsys, restore.Restore, cluster, check=True)
+    assert code == 0 and cluster.changes() == [], check
+    code, real = run_module(capsys, restore.Restore, cluster)
+    assert code == 0 and real["passes"] == 1, real
+    assert without_run_id(check["plan"]) == without_run_id(real["plan"]) and check["plan"]["moves"] != []
+    assert [(c["guest"], c["host"], c["runs_on"]) for c in check["stale_copies"]] == [
+        (c["guest"], c["host"], c["runs_on"]) for c in real["stale_copies"]] == [("app", "hv2", "hv1")]
+    assert check["canary"] == real["canary"] == "web2"
+
+
+def test_the_survey_reads_each_host_once_before_the_first_move(capsys):
+    cluster = evacuated()
+    code, result = run_module(capsys, observed(restore.Restore, cluster), cluster)
+    assert code == 0, result
+    counts = call_counts(before_the_moves(cluster.calls))
+    for method in ("guests", "pools", "host_facts"):
+        assert dict((h, counts.get((h, method))) for h in ("hv1", "hv2", "hv3")) == dict(hv1=1, hv2=1, hv3=1), method
+    assert counts.get(("hv1", "host_identity"), 0) <= 1
+    assert counts.get(("hv1", "maintenance"), 0) == 1  # home's mark, read with its facts
+
+
+def test_the_executor_uses_the_modules_connections_one_adapter_per_host_per_run(capsys):
+    cluster = evacuated()
+    code, result = run_module(capsys, restore.Restore, cluster)
+    assert code == 0 and result["summary"]["moved"] == 2, result
+    assert sorted(cluster.opened) == ["hv1", "hv2", "hv3"]
+    assert sorted(host for host, method, _guest in cluster.calls if method == "close") == ["hv1", "hv2", "hv3"]
+
+
+def with_a_stale_copy():
+    """evacuated, and app, home on hv1 already, with a shut-off copy left on hv2 (the last step of its migration
+    home never ran there), which still has the record naming hv1."""
+    cluster = evacuated()
+    cluster.add("hv1", "app")
+    cluster.add("hv2", "app", state="shutoff", record=RECORD)
+    return cluster
+
+
+def test_a_stale_copy_is_removed_before_the_moves_and_never_brought_home(capsys):
+    cluster = with_a_stale_copy()
+    code, result = run_module(capsys, observed(restore.Restore, cluster), cluster)
+    assert code == 0 and [(c["guest"], c["host"], c["removed"]) for c in result["stale_copies"]] == [
+        ("app", "hv2", True)], result
+    assert sorted((m["guest"], m["source"]) for m in result["plan"]["moves"]) == [("web1", "hv2"), ("web2", "hv3")]
+    assert cluster.calls.index(("hv2", "undefine", "app")) < cluster.calls.index(MOVES_BEGIN)
+    assert cluster.placement() == {"hv1": ["app", "web1", "web2"], "hv2": ["db1"], "hv3": []} and cluster.marks == {}
 
 
 def test_a_guest_that_cannot_come_home_is_named_and_the_others_come_home(capsys):
@@ -139,3 +195,14 @@ def test_an_error_after_guests_came_home_ends_the_run_saying_so_and_the_mark_sta
     assert cluster.marks == {"hv1": MARK} and cluster.records() == {"web2": "hv1"}
     code, result = run_module(capsys, restore.Restore, cluster)  # run again: it finishes the job
     assert code == 0 and cluster.marks == {} and cluster.records() == {}, result
+
+
+def test_a_guest_named_in_options_that_only_a_silent_peer_might_have_is_a_warning(capsys):
+    cluster = evacuated()
+    cluster.down.add("hv3")
+    code, result = run_module(capsys, restore.Restore, cluster, probes={"ghost": "tcp://192.0.2.1:22"}, settle_s=1)
+    assert code == 1 and result["msg"].startswith("the restore of hv1 is not complete: hv3 did not answer"), result
+    said = "".join(result.get("warnings", [])) + capsys.readouterr().err  # where Ansible puts a module's warning
+    assert ("probes names guest ghost, which is defined on none of hv1, hv2, and hv3 did not answer: check that ghost "
+            "is there and not a typo") in said
+    assert cluster.placement()["hv1"] == ["web1"]  # what could come home came home

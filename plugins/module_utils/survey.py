@@ -1,0 +1,100 @@
+# -*- coding: utf-8 -*-
+# Copyright: hostmaint.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The survey of a run: one read-only pass over the hosts, each read once, into a Survey (module_utils.model).
+
+It runs after the guard (the hold, the maintenance mark, what was under way has landed) and before the plan
+(module_utils.steps), through the module's connections (EngineModule: one adapter per host, which the executor
+and the aftercare use too). It changes nothing. Per host, in one go: its storage pools, its guests (read with
+those pools), its facts (given the pools and guests just read, so the adapter does not read them again), and
+the CPU of every guest the plan may move. A peer that does not answer is in the survey as unreachable facts
+(a verdict, not a failure); this host's own failure is the run's. It imports no libvirt: it speaks to the
+adapter only.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import HostFacts, Survey
+
+
+def _identity_stub(engine):
+    """This host's name, UUID and hostname: enough to match migration records before its full facts are read."""
+    identity = engine.identity()
+    return HostFacts(name=engine.self_name, uuid=identity.get("uuid"), hostname=identity.get("hostname"))
+
+
+def _read_peer(engine, name):
+    """(adapter, pools, guests) of the peer ``name``; HostmaintError when it does not answer."""
+    adapter = engine.peer(name)
+    pools = adapter.pools(shared_names=engine.params["shared_pools"])
+    return adapter, pools, adapter.guests(pools=pools)
+
+
+def evacuation(engine, local, mark=None, guests=None):
+    """The Survey of an evacuation of this host: its guests, pools and facts, and for each destination its guests
+    (to find the copies a migration left behind) and its facts, with the CPU of each of this host's guests judged
+    there. ``mark``: this host's mark as the guard left it. ``guests`` (late arrivals): judge these guests of this
+    host, read again by the caller, instead of reading them here; the stale copies are not looked for then."""
+    me, shared = engine.self_name, engine.params["shared_pools"]
+    pools = local.pools(shared_names=shared)
+    late = guests is not None
+    if not late:
+        guests = engine.local_guests(pools, local)
+    source = local.host_facts(me, shared_names=shared, pools=pools, resident=None if late else guests)
+    source.generation = engine.generation_of(me, source)
+    cpu_xml = engine.cpu_xml(local, guests)
+    destinations, by_host, unreachable = [], {me: guests}, {}
+    for dest in engine.destinations():
+        name = dest["name"]
+        try:
+            adapter, peer_pools, resident = _read_peer(engine, name)
+        except HostmaintError as exc:
+            destinations.append(HostFacts(name=name, reachable=False, unreachable_reason=exc.message))
+            unreachable[name] = exc.message
+            continue
+        by_host[name] = resident
+        facts = engine.facts(name, lambda _name, adapter=adapter: adapter, guests=guests, cpu_xml=cpu_xml,
+                             pools=peer_pools, resident=resident)
+        if not facts.reachable:
+            unreachable[name] = facts.unreachable_reason
+        destinations.append(facts)
+    stale = [] if late else placement.stale_copies(by_host, {me: _identity_stub(engine)})
+    return Survey(source=source, destinations=destinations, guests=guests, limits=engine.limits(),
+                  identity=engine.identity(), pools=pools, guests_by_host=by_host, stale_copies=stale,
+                  cpu_xml=cpu_xml, dirty_rates=local.dirty_rates(), mark=mark, unreachable=unreachable)
+
+
+def restoration(engine, local):
+    """The Survey of a restore to this host (home): its guests, pools and facts, and each peer's guests and facts;
+    ``guests`` are the guests away whose migration record names this host, with their CPU judged here.
+
+    Raises HostmaintError when this host's own facts cannot be read: not a peer that may be down, but the run's
+    own failure (without it, every guest would seem to have no room at home)."""
+    me, shared = engine.self_name, engine.params["shared_pools"]
+    stub = _identity_stub(engine)
+    pools = local.pools(shared_names=shared)
+    by_host = {me: engine.local_guests(pools, local)}
+    hosts, cpu_xml, unreachable = [], {}, {}
+    for dest in engine.destinations():
+        name = dest["name"]
+        try:
+            peer, peer_pools, guests = _read_peer(engine, name)
+            for guest in guests:
+                if placement.record_names(guest.record, stub):
+                    cpu_xml[guest.name] = peer.guest_cpu_xml(guest.name)
+            by_host[name] = guests
+            hosts.append(peer.host_facts(name, shared_names=shared, pools=peer_pools, resident=guests))
+        except HostmaintError as exc:
+            by_host.pop(name, None)  # what it has is not known: nothing of it is planned, nor judged by name
+            hosts.append(HostFacts(name=name, reachable=False, unreachable_reason=exc.message))
+            unreachable[name] = exc.message
+    returning = [g for name, guests in by_host.items() if name != me for g in guests if g.name in cpu_xml]
+    home = engine.facts(me, lambda _name: local, guests=returning, cpu_xml=cpu_xml, pools=pools, resident=by_host[me])
+    if not home.reachable:
+        raise HostmaintError(home.unreachable_reason, host=me)
+    return Survey(source=home, destinations=hosts, guests=returning, limits=engine.limits(),
+                  identity=engine.identity(), pools=pools, guests_by_host=by_host,
+                  stale_copies=placement.stale_copies(by_host, {me: stub}), cpu_xml=cpu_xml,
+                  mark=home.maintenance_info, unreachable=unreachable)
