@@ -245,6 +245,8 @@ class Evacuate(EngineModule):
 
     def run(self):
         local = self.adapter()
+        # options naming guests no host has: one sentence before the hold and the mark, by-name lookups only
+        self.check_named_guests([])
         guard = self.guard(local, "evacuate", mark_reason="evacuate")  # a second run on this host refuses here
         try:  # until the first move, any error takes back the mark this run set: the host stays in service
             survey = surveys.evacuation(self, local, mark=guard.mark)

@@ -199,6 +199,7 @@ class Restore(EngineModule):
 
     def run(self):
         local = self.adapter()
+        self.check_named_guests([])  # options naming guests no host has: before the hold, by-name lookups only
         guard = self.guard(local, "restore")  # a second run on this host refuses here
         survey = surveys.restoration(self, local)
         plan = self.plan(survey)

@@ -310,11 +310,11 @@ def test_the_fault_matrix_with_a_stale_copy_reaches_its_removal():
     assert ("hv1", "undefine") in STALE_CALLS and ("hv2", "guests") in STALE_CALLS
 
 
-def test_options_naming_a_guest_no_host_has_fail_on_the_survey_and_the_mark_is_taken_back(capsys):
+def test_options_naming_a_guest_no_host_has_fail_before_the_hold_and_the_mark(capsys):
     cluster = two_guests()
     cluster.add("hv3", "db1")
     code, result = run_module(capsys, evacuate.Evacuate, cluster, policies={"ghost": "shutdown", "db1": "skip"})
     assert code == 1 and result["msg"] == ("policies names guest ghost, which is defined on none of hv1, hv2, hv3: "
                                            "name guests of these hosts, or remove ghost from policies"), result
     assert cluster.marks == {} and cluster.holds == {} and cluster.placement()["hv1"] == ["web1", "web2"]
-    assert [c[1] for c in cluster.changes()] == ["set_maintenance", "clear_maintenance"]
+    assert cluster.changes() == []  # judged by name on each host before anything was written
