@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import glob
-import json
 import os
 import re
 import statistics
@@ -42,9 +41,9 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import figures  # noqa: E402  pylint: disable=wrong-import-position
 from bench_evacuate import LAB, ROOT, lab_set_up, log, on, sh, write_json  # noqa: E402  pylint: disable=wrong-import-position
+from rates import HOSTS, dirty_guests, located  # noqa: E402  pylint: disable=wrong-import-position
 
 GUESTS = ("arr1", "arr2")
-HOSTS = ("hv2", "hv3")
 FAULT_TEXT = re.compile(r"Kernel panic|Oops|BUG:|general protection|LAB-GUEST-CORRUPTION")
 
 
@@ -62,13 +61,6 @@ def boot_id(address):
             return resp.read().decode().strip()
     except OSError:
         return None
-
-
-def located(name):
-    for host in HOSTS:
-        if name in on(host, "virsh -q list --name").stdout.split():
-            return host
-    raise SystemExit("%s runs on neither %s" % (name, " nor ".join(HOSTS)))
 
 
 def watch(name, address, before, console_start, watch_s):
@@ -108,12 +100,7 @@ def main():
     args = parser.parse_args()
     lab_set_up()
     versions = re.sub(r"\s+", " ", on("hv2", "virsh -q version").stdout.strip())
-    addresses = {}
-    for index, name in enumerate(GUESTS):
-        sh(LAB, "guest", "rm", name, check=False)
-        added = json.loads(sh(LAB, "guest", "add", name, "--host", HOSTS[index % 2], "--memory", "384",
-                              "--dirty", "20").stdout)
-        addresses[name] = added["address"]
+    addresses = dirty_guests(GUESTS)
     logs = dict((host, os.path.join(ROOT, ".cache", "bench", "arrival-events-%s.log" % host)) for host in HOSTS)
     os.makedirs(os.path.dirname(logs[HOSTS[0]]), exist_ok=True)
     listeners = [subprocess.Popen([LAB, "exec", host, "virsh", "event", "--all", "--loop", "--timestamp"],

@@ -39,6 +39,18 @@ HOSTS = ("hv2", "hv3")
 METHODS = ("virsh", "virsh50", "engine")
 
 
+def dirty_guests(names):
+    """Lab guests of 384 MiB rewriting 20 MiB/s of memory and checking it, made afresh, alternately on hv2 and hv3:
+    {name: address}."""
+    addresses = {}
+    for index, name in enumerate(names):
+        sh(LAB, "guest", "rm", name, check=False)
+        added = json.loads(sh(LAB, "guest", "add", name, "--host", HOSTS[index % 2], "--memory", "384",
+                              "--dirty", "20").stdout)
+        addresses[name] = added["address"]
+    return addresses
+
+
 def located(name):
     for host in HOSTS:
         if name in on(host, "virsh -q list --name").stdout.split():
@@ -79,12 +91,7 @@ def main():
     args = parser.parse_args()
     lab_set_up()
     versions = on("hv2", "virsh -q version").stdout
-    addresses = {}
-    for index, name in enumerate(GUESTS):
-        sh(LAB, "guest", "rm", name, check=False)
-        added = json.loads(sh(LAB, "guest", "add", name, "--host", HOSTS[index % 2], "--memory", "384",
-                              "--dirty", "20").stdout)
-        addresses[name] = added["address"]
+    addresses = dirty_guests(GUESTS)
     results = dict(versions=versions.strip(), count=args.count, methods={})
     for method in args.methods:
         row = dict(migrations=0, failed=0, restarts=0, lost_write_migrations=0, downtimes_ms=[], failures=[])

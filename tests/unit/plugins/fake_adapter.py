@@ -453,6 +453,21 @@ def run_module(capsys, module_class, cluster, check=False, inject=None, **args):
 MOVES_BEGIN = ("-", "moves begin", None)
 
 
+def check_then_real(capsys, module_class, cluster):
+    """Check mode, then a real run, of ``module_class`` on ``cluster``: (check result, real result), after asserting
+    that check mode changed nothing, that both succeeded and that both return the same plan (but for the run id)
+    with moves in it."""
+    code, check = run_module(capsys, module_class, cluster, check=True)
+    assert code == 0 and cluster.changes() == [], check
+    code, real = run_module(capsys, module_class, cluster)
+    assert code == 0, real
+
+    def without_run_id(plan):
+        return dict((key, value) for key, value in plan.items() if key != "run_id")
+    assert without_run_id(check["plan"]) == without_run_id(real["plan"]) and check["plan"]["moves"] != []
+    return check, real
+
+
 def observed(module_class, cluster):
     """``module_class`` that notes in ``cluster.calls`` (MOVES_BEGIN) when it builds an executor: its moves begin.
 
