@@ -6,7 +6,9 @@
 It speaks only in the model's terms and the adapter's methods (``start_migration`` hands out a migration
 job to sample, steer, abort and wait for); it never imports libvirt. Every wait is bounded.
 
-The run, in the main thread::
+The run's scheduling loop is a state machine (``Schedule``: no thread, no adapter, driven step by step, so a
+simulator can drive it on its own clock); ``Executor.run`` drives it in the main thread, one worker thread a
+move::
 
     queue = placement.window_order(moves)          # starts, then transfers longest first, then shutdowns
     windows = every source at max_outbound, every destination at max_inbound
@@ -191,6 +193,184 @@ class _Run(object):
             adapter.close()
 
 
+class Schedule(object):
+    """The scheduling loop of one run as a state machine: no thread, no adapter, no clock of its own.
+
+    A driver asks ``starts()`` for the moves to start now and starts each (Executor._worker runs one move and
+    sends its messages), hands every message a move sends to ``on(kind, move, payload)``, may end the run with
+    ``stop_now(reason)``, until ``done``; ``outcomes()`` then gives one MigrationOutcome per move, in plan order.
+    Executor.run drives it with one thread per move; a simulator can drive it with its own events, the
+    Executor's injected clock timing the moves (``_Run.at``).
+
+    The messages: ``released`` (the move switched over: its slots are free; with the pause QEMU reported, which
+    adjusts its hosts' windows, placement.adjust_window), ``paused`` (the pause of a move released before its
+    call returned), ``stop`` (a guest released early did not land well: nothing more starts), ``left`` (its
+    destination failed the check just before the move: the destination leaves the run, the move goes back in
+    the queue and every queued move bound there is placed again, placement.replace) and ``done`` (the move's
+    (outcome, destination left because, run stops because)).
+    """
+
+    def __init__(self, executor, run, plan, survey=None, dirty_rates=None):
+        self.executor, self.run, self.survey = executor, run, survey
+        self.limits = executor.limits
+        self.dirty_rates = dirty_rates or {}
+        self.link = executor.bandwidth_mib * MIB if executor.bandwidth_mib else None
+        self.order = dict((move.guest, move.order) for move in plan.moves)
+        moves = [dataclasses.replace(move) for move in plan.moves]  # the plan itself is left as it was
+        self.queue = placement.window_order(moves, self.dirty_rates, self.link)
+        for move in self.queue:
+            run.mark(move, "queued")
+        self.results = {}
+        self.holding, self.in_flight, self.gone = {}, {}, {}
+        self.windows = dict((side, {}) for side in ("source", "destination"))  # side -> host -> [window, streak]
+        self.landed = []  # moves whose guest is on its destination now: they hold its memory
+        self.stop = None
+
+    @property
+    def done(self):
+        return not (self.queue or self.in_flight)
+
+    def stop_now(self, reason):
+        """Nothing more starts: the queued moves are reported not_run, naming ``reason`` (the first one counts)."""
+        if self.stop is None:
+            self.stop = reason
+
+    def starts(self):
+        """The moves to start now, each counted in flight (and holding its slots when it is a transfer); the moves
+        that will not run get their outcome here."""
+        run, executor, started = self.run, self.executor, []
+        if self.stop is not None:
+            for move in self.queue:
+                self.results[move.guest] = executor._not_run(run, move, "%s was not moved: the run stopped after %s"
+                                                             % (move.guest, self.stop))
+            self.queue = []
+        else:
+            for move in placement.startable(
+                    self.queue, list(self.holding.values()), list(self.in_flight.values()), self.limits,
+                    source_windows=dict((host, w[0]) for host, w in self.windows["source"].items()),
+                    destination_windows=dict((host, w[0]) for host, w in self.windows["destination"].items())):
+                self.queue.remove(move)
+                if move.action == "shutdown" and any(o.failed or o.outcome == "blocked" for o in self.results.values()):
+                    # shutting a guest down only helps if the host can be emptied
+                    self.results[move.guest] = executor._not_run(run, move, (
+                        "%s stays running: migrations before it failed, so the host will not be emptied" % move.guest))
+                    continue
+                self.in_flight[move.guest] = move
+                if move.action in TRANSFER_ACTIONS:
+                    self.holding[move.guest] = move
+                started.append(move)
+        if not self.in_flight:
+            for move in self.queue:  # nothing runs and nothing can start: only moves of no known action get here
+                run.mark(move, "done")
+                self.results[move.guest] = executor._outcome(run, move, "failed", "unknown action %s for %s"
+                                                             % (move.action, move.guest), runs_on=[move.source])
+            self.queue = []
+        return started
+
+    def on(self, kind, move, payload):
+        """One message of a move (the class docstring says which)."""
+        if kind == "released":
+            self.holding.pop(move.guest, None)
+            if payload is not None:
+                self._react(move, payload)
+            return
+        if kind == "paused":  # a move released early: its pause is known now that its call returned
+            self._react(move, payload)
+            return
+        if kind == "stop":  # a guest released early did not land well: nothing more starts
+            self.stop_now(payload)
+            return
+        self.in_flight.pop(move.guest, None)
+        self.holding.pop(move.guest, None)
+        if kind == "left":
+            self.gone[move.destination] = payload.message
+            self.queue.append(move)
+        else:
+            outcome, left, stops = payload
+            note = self.run.notes.get(move.guest)
+            if note:
+                outcome.reason = "%s (%s)" % (outcome.reason, note) if outcome.reason else note
+            self.results[move.guest] = outcome
+            if move.destination and move.destination in outcome.runs_on:
+                self.landed.append(move)
+            if left and move.destination not in self.gone:
+                self.gone[move.destination] = left
+            if stops:
+                self.stop_now(stops)
+        if self.gone and self.stop is None:
+            self.queue = self._place_again(list(self.in_flight.values()) + self.landed)
+
+    def outcomes(self):
+        return sorted(self.results.values(), key=lambda o: (self.order.get(o.guest, 0), o.guest))
+
+    def _react(self, move, downtime_ms):
+        """A transfer switched over with a pause of ``downtime_ms`` (None: not known): its source's and its
+        destination's windows react (``placement.adjust_window``); each change is recorded in the run."""
+        run, windows = self.run, self.windows
+        for side, host, limit in (("source", move.source, self.limits.max_outbound),
+                                  ("destination", move.destination, self.limits.max_inbound)):
+            window = windows[side].setdefault(host, [int(limit), 0])
+            before = window[0]
+            window[0], window[1], reason = placement.adjust_window(before, limit, downtime_ms, window[1],
+                                                                   self.executor.pause_target_ms, guest=move.guest)
+            if reason:
+                run.window_changes.append(WindowChange(at=run.at(), side=side, host=host, before=before,
+                                                       after=window[0], guest=move.guest, downtime_ms=downtime_ms,
+                                                       reason=reason))
+
+    def _place_again(self, taken):
+        """The queue with every transfer bound for a destination that left the run placed again (or blocked).
+
+        ``taken``: the moves whose guests are moving to or landed on their destinations (their memory is
+        taken there, as is the memory of the moves still queued)."""
+        run, queue, gone, survey = self.run, self.queue, self.gone, self.survey
+        orphans = [m for m in queue if m.action in TRANSFER_ACTIONS and m.destination in gone]
+        if not orphans:
+            return queue
+        keep = [m for m in queue if not any(m is orphan for orphan in orphans)]
+
+        def why(move):
+            return gone[move.destination]
+
+        guests = dict((g.name, g) for g in (survey.guests if survey is not None else []))
+        remaining = [h for h in (survey.destinations if survey is not None else []) if h.name not in gone]
+        placed, reasons = {}, {}
+        if remaining:
+            memory, groups = committed(keep + list(taken), guests)
+            try:
+                again = placement.replace([guests[m.guest] for m in orphans if m.guest in guests], survey.source,
+                                          remaining, survey.limits or self.limits, memory, groups)
+            except HostmaintError as exc:
+                again = None
+                for move in orphans:
+                    reasons[move.guest] = exc.message
+            if again is not None:
+                placed = dict((m.guest, m) for m in again.moves)
+                for entry in again.blocked:
+                    reasons[entry.guest] = "; ".join(sorted(set(r.message for r in entry.reasons)))
+                for entry in again.skipped:
+                    reasons[entry.guest] = entry.reason
+        for move in orphans:
+            new = placed.get(move.guest)
+            if new is not None and new.action in TRANSFER_ACTIONS:
+                note = "placed on %s instead of %s: %s" % (new.destination, move.destination, why(move))
+                run.notes[move.guest] = note
+                move.destination, move.storage_copy = new.destination, new.storage_copy
+                move.copy_disks, move.expected_bytes = list(new.copy_disks), new.expected_bytes
+                keep.append(move)
+            elif new is not None:  # its policy: shut down where it is when it cannot move (the plan's rule)
+                run.notes[move.guest] = "%s; no other destination can take %s" % (why(move), move.guest)
+                move.action, move.destination = new.action, None
+                keep.append(move)
+            else:
+                detail = reasons.get(move.guest) or "no other destination can take it"
+                reason = "cannot move %s to %s: %s; %s stays on %s: %s" % (
+                    move.guest, move.destination, why(move), move.guest, move.source, detail)
+                run.mark(move, "done")
+                self.results[move.guest] = self.executor._outcome(run, move, "blocked", reason, runs_on=[move.source])
+        return placement.window_order(keep, self.dirty_rates, self.link)
+
+
 class Executor(object):
     """Runs plans.
 
@@ -255,154 +435,24 @@ class Executor(object):
             run.close()
 
     def _run(self, run, plan, survey, dirty_rates):
-        moves = [dataclasses.replace(move) for move in plan.moves]  # the plan itself is left as it was
-        link = self.bandwidth_mib * MIB if self.bandwidth_mib else None
-        queue = placement.window_order(moves, dirty_rates, link)
-        for move in queue:
-            run.mark(move, "queued")
-        outcomes = {}
-        holding, in_flight, gone = {}, {}, {}
-        windows = dict((side, {}) for side in ("source", "destination"))  # side -> host -> [window, streak]
-        landed = []  # moves whose guest is on its destination now: they hold its memory
+        """Drives the run's Schedule with one thread per move and a queue of their messages."""
+        schedule = Schedule(self, run, plan, survey, dirty_rates)
         messages = queues.Queue()
-        stop = None
-        while queue or in_flight:
-            if stop is None and self.stopping():
-                stop = "it was asked to stop: %s" % self.stopped
-            if stop is not None:
-                for move in queue:
-                    outcomes[move.guest] = self._not_run(run, move, "%s was not moved: the run stopped after %s"
-                                                         % (move.guest, stop))
-                queue = []
-            else:
-                for move in placement.startable(
-                        queue, list(holding.values()), list(in_flight.values()), self.limits,
-                        source_windows=dict((host, w[0]) for host, w in windows["source"].items()),
-                        destination_windows=dict((host, w[0]) for host, w in windows["destination"].items())):
-                    queue.remove(move)
-                    if move.action == "shutdown" and any(o.failed or o.outcome == "blocked" for o in outcomes.values()):
-                        # shutting a guest down only helps if the host can be emptied
-                        outcomes[move.guest] = self._not_run(run, move, (
-                            "%s stays running: migrations before it failed, so the host will not be emptied"
-                            % move.guest))
-                        continue
-                    in_flight[move.guest] = move
-                    if move.action in TRANSFER_ACTIONS:
-                        holding[move.guest] = move
-                    worker = threading.Thread(target=self._worker, args=(run, move, messages),
-                                              name="move-%s" % move.guest)
-                    worker.daemon = True
-                    worker.start()
-            if not in_flight:
-                for move in queue:  # nothing runs and nothing can start: only moves of no known action get here
-                    run.mark(move, "done")
-                    outcomes[move.guest] = self._outcome(run, move, "failed", "unknown action %s for %s"
-                                                         % (move.action, move.guest), runs_on=[move.source])
-                queue = []
-                continue
+        while not schedule.done:
+            if self.stopping():
+                schedule.stop_now("it was asked to stop: %s" % self.stopped)
+            for move in schedule.starts():
+                worker = threading.Thread(target=self._worker, args=(run, move, messages), name="move-%s" % move.guest)
+                worker.daemon = True
+                worker.start()
+            if schedule.done:
+                break
             try:
                 kind, move, payload = messages.get(timeout=self.policy.poll_interval_s)
             except queues.Empty:
                 continue  # nothing came: look at the stop request again
-            if kind == "released":
-                holding.pop(move.guest, None)
-                if payload is not None:
-                    self._react(run, move, payload, windows)
-                continue
-            if kind == "paused":  # a move released early: its pause is known now that its call returned
-                self._react(run, move, payload, windows)
-                continue
-            if kind == "stop":  # a guest released early did not land well: nothing more starts
-                if stop is None:
-                    stop = payload
-                continue
-            in_flight.pop(move.guest, None)
-            holding.pop(move.guest, None)
-            if kind == "left":
-                gone[move.destination] = payload.message
-                queue.append(move)
-            else:
-                outcome, left, stops = payload
-                note = run.notes.get(move.guest)
-                if note:
-                    outcome.reason = "%s (%s)" % (outcome.reason, note) if outcome.reason else note
-                outcomes[move.guest] = outcome
-                if move.destination and move.destination in outcome.runs_on:
-                    landed.append(move)
-                if left and move.destination not in gone:
-                    gone[move.destination] = left
-                if stops and stop is None:
-                    stop = stops
-            if gone and stop is None:
-                queue = self._place_again(run, queue, gone, survey, outcomes, list(in_flight.values()) + landed,
-                                          dirty_rates, link)
-        order = dict((move.guest, move.order) for move in plan.moves)
-        return sorted(outcomes.values(), key=lambda o: (order.get(o.guest, 0), o.guest))
-
-    def _react(self, run, move, downtime_ms, windows):
-        """A transfer switched over with a pause of ``downtime_ms`` (None: not known): its source's and its
-        destination's windows react (``placement.adjust_window``); each change is recorded in the run."""
-        for side, host, limit in (("source", move.source, self.limits.max_outbound),
-                                  ("destination", move.destination, self.limits.max_inbound)):
-            window = windows[side].setdefault(host, [int(limit), 0])
-            before = window[0]
-            window[0], window[1], reason = placement.adjust_window(before, limit, downtime_ms, window[1],
-                                                                   self.pause_target_ms, guest=move.guest)
-            if reason:
-                run.window_changes.append(WindowChange(at=run.at(), side=side, host=host, before=before,
-                                                       after=window[0], guest=move.guest, downtime_ms=downtime_ms,
-                                                       reason=reason))
-
-    def _place_again(self, run, queue, gone, survey, outcomes, taken, dirty_rates, link):
-        """The queue with every transfer bound for a destination that left the run placed again (or blocked).
-
-        ``taken``: the moves whose guests are moving to or landed on their destinations (their memory is
-        taken there, as is the memory of the moves still queued)."""
-        orphans = [m for m in queue if m.action in TRANSFER_ACTIONS and m.destination in gone]
-        if not orphans:
-            return queue
-        keep = [m for m in queue if not any(m is orphan for orphan in orphans)]
-
-        def why(move):
-            return gone[move.destination]
-
-        guests = dict((g.name, g) for g in (survey.guests if survey is not None else []))
-        remaining = [h for h in (survey.destinations if survey is not None else []) if h.name not in gone]
-        placed, reasons = {}, {}
-        if remaining:
-            memory, groups = committed(keep + list(taken), guests)
-            try:
-                again = placement.replace([guests[m.guest] for m in orphans if m.guest in guests], survey.source,
-                                          remaining, survey.limits or self.limits, memory, groups)
-            except HostmaintError as exc:
-                again = None
-                for move in orphans:
-                    reasons[move.guest] = exc.message
-            if again is not None:
-                placed = dict((m.guest, m) for m in again.moves)
-                for entry in again.blocked:
-                    reasons[entry.guest] = "; ".join(sorted(set(r.message for r in entry.reasons)))
-                for entry in again.skipped:
-                    reasons[entry.guest] = entry.reason
-        for move in orphans:
-            new = placed.get(move.guest)
-            if new is not None and new.action in TRANSFER_ACTIONS:
-                note = "placed on %s instead of %s: %s" % (new.destination, move.destination, why(move))
-                run.notes[move.guest] = note
-                move.destination, move.storage_copy = new.destination, new.storage_copy
-                move.copy_disks, move.expected_bytes = list(new.copy_disks), new.expected_bytes
-                keep.append(move)
-            elif new is not None:  # its policy: shut down where it is when it cannot move (the plan's rule)
-                run.notes[move.guest] = "%s; no other destination can take %s" % (why(move), move.guest)
-                move.action, move.destination = new.action, None
-                keep.append(move)
-            else:
-                detail = reasons.get(move.guest) or "no other destination can take it"
-                reason = "cannot move %s to %s: %s; %s stays on %s: %s" % (
-                    move.guest, move.destination, why(move), move.guest, move.source, detail)
-                run.mark(move, "done")
-                outcomes[move.guest] = self._outcome(run, move, "blocked", reason, runs_on=[move.source])
-        return placement.window_order(keep, dirty_rates, link)
+            schedule.on(kind, move, payload)
+        return schedule.outcomes()
 
     # -- one move -----------------------------------------------------------------------------
     def _worker(self, run, move, messages):

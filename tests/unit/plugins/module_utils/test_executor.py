@@ -16,7 +16,7 @@ import time
 import pytest
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor, Schedule, _Run
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.libvirt_adapter import GuestWatch
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     MIB,
@@ -28,6 +28,7 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     JobSample,
     LadderPolicy,
     Limits,
+    MigrationOutcome,
     MigrationRecord,
     Move,
     Plan,
@@ -987,3 +988,37 @@ def test_a_restore_is_not_stopped_by_the_mark_of_its_own_home():
     arriving_into_a_marked_host(world, "a", "hv2", run_id="this-restore")
     outcome = executor(world, ignore_marks=["hv2"]).run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
     assert outcome.outcome == "migrated" and outcome.runs_on == ["hv2"]
+
+
+# -- the schedule driven step by step, as a simulator drives it: no thread, no adapter, an injected clock --------
+def test_the_schedule_runs_step_by_step_on_an_injected_clock_without_threads_or_connections():
+    now = [100.0]
+
+    def connect(host):
+        raise AssertionError("the schedule opened a connection to %s" % host)
+
+    subject = Executor(connect, lambda host: "fake://%s" % host, limits=Limits(max_outbound=1, max_inbound=2),
+                       pause_target_ms=150, clock=lambda: now[0])
+    plan = Plan(moves=[move("a", "hv1", "hv2", order=1), move("b", "hv1", "hv3", order=2),
+                       move("c", "hv1", "hv2", order=3)])
+    run = _Run(subject, {})
+    schedule = Schedule(subject, run, plan)
+    assert [m.guest for m in schedule.starts()] == ["a"] and schedule.starts() == []  # one slot out of hv1
+    now[0] += 2.0
+    a = schedule.in_flight["a"]
+    schedule.on("released", a, None)  # a runs on hv2: its slot goes to b, before a's call returns
+    assert [m.guest for m in schedule.starts()] == ["b"]
+    now[0] += 1.0
+    schedule.on("paused", a, 300)  # a's call returned: its 300 ms pause narrows hv1's window (already 1) and hv2's
+    schedule.on("done", a, (MigrationOutcome.of(a, "migrated", runs_on=["hv2"]), None, None))
+    assert [(c.side, c.host, c.before, c.after, c.at) for c in run.window_changes] == [("destination", "hv2", 2, 1, 3.0)]
+    schedule.stop_now("the operator asked")
+    assert schedule.starts() == [] and not schedule.done  # b still in flight; c will not start
+    b = schedule.in_flight["b"]
+    schedule.on("done", b, (MigrationOutcome.of(b, "migrated", runs_on=["hv3"]), None, None))
+    assert schedule.done
+    outcomes = by_guest(schedule.outcomes())
+    assert [o.guest for o in schedule.outcomes()] == ["a", "b", "c"]
+    assert outcomes["c"].outcome == "not_run" and outcomes["c"].reason == (
+        "c was not moved: the run stopped after the operator asked")
+    assert outcomes["c"].timeline["queued"] == 0.0 and outcomes["c"].timeline["done"] == 3.0
