@@ -151,9 +151,9 @@ options:
   probes:
     description:
       - Where each guest's users reach it, by guest name, as C(tcp://HOST:PORT) or C(http://HOST[:PORT][/PATH]). During
-        its O(settle_s) after switchover the module, from the host it runs on, tries the guest's probe (1 s an attempt)
-        until it answers; a guest that never does is reported C(failed) ("web1 did not answer http://192.0.2.50/
-        within 5 s after switchover on hv2") and nothing more starts in that run.
+        its O(settle_s) after switchover (at least 5 s) the module, from the host it runs on, tries the guest's probe
+        (1 s an attempt) until it answers; a guest that never does is reported C(failed) ("web1 did not answer
+        http://192.0.2.50/ within 5 s after switchover on hv2") and nothing more starts in that run.
       - A guest can carry its own as the C(probe) attribute of its settings metadata
         (C(urn:hostmaint:libvirt:settings:1)); this option wins over it. Without either, only libvirt's events are
         watched.
@@ -173,9 +173,13 @@ options:
         A guest that is reset, crashes, stops, shuts down or is paused (unless it was paused before the move)
         within that time, or that does not run there at its end, is reported V(failed) with what was seen,
         and no further move starts in that run.
+      - A guest with a probe (O(probes)) must also answer it within O(settle_s) or 5 s after switchover, whichever
+        is longer.
+      - The default comes from when guests that a migration broke showed it (a reset or crash within 0.1 s of the
+        switchover, on an emulator known to break them); a write lost without a crash shows only to the guest.
       - V(0) turns the check off; the guest's state on the destination is still reported. At most V(600).
     type: int
-    default: 5
+    default: 2
   shared_pools:
     description:
       - Storage pools to treat as shared storage (see M(hostmaint.libvirt.guest_info)). Migrating a guest whose

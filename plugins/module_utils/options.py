@@ -75,7 +75,7 @@ ENGINE_SPEC = dict(
     postcopy=dict(type="bool", default=False),
     probes=dict(type="dict", default={}),
     reserve_mib=dict(type="int", default=1024),
-    settle_s=dict(type="int", default=5),
+    settle_s=dict(type="int", default=2),
     shared_pools=dict(type="list", elements="str", default=[]),
     shutdown_timeout=dict(type="int", default=120),
     timeout_per_gib=dict(type="int", default=150),

@@ -867,8 +867,8 @@ def test_a_guest_whose_service_never_answers_after_landing_fails_and_stops_the_r
         world.add("hv1", name)
     world.behaviour["b"] = Behaviour(polls=60)  # still copying when a's settle period ends
     url = "http://192.0.2.50/health"
-    run = probing(world, {url: ["ConnectionRefusedError: [Errno 111] Connection refused"]}, settle_s=0.3,
-                  probes={"a": url}, limits=Limits(max_outbound=1))
+    run = probing(world, {url: ["ConnectionRefusedError: [Errno 111] Connection refused"]}, settle_s=0.1,
+                  probe_wait_s=0.3, probes={"a": url}, limits=Limits(max_outbound=1))
     outcomes = by_guest(run.run(Plan(moves=[move("a", "hv1", "hv2", order=1, memory_mib=1024),
                                             move("b", "hv1", "hv2", order=2), move("c", "hv1", "hv2", order=3)])))
     a = outcomes["a"]
@@ -878,6 +878,18 @@ def test_a_guest_whose_service_never_answers_after_landing_fails_and_stops_the_r
     # b had taken a's slot at switchover and finishes; c does not start
     assert outcomes["b"].outcome == "migrated"
     assert outcomes["c"].outcome == "not_run" and "c" in world.hosts["hv1"]
+
+
+def test_a_probe_gets_its_own_wait_when_the_settle_period_is_shorter():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    url = "tcp://192.0.2.50:80"
+    # refused 30 times (about 0.3 s of tries) before it answers: longer than the 0.05 s settle period
+    run = probing(world, {url: ["ConnectionRefusedError"] * 30 + [None]}, settle_s=0.05, probe_wait_s=2.0,
+                  probes={"a": url})
+    outcome = run.run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
+    assert outcome.outcome == "migrated" and outcome.reason is None and run.asked == [url] * 31
+    assert outcome.timeline["checked"] - outcome.timeline["switchover"] >= 0.05
 
 
 def test_no_probe_without_a_settle_period():
