@@ -74,6 +74,10 @@ DEFINITION_WAIT_S = 30.0
 # call has not returned yet. A lost write that does not crash the guest shows only to the guest itself.
 SETTLE_S = 2.0
 
+# A guest whose probe answered, with its events quiet, ends its settle period then, once this long has passed since
+# its switchover (5 times the latest fault seen, 0.09 s; the probe is tried only once libvirt's call returned).
+PROBED_QUIET_S = 0.5
+
 # How long after its switchover a guest with a probe has to answer it, when its settle period is shorter: its
 # network may still be announcing the move, and the probe is tried only once libvirt's call returned (1.7-2.7 s
 # after the switchover on the lab).
@@ -932,8 +936,9 @@ class Executor(object):
         For ``settle_s`` after the switchover the guest's events on the destination are read as they come;
         the first that says it did not land well (``settle_problem``) ends the period early. A guest with a
         probe must also answer it, within ``settle_s`` or ``probe_wait_s`` after the switchover, whichever is
-        longer; its period ends when both its settle time has passed and it answered. At the end the guest must
-        run there (or be paused, when it was paused before the move).
+        longer; once it answered with its events quiet, its period ends (at the earliest PROBED_QUIET_S after
+        the switchover). A guest without a probe is watched for the whole ``settle_s``. At the end the guest
+        must run there (or be paused, when it was paused before the move).
         """
         expected = "paused" if paused else "running"
         problem = None
@@ -951,6 +956,8 @@ class Executor(object):
                     # the guest's own service, where its users reach it (bounded: 1 s an attempt)
                     last_error = self.check_probe(url, min(1.0, max(0.2, probe_deadline - self.clock())))
                     answered = last_error is None
+                if url is not None and answered:
+                    deadline = min(deadline, switchover + PROBED_QUIET_S)  # it answered, its events quiet: done
                 remaining = (deadline if answered else probe_deadline) - self.clock()
                 if problem or remaining <= 0:
                     break
@@ -958,6 +965,10 @@ class Executor(object):
                     watch.wait(min(remaining, self.policy.poll_interval_s), seen=len(events))
                 else:
                     self.sleep(min(remaining, self.policy.poll_interval_s))
+            if problem is None and watch is not None:  # what came while the probe was tried counts too
+                events = watch.events()
+                problem = settle_problem(move.guest, move.destination, events, switchover_time(events, switchover),
+                                         paused=paused)
             if problem is None and not answered:
                 problem = "%s did not answer %s within %g s after switchover on %s (%s)" % (
                     move.guest, url, probe_within, move.destination, last_error)

@@ -892,6 +892,20 @@ def test_a_probe_gets_its_own_wait_when_the_settle_period_is_shorter():
     assert outcome.timeline["checked"] - outcome.timeline["switchover"] >= 0.05
 
 
+def test_a_guest_whose_probe_answers_with_its_events_quiet_ends_its_settle_period_early():
+    world = World("hv1", "hv2")
+    world.add("hv1", "a")
+    world.add("hv1", "b")
+    url = "tcp://192.0.2.50:80"
+    run = probing(world, {url: [None]}, settle_s=3, probes={"a": url})
+    outcomes = by_guest(run.run(Plan(moves=[move("a", "hv1", "hv2", order=1), move("b", "hv1", "hv2", order=2)])))
+    a, b = outcomes["a"], outcomes["b"]
+    assert a.outcome == b.outcome == "migrated" and run.asked == [url]
+    # a answered: its period ends PROBED_QUIET_S after its switchover; b has no probe and is watched for all 3 s
+    assert 0.5 <= a.timeline["checked"] - a.timeline["switchover"] < 1.5
+    assert b.timeline["checked"] - b.timeline["switchover"] >= 3.0
+
+
 def test_no_probe_without_a_settle_period():
     world = World("hv1", "hv2")
     world.add("hv1", "a")
