@@ -129,9 +129,10 @@ def main():
             seen = watch(name, addresses[name], before, console_start, args.watch)
             migrations.append(dict(guest=name, source=source, destination=dest, started=started, returned=returned,
                                    ok=proc.returncode == 0, seen=seen, before=before))
-            log("%d/%d %s %s -> %s rc %d: %s" % (step + 1, args.count, name, source, dest, proc.returncode,
-                                                ", ".join("%s +%.2f s" % (k, v - returned) for k, v in seen.items()
-                                                          if isinstance(v, float) and k != "http_again") or "quiet"))
+            signals = ", ".join("%s +%.2f s" % (k, v - returned) for k, v in seen.items()
+                                if isinstance(v, float) and k != "http_again")
+            log("%d/%d %s %s -> %s rc %d: %s" % (
+                step + 1, args.count, name, source, dest, proc.returncode, signals or "quiet"))
     except KeyboardInterrupt:
         log("interrupted after %d migrations: what was gathered is analysed" % len(migrations))
     finally:
