@@ -215,6 +215,7 @@ class IcmpProbe(object):
         sent = self.figures["transmitted"]
         self.figures["rate_hz"] = round(sent / (stopped - self.started), 1) if sent else None
         self.out.close()
+        self.proc = None  # stopped: a second stop() gives the same figures
         return self.figures
 
 

@@ -7,14 +7,12 @@ from __future__ import annotations
 import glob
 import hashlib
 import http.client
-import importlib.util
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import tempfile
+import sys
 import threading
 import time
 import urllib.request
@@ -225,19 +223,15 @@ def memory_errors(address):
     return int(match.group(1)) if match else None
 
 
-# The bench's parser of iputils ping's output (tests/bench/figures.py: icmp_gap), loaded by path: tests/ is no package.
-_FIGURES_SPEC = importlib.util.spec_from_file_location(
-    "hostmaint_bench_figures_for_tests", os.path.join(ROOT, "tests", "bench", "figures.py"))
-FIGURES = importlib.util.module_from_spec(_FIGURES_SPEC)
-_FIGURES_SPEC.loader.exec_module(FIGURES)
-
-# ICMP echo at 50 Hz: the guest's real outage (no TCP retransmission in it). Measured on the lab with plain
+# The bench's ICMP probe (tests/bench/bench_evacuate.py: IcmpProbe, iputils ping at 50 Hz, its output parsed by
+# figures.icmp_gap): the guest's real outage, with no TCP retransmission in it. Measured on the lab with plain
 # `virsh migrate`: QEMU's downtime 65-85 ms, the longest ICMP gap 125-160 ms, the 20 Hz HTTP probe's 1.2-1.3 s.
-ICMP_INTERVAL_S = 0.02
+sys.path.insert(0, os.path.join(ROOT, "tests", "bench"))
+from bench_evacuate import PING, IcmpProbe  # noqa: E402  pylint: disable=wrong-import-position
+
 # The longest ICMP gap a guest may show while it is moved (issue 15's target is 0.5 s on an idle machine; the
 # suite runs beside other load, so twice that).
 ICMP_GAP_MAX_S = 1.0
-PING = shutil.which("ping")
 
 
 class Prober(threading.Thread):
@@ -264,8 +258,8 @@ class Prober(threading.Thread):
         self.started = self.last_ok = self.expected = None
         self.memory_errors = None
         self.console_at = {}
-        self.icmp = dict(longest_gap_s=None, lost=None, transmitted=None, received=None, basis=None)
-        self._ping = self._ping_out = self._ping_started = None
+        self._ping = IcmpProbe(self.guest, self.address)
+        self.icmp = dict(self._ping.figures)
         self._stop_event = threading.Event()
 
     def start(self):
@@ -275,10 +269,7 @@ class Prober(threading.Thread):
         self.memory_errors = memory_errors(self.address)
         assert self.expected, "%s does not answer at %s before the test acts on it" % (self.guest, self.address)
         self.answers.add(self.expected)
-        self._ping_out = tempfile.TemporaryFile(mode="w+")
-        self._ping_started = time.time()
-        self._ping = subprocess.Popen([PING, "-D", "-n", "-i", str(ICMP_INTERVAL_S), "-W", "1", self.address],
-                                      stdout=self._ping_out, stderr=subprocess.STDOUT, universal_newlines=True)
+        self._ping.start()
         super(Prober, self).start()
 
     def run(self):
@@ -300,18 +291,7 @@ class Prober(threading.Thread):
         self.join(10)
         if self.last_ok is not None:
             self.longest_gap = max(self.longest_gap, time.time() - self.last_ok)
-        if self._ping is not None:
-            stopped = time.time()
-            self._ping.send_signal(signal.SIGINT)
-            try:
-                self._ping.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._ping.kill()
-                self._ping.wait()
-            self._ping_out.seek(0)
-            self.icmp = FIGURES.icmp_gap(self._ping_out.read(), ICMP_INTERVAL_S, self._ping_started, stopped)
-            self._ping_out.close()
-            self._ping = None
+        self.icmp = dict(self._ping.stop())
         return self
 
     def printed(self):
