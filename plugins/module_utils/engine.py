@@ -14,6 +14,7 @@ hostname is looked up here, on the source, within ``connect_timeout`` too (``res
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import socket
@@ -126,11 +127,15 @@ def host_generation(facts, override=None, release=None):
 @dataclasses.dataclass
 class Guard:
     """What the guard of a run left (EngineModule.guard): this host's maintenance mark, whether this run set it,
-    and what was under way here and was waited for or aborted (runs.HostRun.settle)."""
+    and what was under way here and was waited for or aborted (runs.HostRun.settle). The run fills in ``result``
+    (kept on the host when the hold ends) and sets ``moving`` once its first move may start: from then on an error
+    leaves the mark in place."""
 
     mark: Optional[dict] = None
     marked: bool = False
     under_way: List[dict] = dataclasses.field(default_factory=list)
+    result: dict = dataclasses.field(default_factory=dict)
+    moving: bool = False
 
 
 class EngineModule(LibvirtModule):
@@ -318,36 +323,60 @@ class EngineModule(LibvirtModule):
                         reopen=self.connect)
 
     # -- the guard: the run's hold on its host, the mark, what was under way (module_utils/runs.py) -----
-    def guard(self, local, action, mark_reason=None):
-        """Layer 0 of a run, before its survey, in this order: hold this host for this run (a second run refuses
-        here) and install the stop watch; mark it in maintenance when ``mark_reason`` is given (evacuate: so that
-        no other evacuation picks this host while this run plans; the mark of an earlier run stays as it is);
-        then let the migrations under way here land, or abort those a dead run left (settle_host). Check mode
-        only judges the hold and reads the mark. An error once this run set the mark takes it back (unmark).
-        Returns a Guard."""
+    @contextlib.contextmanager
+    def held(self, local, action, mark_reason=None):
+        """The hold as a context manager around a run's guard, survey, plan and apply::
+
+            with self.held(local, "evacuate", mark_reason="evacuate") as guard:
+                ...  # survey, plan; guard.moving = True before the first move; apply
+
+        Entering runs guard(). Leaving, by any path: an error before ``guard.moving`` takes back the mark this run
+        set (the host stays in service); the run's result (``guard.result``, the dict the run fills, or the error
+        that ended it) is kept on its host for stop_run and the operator; then the hold is released. Check mode
+        holds nothing, so it keeps nothing."""
+        guard = Guard()
+        error = None
+        try:
+            self.guard(local, action, guard, mark_reason=mark_reason)
+            yield guard
+        except Exception as exc:
+            error = exc
+            if guard.marked and not guard.moving:
+                self.unmark(local, exc)
+            raise
+        finally:
+            if self._host_run is not None and self._host_run.held is not None:
+                if error is not None:
+                    kept = dict(getattr(error, "details", {}) or {}, failed=True,
+                                msg=getattr(error, "message", str(error)))
+                else:
+                    kept = guard.result
+                self._keep_log(dict(kept, run_id=self.run_id, host=self.self_name), self.run_id)
+            self.release_host()
+
+    def guard(self, local, action, guard, mark_reason=None):
+        """Layer 0 of a run, before its survey, in this order (entered through held()): hold this host for this
+        run (a second run refuses here) and install the stop watch; mark it in maintenance when ``mark_reason`` is
+        given (evacuate: so that no other evacuation picks this host while this run plans; the mark of an earlier
+        run stays as it is); then let the migrations under way here land, or abort those a dead run left
+        (settle_host). Check mode only judges the hold and reads the mark. Fills in ``guard`` (a Guard)."""
         self._host_run = runs.HostRun(local, self.self_name, self.run_id, action)
         if self.module.check_mode:
             self._host_run.check()
-            return Guard(mark=local.maintenance() if mark_reason else None)
+            guard.mark = local.maintenance() if mark_reason else None
+            return
         self._host_run.take()
         self._stop_watch = runs.StopWatch(remote=self._host_run.stop_requested)
         self._install_stop_watch(self._stop_watch)
-        guard = Guard()
-        try:
-            if mark_reason:
+        if mark_reason:
+            guard.mark = local.maintenance()
+            if guard.mark is None:
+                guard.marked = local.set_maintenance(dict(
+                    since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), run_id=self.run_id,
+                    reason=mark_reason))
                 guard.mark = local.maintenance()
-                if guard.mark is None:
-                    guard.marked = local.set_maintenance(dict(
-                        since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), run_id=self.run_id,
-                        reason=mark_reason))
-                    guard.mark = local.maintenance()
-            # marked, the host refuses new incoming moves; those already under way land (or fail) before the survey
-            guard.under_way = self.settle_host(local)
-        except Exception as exc:
-            if guard.marked:
-                self.unmark(local, exc)
-            raise
-        return guard
+        # marked, the host refuses new incoming moves; those already under way land (or fail) before the survey
+        guard.under_way = self.settle_host(local)
 
     def unmark(self, local, error):
         """Take back the mark this run set, before its first move; when that fails too, ``error`` (a HostmaintError)
@@ -381,14 +410,6 @@ class EngineModule(LibvirtModule):
             self._stopping_said = True
             self._host_run.stopping(reason)
         return reason
-
-    def finish(self, result, error):
-        """A run that held its host leaves its result there (``keep_log``) for stop_run and the operator."""
-        if self._host_run is None or self._host_run.held is None:
-            return
-        if error is not None:
-            result = dict(getattr(error, "details", {}) or {}, failed=True, msg=getattr(error, "message", str(error)))
-        self._keep_log(dict(result, run_id=self.run_id, host=self.self_name), self.run_id)
 
     def release_host(self):
         if self._host_run is not None:

@@ -247,12 +247,13 @@ class Evacuate(EngineModule):
         local = self.adapter()
         # options naming guests no host has: one sentence before the hold and the mark, by-name lookups only
         self.check_named_guests([])
-        guard = self.guard(local, "evacuate", mark_reason="evacuate")  # a second run on this host refuses here
-        try:  # until the first move, any error takes back the mark this run set: the host stays in service
+        with self.held(local, "evacuate", mark_reason="evacuate") as guard:  # a second run on this host refuses here
+            # until the first move, any error takes back the mark this run set (held): the host stays in service
             survey = surveys.evacuation(self, local, mark=guard.mark)
             plan = self.plan(survey)
             moves = plan.moves
-            result = dict(run_id=self.run_id, plan=moves.as_dict(), maintenance=guard.mark, under_way=guard.under_way,
+            result = guard.result
+            result.update(run_id=self.run_id, plan=moves.as_dict(), maintenance=guard.mark, under_way=guard.under_way,
                           taken_over=self.taken_over(), stale_copies=run_steps.would_remove(plan.stale_copies))
             if self.module.check_mode:
                 moving = set(m.guest for m in moves.moves if m.action != "shutdown")
@@ -262,14 +263,16 @@ class Evacuate(EngineModule):
                 return result
             stale = result["stale_copies"] = self.remove_stale_copies(plan.stale_copies, survey)
             executor = self.executor(self.unsafe_guests(plan.guests, survey.pools), probes=self.probes(plan.guests))
-        except Exception as exc:
-            if guard.marked:
-                self.unmark(local, exc)
-            raise
-        marked = guard.marked
+            guard.moving = True  # from the first move on, the host stays marked and an error says what moved
+            return self.apply(local, guard, survey, plan, executor, stale)
+
+    def apply(self, local, guard, survey, plan, executor, stale):
+        """The plan's moves, then the late arrivals; the result (guard.result), or the HostmaintError that says why
+        the host is not empty."""
+        moves, result, marked = plan.moves, guard.result, guard.marked
         self._started = time.time()
         outcomes, changes = [], []
-        try:  # from the first move on, the host stays marked and an error ends the run saying what moved
+        try:  # an error ends the run saying what moved; the host stays marked
             outcomes = executor.run(moves, records=plan.records, survey=dataclasses.replace(survey, guests=plan.guests),
                                     dirty_rates=survey.dirty_rates)
             changes = list(executor.window_changes)

@@ -200,19 +200,27 @@ class Restore(EngineModule):
     def run(self):
         local = self.adapter()
         self.check_named_guests([])  # options naming guests no host has: before the hold, by-name lookups only
-        guard = self.guard(local, "restore")  # a second run on this host refuses here
-        survey = surveys.restoration(self, local)
-        plan = self.plan(survey)
+        with self.held(local, "restore") as guard:  # a second run on this host refuses here
+            survey = surveys.restoration(self, local)
+            plan = self.plan(survey)
+            result = guard.result
+            result.update(run_id=self.run_id, plan=plan.moves.as_dict(), under_way=guard.under_way,
+                          taken_over=self.taken_over(), unreachable=survey.unreachable,
+                          stale_copies=run_steps.would_remove(plan.stale_copies))
+            if self.module.check_mode:
+                already = [s.guest for s in plan.moves.skipped if s.code == "already_home"]
+                first = self.canary_of(plan.moves)
+                result.update(changed=bool(plan.moves.moves) or survey.mark is not None or bool(already)
+                              or bool(plan.stale_copies), maintenance_cleared=False,
+                              home=sorted(already), canary=first.guest if first else None)
+                return result
+            guard.moving = True  # restore sets no mark: an error from here on says what came home
+            return self.apply(local, survey, plan, result)
+
+    def apply(self, local, survey, plan, result):
+        """Remove the stale copies, bring the guests home in passes, clear their records and end the maintenance;
+        the result, or the HostmaintError that says who did not come home."""
         moves, unreachable = plan.moves, survey.unreachable
-        result = dict(run_id=self.run_id, plan=moves.as_dict(), under_way=guard.under_way, taken_over=self.taken_over(),
-                      unreachable=unreachable, stale_copies=run_steps.would_remove(plan.stale_copies))
-        if self.module.check_mode:
-            already = [s.guest for s in moves.skipped if s.code == "already_home"]
-            first = self.canary_of(moves)
-            result.update(changed=bool(moves.moves) or survey.mark is not None or bool(already)
-                          or bool(plan.stale_copies), maintenance_cleared=False,
-                          home=sorted(already), canary=first.guest if first else None)
-            return result
         stale = self.remove_stale_copies(plan.stale_copies, survey)
         result["stale_copies"] = stale
         outcomes, changes, canary, passes, first, executed, cleared = [], [], None, 0, moves, [], []

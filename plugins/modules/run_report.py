@@ -200,41 +200,10 @@ summary:
     gates_failed: 0
 """
 
-import os
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import report
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import report_files
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
-
-DIRECTORY_MODE = 0o750
-FILE_MODE = 0o640
-
-
-def read_text(path):
-    """The UTF-8 text of path, or None when there is no such file."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return None
-
-
-def write_atomic(path, text):
-    """Write text to path through a temporary file in the same folder, renamed over path."""
-    descriptor, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, FILE_MODE)
-        os.replace(temporary, path)
-        temporary = None
-    finally:
-        if temporary is not None and os.path.exists(temporary):
-            os.unlink(temporary)
 
 
 class RunReport(object):
@@ -245,11 +214,7 @@ class RunReport(object):
     ``run()`` returns the result or raises HostmaintError, ``execute()`` is the one exit point.
     """
 
-    argument_spec = dict(
-        directory=dict(type="path", required=True),
-        formats=dict(type="list", elements="str", choices=list(report.FORMATS), default=list(report.FORMATS)),
-        run=dict(type="dict", required=True),
-    )
+    argument_spec = report_files.ARGUMENT_SPEC
 
     def __init__(self, module=None):
         if module is None:
@@ -258,31 +223,7 @@ class RunReport(object):
         self.params = module.params
 
     def run(self):
-        formats = [name for name in report.FORMATS if name in self.params["formats"]]
-        if not formats:
-            raise HostmaintError("cannot write the run report: formats is empty, give json, markdown or both")
-        data = report.build(self.params["run"])
-        directory = os.path.abspath(self.params["directory"])
-        if os.path.exists(directory) and not os.path.isdir(directory):
-            raise HostmaintError("cannot write the run report to %s: it is a file, not a directory" % directory,
-                                 directory=directory)
-        names = dict(zip(report.FORMATS, report.file_names(data["run_id"])))
-        texts = dict(json=report.to_json(data), markdown=report.markdown(data))
-        paths = dict((name, os.path.join(directory, names[name])) for name in formats)
-        try:
-            pending = [name for name in formats if read_text(paths[name]) != texts[name]]
-            if pending and not self.module.check_mode:
-                if not os.path.isdir(directory):
-                    os.makedirs(directory)
-                    os.chmod(directory, DIRECTORY_MODE)
-                for name in pending:
-                    write_atomic(paths[name], texts[name])
-        except OSError as exc:
-            raise HostmaintError("cannot write the run report %s to %s: %s"
-                                 % (data["run_id"], exc.filename or directory, exc.strerror or exc),
-                                 directory=directory)
-        return dict(changed=bool(pending), json_path=paths.get("json"), markdown_path=paths.get("markdown"),
-                    next_steps=data["next_steps"], summary=report.summary(data))
+        return report_files.write(self.params, check_mode=self.module.check_mode)
 
     def execute(self):
         """Run the module and leave through the one exit point."""

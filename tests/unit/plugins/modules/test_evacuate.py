@@ -141,6 +141,25 @@ def test_a_run_keeps_its_result_on_its_host_and_installs_its_stop_watch_once(cap
     assert code == 0 and kept == [] and installed == []  # check mode holds nothing: nothing to keep, nothing to stop
 
 
+def test_the_hold_ends_by_any_path_keeping_what_ended_the_run_on_its_host(capsys):
+    # the hold is a context manager (EngineModule.held): an error leaves its failure on the host, then releases
+    kept = []
+    cluster = two_guests()
+    cluster.fail("guests", at=CALLS[("hv1", "guests")])  # after the moves: the host stays marked
+    code, result = run_module(capsys, evacuate.Evacuate, cluster,
+                              inject=dict(keep_log=lambda logged, run_id: kept.append((run_id, logged))))
+    assert code == 1 and cluster.holds == {}, result
+    assert [(run_id, logged["failed"], logged["msg"], logged["summary"]["moved"]) for run_id, logged in kept] == [
+        (result["run_id"], True, result["msg"], 2)]
+    kept[:] = []
+    cluster = two_guests()
+    cluster.fail("host_facts")  # before the moves: the mark is taken back, and the failure is still kept
+    code, result = run_module(capsys, evacuate.Evacuate, cluster,
+                              inject=dict(keep_log=lambda logged, run_id: kept.append((run_id, logged))))
+    assert code == 1 and cluster.holds == {} and cluster.marks == {}, result
+    assert [(logged["failed"], logged["msg"]) for _run, logged in kept] == [(True, result["msg"])]
+
+
 def test_a_blocked_plan_moves_nothing_and_rolls_the_mark_back(capsys):
     cluster = two_guests()
     cluster.add("hv1", "gpu", host_devices=[], non_migratable_reasons=["host device passthrough (PCI 0000:03:00.0) "
