@@ -56,7 +56,8 @@ def test_the_action_writes_on_the_controller_and_judges_its_options(tmp_path):
     playbook.write_text(PLAYBOOK.format(dir=directory))
     env = dict(os.environ, ANSIBLE_NOCOLOR="1")
     done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
-                           "-e", "ansible_python_interpreter=" + sys.executable, str(playbook)], capture_output=True, text=True, env=env, timeout=120, check=False)
+                           "-e", "ansible_python_interpreter=" + sys.executable, str(playbook)],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((tmp_path / "results.json").read_text())
     checked, written = results["checked"], results["written"]
