@@ -103,10 +103,11 @@ integration: setup
 	cd "$(ROOT)"
 	$(if $(KEEP_LAB),HOSTMAINT_LAB_LEAVE_UP=1) $(PYTEST) --durations=25 tests/integration
 
-# Uses the lab that is up (make test: the one integration left), else builds one; takes it down at the end.
+# Uses the lab that is up (make test: the one integration left), else builds one; takes it down at the end,
+# unless KEEP_LAB=1 (make test: the Molecule scenarios reuse it, from its saved state).
 test-faults: setup
 	cd "$(ROOT)"
-	trap 'tests/lab/lab down >/dev/null 2>&1 || true' EXIT
+	$(if $(KEEP_LAB),,trap 'tests/lab/lab down >/dev/null 2>&1 || true' EXIT)
 	HOSTMAINT_LAB_KEEP=1 $(PYTEST) --durations=15 tests/faults
 	python tests/faults/table.py
 
@@ -116,18 +117,29 @@ soak: setup
 	cd "$(ROOT)"
 	python tests/faults/soak.py --cycles "$(CYCLES)" $(if $(SEED),--seed "$(SEED)")
 
+# The scenarios share one lab: the first builds it (or finds it up, as make test leaves it) and saves what
+# playbooks/setup.yml left; each scenario starts from that saved state (`lab reset setup`, seconds). The lab goes
+# down at the end. Each scenario's time goes to $(STAGE_LOG) (extensions/molecule/resources/create.yml, destroy.yml).
 molecule: setup
 	cd "$(ROOT)"
-	molecule test --all
+	trap 'tests/lab/lab down >/dev/null 2>&1 || true' EXIT
+	HOSTMAINT_STAGE_LOG="$${HOSTMAINT_STAGE_LOG:-$(STAGE_LOG)}" molecule test --all
 
-# Each stage's start time is printed: the whole run must stay under 45 minutes.
-test: setup unit sanity lint build
-	echo "== $$(date +%T) integration"
-	$(MAKE) --no-print-directory integration KEEP_LAB=1
-	echo "== $$(date +%T) test-faults"
-	$(MAKE) --no-print-directory test-faults
-	echo "== $$(date +%T) molecule"
-	$(MAKE) --no-print-directory molecule
+# Every stage, timed: its start is printed, and at the end (passed or not) a table of the stages' times and of
+# the Molecule scenarios' (scripts/stages.py). One lab for the lab stages: integration builds it and saves what
+# playbooks/setup.yml left, test-faults uses it, the Molecule scenarios start from its saved state, and
+# molecule takes it down. The whole run must stay under 50 minutes on the 2-core machine.
+STAGE_LOG := $(BUILD)/stages.tsv
+STAGES := setup unit sanity lint build integration test-faults molecule
+test:
+	cd "$(ROOT)"
+	mkdir -p "$(BUILD)"
+	: > "$(STAGE_LOG)"
+	export HOSTMAINT_STAGE_LOG="$(STAGE_LOG)"
+	trap 'python3 scripts/stages.py "$(STAGE_LOG)"; tests/lab/lab down >/dev/null 2>&1 || true' EXIT
+	for stage in $(STAGES); do
+		python3 scripts/stages.py --run "$(STAGE_LOG)" "$$stage" $(MAKE) --no-print-directory "$$stage" KEEP_LAB=1
+	done
 	echo "== $$(date +%T) make test passed"
 
 lab: setup

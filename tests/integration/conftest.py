@@ -349,6 +349,15 @@ def recap(output):
     return found
 
 
+@pytest.fixture()
+def changes_hosts(lab):
+    """For a test that changes the hosts' configuration (certificates, /etc/hosts): after it, the lab goes back to
+    what setup left (`lab reset setup`, seconds), so that later tests and the Molecule scenarios start from it."""
+    yield lab
+    if os.path.isdir(os.path.join(ROOT, ".lab", "saved", "setup")):
+        lab_cli("reset", "setup", timeout=300)
+
+
 @pytest.fixture(scope="session")
 def lab():
     """The lab with three hosts, built bare and set up with playbooks/setup.yml (TLS, migration network,
@@ -365,6 +374,7 @@ def lab():
     lab_cli("up", "--hosts", "3", timeout=900)
     setup = ansible_playbook("playbooks/setup.yml")
     assert setup.returncode == 0, setup.stdout[-4000:]
+    lab_cli("save", "setup")  # what setup left: `lab reset setup` puts it back (the Molecule scenarios start there)
     the_lab = Lab()
     the_lab.machine_before = before
     the_lab.setup_output = setup.stdout

@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The maintenance playbooks on the lab: the guards, a maintenance cycle that stops at a failed step and
-resumes, and clusters. (The full cycle and the rolling upgrade are the Molecule scenarios maintain and
-rolling_upgrade.)"""
+"""The maintenance playbooks on the lab: the guards, clusters, and a roll stopped by a failing gate. (A whole
+cycle that stops at a failed patch step and resumes, and a whole rolling upgrade, are the Molecule scenarios
+maintain and rolling_upgrade: extensions/molecule.)"""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ import os
 import pytest
 
 from conftest import ROOT, Prober, ansible_playbook, lab_cli
-
-STATE_FILE = "/var/lib/libvirt/hostmaint/maintain.json"
 
 
 @pytest.fixture()
@@ -45,58 +43,6 @@ def test_the_one_host_playbooks_refuse_several_hosts_and_no_host_and_change_noth
         nothing = ansible_playbook("playbooks/%s.yml" % playbook, "-i", ".lab/inventory.yml", "-e", "hostmaint_hosts=nocluster")
         assert nothing.returncode != 0 and "%s.yml: no host of nocluster: nothing was changed" % playbook in nothing.stdout
     assert not any(lab.in_maintenance(host) for host in ("hv1", "hv2", "hv3"))
-
-
-def test_maintain_stops_at_a_failed_step_keeps_every_guest_running_and_resumes(lab, reports):
-    names = ["mr1", "mr2"]
-    probers = dict((name, Prober(lab.add_guest(name, "hv1"))) for name in names)
-    try:
-        for prober in probers.values():
-            prober.start()
-        broken = ansible_playbook("playbooks/maintain.yml", "-i", ".lab/inventory.yml", "-l", "hv1",
-                                  "-e", "hostmaint_report_dir=%s" % reports, "-e", "hypervisor_patch_upgrade_command=false")
-        assert broken.returncode != 0, broken.stdout[-3000:]
-        assert "maintenance of hv1 stopped at step patch" in broken.stdout
-        assert "hv1 stays in maintenance; fix the cause and run the same playbook again: it resumes after evacuate" \
-            in broken.stdout.replace("\n", " ")
-        # the host stays in maintenance, empty; every guest runs once, elsewhere
-        assert lab.in_maintenance("hv1")
-        for name in names:
-            assert lab.running_on(name) in (["hv2"], ["hv3"]) and lab.defined_on(name) == lab.running_on(name)
-        state = lab_cli("exec", "hv1", "cat", STATE_FILE).stdout
-        assert json.loads(state)["done"] == ["evacuate"]
-        report, path = latest_report(reports, "maintain")
-        assert report["status"] == "failed"
-        assert [(s["name"], s["status"]) for s in report["hosts"]["hv1"]["steps"]] == [
-            ("preflight", "ok"), ("gate_before", "ok"), ("evacuate", "ok"), ("patch", "failed")]
-        with open(path[:-len(".json")] + ".md") as fh:
-            assert "hv1 is still in maintenance" in fh.read()
-        assert os.path.basename(path[:-len(".json")] + ".md") in broken.stdout  # the last task names the summary
-
-        # the operator fixes the cause and runs the same command again: it resumes after the evacuation
-        again = ansible_playbook("playbooks/maintain.yml", "-i", ".lab/inventory.yml", "-l", "hv1",
-                                 "-e", "hostmaint_report_dir=%s" % reports)
-        assert again.returncode == 0, again.stdout[-4000:]
-        assert "hv1: resuming after evacuate" in again.stdout
-        report, _path = latest_report(reports, "maintain")
-        assert report["status"] == "ok"
-        assert [s["name"] for s in report["hosts"]["hv1"]["steps"]] == ["patch", "gate_after", "restore"]
-        # the canary (the smallest; equal sizes: the first by name) came home and passed its settle check
-        # before the other one started home
-        home = dict((m["guest"], m) for m in report["hosts"]["hv1"]["moves"] if m["destination"] == "hv1")
-        assert sorted(home) == names and all(m["outcome"] == "migrated" for m in home.values())
-        assert home["mr1"]["timeline"]["checked"] <= home["mr2"]["timeline"]["started"], home
-        for name in names:
-            assert lab.running_on(name) == ["hv1"] and lab.defined_on(name) == ["hv1"]
-        assert not lab.in_maintenance("hv1")
-        assert lab_cli("exec", "hv1", "test", "-e", STATE_FILE, check=False).returncode != 0
-        assert lab_cli("exec", "hv1", "cat", "/etc/debian_version").stdout.strip().endswith("+lab1")
-        judge(lab, probers)
-    finally:
-        for name in names:
-            lab.remove_guest(name)
-        lab.clear_maintenance("hv1")
-        lab_cli("exec", "hv1", "rm", "-f", STATE_FILE, check=False)
 
 
 def test_a_guest_never_leaves_its_cluster(lab, tmp_path):

@@ -175,7 +175,7 @@ def test_bad_input_fails_naming_the_variable_and_the_host_and_changes_nothing(la
     assert host_state(lab) == before
 
 
-def test_certificates_are_reissued_only_when_they_must_be(lab):
+def test_certificates_are_reissued_only_when_they_must_be(lab, changes_hosts):
     def cert(host):
         return host_file(host, "/etc/pki/libvirt/servercert.pem")
 
@@ -225,7 +225,7 @@ def test_fleets_that_reach_peers_over_ssh_still_migrate(lab):
         lab.remove_guest("ssh1")
 
 
-def test_a_destination_whose_name_does_not_resolve_is_blocked_until_setup_writes_it(lab):
+def test_a_destination_whose_name_does_not_resolve_is_blocked_until_setup_writes_it(lab, changes_hosts):
     lab.add_guest("dns1", "hv1")
     saved = host_file("hv1", "/etc/hosts")
     try:

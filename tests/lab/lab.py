@@ -8,6 +8,11 @@ through one veth from the root namespace. Guests are tiny TCG Linux guests that 
 Everything the lab writes lives under .lab/ (state, host folders, keys, inventory) and .cache/lab/
 (the guest kernel and initramfs, kept across `down`; `down --purge` removes it too).
 
+`save NAME` keeps what the hosts are now (their private folders, nftables rules and started pools, and the
+controller's CA) under .lab/saved/NAME; `reset NAME` puts the lab back into it in seconds: every guest
+removed, the folders and rules back, libvirtd restarted. `up` saves `bare`; the tests save `setup` after
+playbooks/setup.yml, and the Molecule scenarios start from it.
+
 Standard library only: it runs before the project's venv exists.
 """
 
@@ -690,6 +695,7 @@ def cmd_up(args):
     write_inventory(state)
     state["complete"] = True
     save_state(state)
+    cmd_save(argparse.Namespace(name="bare"))  # `lab reset bare`: the hosts as a fresh install leaves them
     log("lab up in %.1f s: %s; inventory %s" % (time.time() - started, ", ".join(names), os.path.join(LAB, "inventory.yml")))
     return 0
 
@@ -999,6 +1005,145 @@ def cmd_exec(args):
     return subprocess.call(["nsenter", "-t", str(pid), "-m", "-u", "-n", "--"] + args.command)
 
 
+# ---------------------------------------------------------------------------------------------- saved states
+
+SAVED = os.path.join(LAB, "saved")
+# What a saved state holds of each host: its private folders (of /etc, /var/lib/libvirt and /root: the
+# configuration, PKI, libvirt's definitions, secrets, marks and holds), the nftables rules of its network
+# namespace and the pools libvirt had started; of the controller, the CA of .lab/pki. /var/lib/libvirt/shared
+# is the GlusterFS mount: the host's pool mounts it again, and what guests left on it is removed.
+SAVED_DIRS = ("etc", "var-lib-libvirt", "root")
+STATE_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+def saved_dir(label):
+    if not STATE_NAME_RE.match(label or ""):
+        raise LabError("a saved state's name is lower-case letters, digits and dashes, got %r" % (label,))
+    return os.path.join(SAVED, label)
+
+
+def parallel(func, names):
+    """func(name) for every name at once (threads); raises the first LabError, after all have ended."""
+    import threading
+    errors = []
+
+    def one(name):
+        try:
+            func(name)
+        except (LabError, subprocess.TimeoutExpired) as exc:
+            errors.append("%s: %s" % (name, exc))
+    threads = [threading.Thread(target=one, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise LabError("; ".join(sorted(errors)))
+
+
+def shared_files(name):
+    """The files on the shared volume as host name sees it (empty when it is not mounted there)."""
+    out = in_host(name, ["sh", "-c", "mountpoint -q %s && ls -A %s || true" % (SHARED_DIR, SHARED_DIR)]).stdout
+    return sorted(line for line in out.splitlines() if line)
+
+
+def cmd_save(args):
+    """Save what the hosts are now (no guest may be defined) as state ``args.name``, for `lab reset`."""
+    state = require_up()
+    guests = all_guests(state)
+    if guests:
+        raise LabError("cannot save the lab as %s: guests are defined (%s); remove them first"
+                       % (args.name, ", ".join(sorted("%s on %s" % (g["name"], g["host"]) for g in guests))))
+    target = saved_dir(args.name)
+    started = time.time()
+    tmp = target + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    meta = {"hosts": {}, "saved": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+    def save_host(name):
+        hdir = host_dir(name)
+        os.makedirs(os.path.join(tmp, name))
+        for sub in SAVED_DIRS:
+            run(["rsync", "-a", "--delete", "--exclude=/shared/", os.path.join(hdir, sub) + "/",
+                 os.path.join(tmp, name, sub) + "/"], timeout=120)
+        write(os.path.join(tmp, name, "nftables"), in_host(name, ["nft", "list", "ruleset"]).stdout, 0o600)
+        pools = [line.strip() for line in virsh(name, "pool-list", "--name").stdout.splitlines() if line.strip()]
+        meta["hosts"][name] = {"pools": sorted(pools), "shared": shared_files(name)}
+    parallel(save_host, state["hosts"])
+    if os.path.isdir(os.path.join(LAB, "pki")):
+        run(["rsync", "-a", "--delete", os.path.join(LAB, "pki") + "/", os.path.join(tmp, "pki") + "/"])
+    write(os.path.join(tmp, "meta.json"), json.dumps(meta, indent=2) + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    log("saved the lab as %s in %.1f s" % (args.name, time.time() - started))
+    return 0
+
+
+def cmd_reset(args):
+    """Put the lab back into saved state ``args.name``: every guest destroyed and undefined, each host's saved
+    folders and nftables rules back, libvirtd restarted with them, the saved pools started, the shared volume
+    as it was. Bounded: each host's daemons have BOUND_S to answer."""
+    state = require_up()
+    source = saved_dir(args.name)
+    if not os.path.isdir(source):
+        known = sorted(d for d in os.listdir(SAVED) if not d.endswith(".tmp")) if os.path.isdir(SAVED) else []
+        raise LabError("the lab has no saved state %s (saved: %s): run `tests/lab/lab save %s` first"
+                       % (args.name, ", ".join(known) or "none", args.name))
+    with open(os.path.join(source, "meta.json")) as fh:
+        meta = json.load(fh)
+    if sorted(meta["hosts"]) != sorted(state["hosts"]):
+        raise LabError("saved state %s belongs to a lab of hosts %s, this one has %s"
+                       % (args.name, ", ".join(sorted(meta["hosts"])), ", ".join(state["hosts"])))
+    started = time.time()
+
+    def stop_host(name):
+        if pid_of(name, "anchor") is None:
+            raise LabError("host %s is not running (its namespaces are gone): take the lab down and up" % name)
+        kill_pids([p for p in netns_pids(name) if "qemu" in _comm(p)])
+        in_host(name, ["/etc/init.d/libvirtd", "stop"], timeout=60)
+        # the shared volume is mounted again by the saved pool, if the state has one
+        in_host(name, ["sh", "-c", "! mountpoint -q %s || umount -l %s" % (SHARED_DIR, SHARED_DIR)], timeout=30)
+        hdir = host_dir(name)
+        for sub in SAVED_DIRS:
+            run(["rsync", "-a", "--delete", "--exclude=/shared/", os.path.join(source, name, sub) + "/",
+                 os.path.join(hdir, sub) + "/"], timeout=120)
+        in_host(name, ["nft", "flush", "ruleset"])
+        in_host(name, ["nft", "-f", os.path.join(source, name, "nftables")])
+        # the guests' and the pools' runtime state: a reset lab starts without them (a pool's state of before,
+        # under another uuid, would hide the saved definition of the same name)
+        for sub in ("run/libvirt/qemu", "run/libvirt/storage"):
+            shutil.rmtree(os.path.join(hdir, sub), ignore_errors=True)
+
+    def start_host_again(name):
+        in_host(name, ["/etc/init.d/libvirtd", "start"], timeout=BOUND_S)
+        active = [line.strip() for line in virsh(name, "pool-list", "--name").stdout.splitlines() if line.strip()]
+        for pool in meta["hosts"][name]["pools"]:
+            if pool not in active:
+                virsh(name, "pool-start", pool, timeout=BOUND_S)
+        for pool in meta["hosts"][name]["pools"]:
+            virsh(name, "pool-refresh", pool, check=False, timeout=BOUND_S)
+
+    parallel(stop_host, state["hosts"])
+    parallel(start_host_again, state["hosts"])
+    # the shared volume: what guests left there since the save goes (each host sees the same files)
+    for name in state["hosts"]:
+        if SHARED_POOL in meta["hosts"][name]["pools"]:
+            extra = sorted(set(shared_files(name)) - set(meta["hosts"][name]["shared"]))
+            for entry in extra:
+                in_host(name, ["rm", "-rf", "--", os.path.join(SHARED_DIR, entry)])
+            if extra:
+                virsh(name, "pool-refresh", SHARED_POOL, check=False)
+            break
+    if os.path.isdir(os.path.join(source, "pki")):
+        run(["rsync", "-a", "--delete", os.path.join(source, "pki") + "/", os.path.join(LAB, "pki") + "/"])
+    left = all_guests(state)
+    if left:
+        raise LabError("guests survived the reset to %s: %s" % (args.name, ", ".join(g["name"] for g in left)))
+    log("lab reset to %s in %.1f s" % (args.name, time.time() - started))
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="tests/lab/lab", description=__doc__.split("\n\n", 1)[0])
     sub = parser.add_subparsers(dest="command_name", required=True)
@@ -1027,6 +1172,12 @@ def main(argv=None):
     rm = gsub.add_parser("rm", help="destroy and undefine a guest wherever it is")
     rm.add_argument("name")
     rm.set_defaults(func=cmd_guest_rm)
+    save = sub.add_parser("save", help="save the hosts as they are now (no guests) as a named state")
+    save.add_argument("name", help="the state's name, e.g. bare or setup")
+    save.set_defaults(func=cmd_save)
+    reset = sub.add_parser("reset", help="put the lab back into a saved state (guests removed, daemons restarted)")
+    reset.add_argument("name", help="the saved state's name")
+    reset.set_defaults(func=cmd_reset)
     ex = sub.add_parser("exec", help="run a command inside a lab host")
     ex.add_argument("host")
     ex.add_argument("command", nargs=argparse.REMAINDER)
