@@ -24,12 +24,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 LAB = os.path.join(ROOT, "tests", "lab", "lab")
 sys.path.insert(0, os.path.join(ROOT, "tests", "bench"))
 import figures  # noqa: E402  pylint: disable=wrong-import-position
+# the lab guests' HTTP answer and memory check, as the bench and the lab tests read them
+from bench_evacuate import answer, memory_errors  # noqa: E402  pylint: disable=wrong-import-position
 
 ICMP_INTERVAL = 0.02
 # the longest ping gap a moved guest may show (the tests' judge allows the same: tests/integration/conftest.py)
@@ -52,20 +53,6 @@ def lab(*args, timeout=300):
     if proc.returncode != 0:
         raise SystemExit("tests/lab/lab %s failed: %s" % (" ".join(args), (proc.stderr or proc.stdout).strip()))
     return proc.stdout
-
-
-def answer(address, timeout=2.0):
-    with urllib.request.urlopen("http://%s/" % address, timeout=timeout) as resp:
-        return resp.read().decode().strip()
-
-
-def lost_writes(address):
-    try:
-        with urllib.request.urlopen("http://%s/memcheck" % address, timeout=2) as resp:
-            match = re.search(r"errors=(\d+)", resp.read().decode())
-    except OSError:
-        return None
-    return int(match.group(1)) if match else None
 
 
 def write_json(path, data):
@@ -92,8 +79,8 @@ def cmd_add(specs):
         extra = ["--dirty", dirty] if dirty else []
         added = json.loads(lab("guest", "add", name, "--host", host, *extra))
         address = added["address"]
-        recorded.append(dict(name=name, host=host, address=address, answer=answer(address),
-                             lost_writes=lost_writes(address) if dirty else None))
+        recorded.append(dict(name=name, host=host, address=address, answer=answer(address, timeout=2.0),
+                             lost_writes=memory_errors(address) if dirty else None))
     write_json(ephemeral("guests.json"), recorded)
     # the probes: one HTTP prober for every guest, one ping each
     pids = read_json(ephemeral("probes.pids"), [])
@@ -188,7 +175,7 @@ def cmd_check(expect, marked, unmarked):
         if said != guest["answer"]:
             problems.append("%s answers %r, was %r: it restarted or is not itself" % (name, said, guest["answer"]))
         if guest.get("lost_writes") is not None:
-            errors = lost_writes(guest["address"])
+            errors = memory_errors(guest["address"])
             if errors is None or errors > guest["lost_writes"]:
                 problems.append("%s's memory check reports %s lost writes (had %d)" % (
                     name, errors, guest["lost_writes"]))
