@@ -34,6 +34,9 @@ options:
   allow_storage_copy:
     description:
       - Allow copying the disks of guests whose disks are not on shared storage (slow; the whole disk crosses the network).
+      - Only the disks that need it are copied; libvirt is always given their list, never left to copy every writable
+        disk (those on shared storage too). Their size (each volume's capacity) counts in the migration's time limit
+        (O(timeout_per_gib)) beside the guest's memory. What becomes of the source's copy is O(storage_copy_source).
     type: bool
     default: false
   auto_converge:
@@ -193,10 +196,25 @@ options:
       - From V(1) to V(3600).
     type: int
     default: 120
+  storage_copy_source:
+    description:
+      - What becomes of a guest's disks on the host it left when its migration copied them (O(allow_storage_copy)),
+        a disk at the same path on each host. libvirt leaves them behind.
+      - V(delete) deletes each once the guest passed its settle period (O(settle_s)) on the destination, and only when
+        the guest is defined there alone, its live and persistent definitions there name that disk, the destination's
+        pools hold it and did not before the copy (a file both hosts already shared is never deleted), and no
+        definition of any guest left on the source names it. A disk that stays, and why, is in the move's C(reason);
+        the deleted ones are in its C(source_disks_deleted). A failed delete is a note, never a failed move.
+      - V(keep) leaves them all, for the operator to remove.
+      - Nothing is deleted after a move that failed, was aborted or whose guest did not pass its settle period (it
+        stays or went back on its source).
+    type: str
+    choices: [delete, keep]
+    default: delete
   timeout_per_gib:
     description:
-      - A migration is aborted after this many seconds per GiB of guest memory (at least O(min_timeout)); the guest
-        keeps running on its source.
+      - A migration is aborted after this many seconds per GiB of guest memory, and of the disks it copies
+        (O(allow_storage_copy)), at least O(min_timeout); the guest keeps running on its source.
       - From V(1) to V(3600).
     type: int
     default: 150

@@ -18,7 +18,7 @@ def generation_at_least(found, minimum):
 
 # what the report role collects from each host's variables, by the report's key
 REPORT_VARIABLES = dict(steps="maintain_steps", gates="health_gate_checks", evacuate="evacuate_result",
-                        restore="restore_result", patch="hypervisor_patch_result")
+                        restore="restore_result", patch="hypervisor_patch_result", storage="storage_evacuate_result")
 
 
 def report_hosts(hostvars, hosts):

@@ -43,7 +43,8 @@ _PASS_HISTORY = 16
 
 
 def timeout_for(memory_mib, policy=None, disk_bytes=0):
-    """Seconds one migration may take: max(floor, timeout_s_per_gib * GiB to copy)."""
+    """Seconds one migration may take: max(floor, timeout_s_per_gib * GiB to copy), the GiB of its memory and of
+    the disks a storage copy copies (``disk_bytes``)."""
     policy = policy or LadderPolicy()
     if memory_mib is None or int(memory_mib) < 0 or int(disk_bytes or 0) < 0:
         raise DecisionError("invalid migration size: memory %s MiB, disks %s bytes" % (memory_mib, disk_bytes))
@@ -69,7 +70,8 @@ def start_flags(policy=None, paused=False):
 
 
 def new_state(policy, guest, memory_mib, options=None, paused=False, disk_bytes=0):
-    """The ladder's memory for one migration that starts now with ``options`` (start_flags)."""
+    """The ladder's memory for one migration that starts now with ``options`` (start_flags); ``disk_bytes``: what
+    the disks of a storage copy hold, which its time limit counts beside the memory."""
     policy = (policy or LadderPolicy()).validate()
     options = options or start_flags(policy, paused=paused)
     return LadderState(
@@ -77,6 +79,7 @@ def new_state(policy, guest, memory_mib, options=None, paused=False, disk_bytes=
         memory_mib=int(memory_mib),
         timeout_s=timeout_for(memory_mib, policy, disk_bytes),
         downtime_ms=int(options.downtime_ms),
+        disk_bytes=int(disk_bytes or 0),
         step_index=0,
         paused=bool(paused),
         auto_converge_enabled=bool(options.auto_converge),
@@ -173,8 +176,9 @@ def next_action(policy, state):
         return LadderAction("wait", reason="post-copy is running; it completes on its own and aborting would "
                                            "lose the guest")
     if elapsed >= state.timeout_s:
-        return LadderAction("abort", reason="migration of %s took %.0f s, over its %.0f s limit for %d MiB" % (
-            state.guest, elapsed, state.timeout_s, state.memory_mib))
+        disks = " and %s of disks" % _mib(state.disk_bytes) if state.disk_bytes else ""
+        return LadderAction("abort", reason="migration of %s took %.0f s, over its %.0f s limit for %d MiB%s" % (
+            state.guest, elapsed, state.timeout_s, state.memory_mib, disks))
     if elapsed - state.last_progress_s >= float(policy.no_progress_timeout_s):
         return LadderAction("abort", reason="no data transferred for %s for %.0f s" % (
             state.guest, elapsed - state.last_progress_s))

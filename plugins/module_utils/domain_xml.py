@@ -305,3 +305,102 @@ def _guest(root, name, state, persistent, pools):
         probe=settings.get("probe") if settings is not None else None,
         record=parse_record(_metadata_child(root, ORIGIN_NS, ORIGIN_TAG)),
     )
+
+
+# -- live storage migration (module_utils/disk_moves.py decides, the adapter carries it out) --------------
+DISK_MOVE_NS = "urn:hostmaint:libvirt:disk-move:1"
+DISK_MOVE_TAG = "diskmove"
+
+
+def disk_move_record_xml(record):
+    """The record of a disk move under way as the element string virDomainSetMetadata takes (no namespace).
+
+    ``record``: {run_id, time, source_after, disks: [{target, source, dest, created, phase}]}; written before the
+    copy starts (as vdsm does), so that a re-run or stop_run can finish or undo what a dead run left."""
+    element = ET.Element(DISK_MOVE_TAG)
+    for key in ("run_id", "time", "source_after"):
+        if record.get(key):
+            element.set(key, str(record[key]))
+    for disk in record.get("disks") or []:
+        child = ET.SubElement(element, "disk")
+        for key in ("target", "source", "dest", "phase"):
+            if disk.get(key):
+                child.set(key, str(disk[key]))
+        child.set("created", "yes" if disk.get("created") else "no")
+    return ET.tostring(element, encoding="unicode")
+
+
+def disk_move_record(xml):
+    """The disk move record of a domain XML (live or inactive), as disk_move_record_xml takes it, or None."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as exc:
+        raise DomainXMLError("unreadable domain XML: %s" % exc)
+    element = _metadata_child(root, DISK_MOVE_NS, DISK_MOVE_TAG)
+    if element is None or not element.get("run_id"):
+        return None
+    record = dict((key, element.get(key)) for key in ("run_id", "time", "source_after") if element.get(key))
+    record["disks"] = [dict(target=d.get("target"), source=d.get("source"), dest=d.get("dest"),
+                            phase=d.get("phase"), created=d.get("created") == "yes")
+                       for d in element.findall("disk")]
+    return record
+
+
+def _disk_element(root, target):
+    for disk in root.findall("devices/disk"):
+        element = disk.find("target")
+        if element is not None and element.get("dev") == target:
+            return disk
+    return None
+
+
+def disk_source(xml, target):
+    """The file (or block device) disk ``target`` (vda) of a domain XML names, or None (no such disk)."""
+    disk = _disk_element(ET.fromstring(xml), target)
+    if disk is None or disk.find("source") is None:
+        return None
+    source = disk.find("source")
+    return source.get("file") or source.get("dev")
+
+
+def disk_mirror(xml, target):
+    """The block copy job libvirt shows on disk ``target`` of a live domain XML: {dest, ready, job} or None.
+
+    ``ready`` is libvirt's own word (``<mirror ready='yes'>``): the copy mirrors every write, and only then may it
+    pivot. Progress at 100 % is not the same thing ("not ready for pivot yet")."""
+    disk = _disk_element(ET.fromstring(xml), target)
+    mirror = disk.find("mirror") if disk is not None else None
+    if mirror is None:
+        return None
+    source = mirror.find("source")
+    dest = mirror.get("file") or (source.get("file") or source.get("dev") if source is not None else None)
+    return dict(dest=dest, ready=mirror.get("ready") == "yes", job=mirror.get("job") or "copy")
+
+
+def with_disk_source(xml, target, path, fmt=None):
+    """The domain XML with disk ``target`` naming the file ``path`` (and its driver type ``fmt`` when given): the
+    inactive definition a pivot left naming the old disk, made to boot from the new one. DomainXMLError when the
+    domain has no such disk."""
+    root = ET.fromstring(xml)
+    disk = _disk_element(root, target)
+    if disk is None:
+        raise DomainXMLError("the definition of %s has no disk %s" % (root.findtext("name"), target))
+    for child in list(disk):
+        if child.tag in ("source", "backingStore"):
+            disk.remove(child)
+    disk.set("type", "file")
+    source = ET.Element("source")
+    source.set("file", path)
+    target_element = disk.find("target")
+    disk.insert(list(disk).index(target_element) if target_element is not None else 0, source)
+    if fmt:
+        driver = disk.find("driver")
+        if driver is not None:
+            driver.set("type", fmt)
+    return ET.tostring(root, encoding="unicode")
+
+
+def xml_text(value):
+    """``value`` escaped for an XML attribute or text in single or double quotes."""
+    return (str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&apos;")
+            .replace('"', "&quot;"))

@@ -320,7 +320,7 @@ class EngineModule(LibvirtModule):
                         bandwidth_mib=p["bandwidth_mib"], tls=p["tls"], shutdown_timeout_s=p["shutdown_timeout"],
                         unsafe_guests=unsafe, ignore_marks=ignore_marks, settle_s=p["settle_s"],
                         pause_target_ms=p["pause_target_ms"], probes=probes, stop=self.stop_reason,
-                        reopen=self.connect)
+                        reopen=self.connect, storage_copy_source=p["storage_copy_source"])
 
     # -- the guard: the run's hold on its host, the mark, what was under way (module_utils/runs.py) -----
     @contextlib.contextmanager

@@ -86,6 +86,9 @@ PROBE_WAIT_S = 5.0
 # The states of a guest that has a QEMU process on its host.
 ACTIVE_STATES = ("running", "paused", "blocked")
 
+# What becomes of the source's disks a storage copy left behind (Executor's storage_copy_source).
+STORAGE_COPY_SOURCE = ("delete", "keep")
+
 # What a guest may do on its destination without it counting against the move: the migration's own
 # events (the incoming guest is defined, started and resumed by the migration; post-copy pauses and
 # resumes it).
@@ -129,6 +132,44 @@ def settle_problem(guest, host, events, switchover_at, paused=False):
             continue
         return "%s %s %.1f s after switchover on %s" % (guest, what, max(0.0, event.at - switchover_at), host)
     return None
+
+
+def source_disks_to_delete(guest, paths, source, destination, still_on_source, running_there, existed_there,
+                           volumes_there, named_there, named_here):
+    """(paths to delete, [(path, why it stays)]) of the source disks ``paths`` a storage copy of ``guest`` from
+    ``source`` to ``destination`` left behind, once the guest passed its settle period there.
+
+    A local copy keeps each disk's path, so both hosts name one path. A disk is deleted only when all of this holds:
+    the source defines the guest no more (``still_on_source``) and the guest runs on the destination
+    (``running_there``); the destination's pools hold a volume at the path (``volumes_there``) that the copy made:
+    none was there before it (``existed_there``; one that was may be this very file, on storage both hosts share
+    unknown to libvirt); the guest's live and persistent definitions there both name it (``named_there``, as
+    LibvirtAdapter.definitions_naming gives it); and no definition of any guest on the source names it
+    (``named_here``, the same of the source)."""
+    if still_on_source:
+        return [], [(path, "%s is still defined on %s" % (guest, source)) for path in paths]
+    if not running_there:
+        return [], [(path, "%s does not run on %s" % (guest, destination)) for path in paths]
+    delete, kept = [], []
+    for path in paths:
+        there = (named_there.get(path) or {}).get(guest) or []
+        here = sorted(named_here.get(path) or {})
+        if path in existed_there:
+            why = "%s had a volume at that path before the copy (on storage both share, it is this one)" % destination
+        elif path not in volumes_there:
+            why = "no pool of %s holds a volume at that path" % destination
+        elif "live" not in there or "inactive" not in there:
+            missing = [word for kind, word in (("live", "live"), ("inactive", "persistent")) if kind not in there]
+            both = len(missing) > 1
+            why = "the %s definition%s of %s on %s do%s not name it" % (
+                " and ".join(missing), "s" if both else "", guest, destination, "" if both else "es")
+        elif here:
+            why = "the definition of %s on %s names it" % (", ".join(here), source)
+        else:
+            delete.append(path)
+            continue
+        kept.append((path, why))
+    return delete, kept
 
 
 def committed(moves, guests_by_name=None):
@@ -355,7 +396,8 @@ class Schedule(object):
             memory, groups = committed(keep + list(taken), guests)
             try:
                 again = placement.replace([guests[m.guest] for m in orphans if m.guest in guests], survey.source,
-                                          remaining, survey.limits or self.limits, memory, groups)
+                                          remaining, survey.limits or self.limits, memory, groups,
+                                          disk_bytes=survey.disk_bytes)
             except HostmaintError as exc:
                 again = None
                 for move in orphans:
@@ -373,6 +415,7 @@ class Schedule(object):
                 run.notes[move.guest] = note
                 move.destination, move.storage_copy = new.destination, new.storage_copy
                 move.copy_disks, move.expected_bytes = list(new.copy_disks), new.expected_bytes
+                move.disk_bytes = new.disk_bytes
                 keep.append(move)
             elif new is not None:  # its policy: shut down where it is when it cannot move (the plan's rule)
                 run.notes[move.guest] = "%s; no other destination can take %s" % (why(move), move.guest)
@@ -397,7 +440,9 @@ class Executor(object):
     ``limits`` gives the slots (max_outbound per source, max_inbound per destination); ``settle_s`` how
     long each migrated guest is watched on its destination after switchover (0: not watched);
     ``pause_target_ms`` the pause the windows react to (``placement.adjust_window``; 0: they keep their
-    limits). After ``run()``, ``window_changes`` lists that run's WindowChanges, in order.
+    limits). ``storage_copy_source`` says what becomes of the source's disks a storage copy left behind once its
+    guest passed its settle period on the destination: 'delete' (when ``source_disks_to_delete`` allows it) or
+    'keep'. After ``run()``, ``window_changes`` lists that run's WindowChanges, in order.
     ``stop()`` says why the run must stop (or None): queued moves are then not run and every migration in
     flight is aborted (within ABORT_GRACE_S); ``stopped`` holds that reason afterwards.
     """
@@ -405,7 +450,7 @@ class Executor(object):
     def __init__(self, connect, peer_uri, policy=None, limits=None, bandwidth_mib=0, tls=False,
                  shutdown_timeout_s=120.0, unsafe_guests=(), ignore_marks=(), settle_s=SETTLE_S, probes=None,
                  definition_wait_s=DEFINITION_WAIT_S, probe_wait_s=PROBE_WAIT_S, clock=time.time, sleep=time.sleep,
-                 pause_target_ms=placement.PAUSE_TARGET_MS, stop=None, reopen=None):
+                 pause_target_ms=placement.PAUSE_TARGET_MS, stop=None, reopen=None, storage_copy_source="delete"):
         self.connect = connect
         self.reopen = reopen
         self.stop = stop or (lambda: None)
@@ -426,6 +471,10 @@ class Executor(object):
         self.pause_target_ms = int(pause_target_ms)
         if self.pause_target_ms < 0:
             raise HostmaintError("invalid pause target %s ms: it must be 0 or more" % pause_target_ms)
+        if storage_copy_source not in STORAGE_COPY_SOURCE:
+            raise HostmaintError("invalid storage_copy_source %r: expected one of %s"
+                                 % (storage_copy_source, ", ".join(STORAGE_COPY_SOURCE)))
+        self.storage_copy_source = storage_copy_source
         self.window_changes = []
         self.stopped = None
 
@@ -716,7 +765,8 @@ class Executor(object):
             run.mark(move, "started")
             started = self.clock()
             job = source.start_migration(move.guest, self.peer_uri(move.destination), options, destination=dest)
-            state = convergence.new_state(self.policy, move.guest, move.memory_mib, start, paused=paused)
+            state = convergence.new_state(self.policy, move.guest, move.memory_mib, start, paused=paused,
+                                          disk_bytes=move.disk_bytes if move.storage_copy else 0)
             aborted, abort_at, last, finished, unwelcome = None, None, None, False, None
             arrived = move.destination in self.ignore_marks  # restore: its home is marked by its own run
             released = None  # when the guest was seen running on its destination before the call returned
@@ -820,6 +870,9 @@ class Executor(object):
             if unwatched:
                 outcome.reason = ("%s was not watched after switchover (%s); only its state at the end of its settle "
                                   "period was checked" % (move.guest, unwatched))
+            outcome.source_disks_deleted, note = self._delete_source_disks(run, move, copies, existed, state_after)
+            if note:
+                outcome.reason = "%s; %s" % (outcome.reason, note) if outcome.reason else note
             return outcome, None, None
         clear_note = self._clear_record(source, move) if wrote_record else ""
         left = None
@@ -847,6 +900,9 @@ class Executor(object):
             kind, left = "migrated", None
             reason = "%s runs on %s, defined there only, although the migration reported: %s" % (
                 move.guest, move.destination, reason)
+            if copies:  # no settle period was watched: nothing of the source is deleted
+                reason += "; its disks copied to %s stay on %s too: %s" % (
+                    move.destination, move.source, ", ".join(copies))
             clear_note = ""
         elif unwelcome and runs_on == [move.source] and not clear_note:
             # the destination was marked while the guest was on its way: the destination leaves the run and the
@@ -863,8 +919,7 @@ class Executor(object):
             return [], []
         try:
             disks = source.guest(move.guest).disks
-            paths = [d.path for d in disks if d.path and d.path.startswith("/") and
-                     (not move.copy_disks or d.target in move.copy_disks)]
+            paths = [d.path for d in disks if d.path and d.path.startswith("/") and d.target in move.copy_disks]
             return paths, dest.local_volumes(paths)
         except HostmaintError:
             return [], []  # unknown: nothing is removed afterwards
@@ -882,6 +937,36 @@ class Executor(object):
             return "; the partial copy on %s was removed (%s)" % (move.destination, ", ".join(dest.delete_volumes(left)))
         except HostmaintError as exc:
             return "; the partial copy on %s may remain: %s" % (move.destination, exc.message)
+
+    def _delete_source_disks(self, run, move, copies, existed, state_after):
+        """After a storage copy whose guest passed its settle period on its destination: its disks on the source
+        (``copies``; ``existed``: those the destination had before the copy) deleted as ``storage_copy_source`` and
+        ``source_disks_to_delete`` say, each read again on both hosts just before. (paths deleted, '' or a note for
+        the report saying which stay and why); a failure is a note, never the move's."""
+        if not copies:
+            return [], ""
+        if self.storage_copy_source != "delete":
+            return [], "its disks copied to %s stay on %s too (storage_copy_source is keep): %s" % (
+                move.destination, move.source, ", ".join(copies))
+        deleted, notes = [], []
+        try:
+            source, dest = run.adapter(move.source), run.adapter(move.destination)
+            delete, kept = source_disks_to_delete(
+                move.guest, copies, move.source, move.destination, source.has_domain(move.guest),
+                state_after in ACTIVE_STATES, existed, dest.local_volumes(copies), dest.definitions_naming(copies),
+                source.definitions_naming(copies))
+        except HostmaintError as exc:
+            return [], "its disks copied to %s stay on %s: %s" % (move.destination, move.source, exc.message)
+        for path in delete:
+            try:
+                deleted.extend(source.delete_volumes([path]))
+            except HostmaintError as exc:
+                kept.append((path, exc.message))
+        notes = ["%s stays on %s: %s" % (path, move.source, why) for path, why in kept]
+        if deleted:
+            notes.insert(0, "its disks copied to %s were deleted on %s: %s" % (
+                move.destination, move.source, ", ".join(deleted)))
+        return deleted, "; ".join(notes)
 
     def _restore_downtime(self, run, move, job):
         """After a migration that ended without moving the guest: where it still runs on its source, its

@@ -236,8 +236,16 @@ def error_cause(code, domain):
     return None
 
 
-def migration_flags(options):
-    """(flags, params) for virDomainMigrateToURI3 from MigrationOptions: live, peer-to-peer, aborted on error."""
+def migration_flags(options, name=None):
+    """(flags, params) for virDomainMigrateToURI3 from MigrationOptions: live, peer-to-peer, aborted on error.
+
+    A storage copy always names its disks (VIR_MIGRATE_PARAM_MIGRATE_DISKS): without the list libvirt copies every
+    writable disk that is not shareable, those on shared storage too (the destination would write the very file the
+    source reads; Nova never leaves the list out either). So a storage copy with no disk named is refused, with a
+    HostmaintError naming the guest (``name``) when given."""
+    if options.storage_copy and not options.copy_disks:
+        raise HostmaintError("cannot migrate %s with a storage copy that names no disk: libvirt would copy every "
+                             "writable disk, those on shared storage too" % (name or "a guest"), guest=name)
     flags = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_ABORT_ON_ERROR
     params = {libvirt.VIR_MIGRATE_PARAM_BANDWIDTH: int(options.bandwidth_mib or 0)}
     if options.persistent:
@@ -256,12 +264,27 @@ def migration_flags(options):
         flags |= libvirt.VIR_MIGRATE_POSTCOPY
     if options.storage_copy:
         flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
-        if options.copy_disks:
-            params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = list(options.copy_disks)
+        params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = list(options.copy_disks)
     if options.unsafe:
         # its disks sit on a pool the operator declared shared, which libvirt cannot see as such
         flags |= libvirt.VIR_MIGRATE_UNSAFE
     return flags, params
+
+
+BLOCK_JOB_TYPES = _names("VIR_DOMAIN_BLOCK_JOB_TYPE_", "PULL", "COPY", "COMMIT", "ACTIVE_COMMIT", "BACKUP")
+
+
+def _block_jobs(dom, xml):
+    """{disk target: job type} of the block jobs running on an active domain whose live XML is ``xml``."""
+    found = {}
+    for disk in ET.fromstring(xml).findall("devices/disk"):
+        target = disk.find("target")
+        if target is None or not target.get("dev"):
+            continue
+        info = dom.blockJobInfo(target.get("dev"), 0)
+        if info:
+            found[target.get("dev")] = BLOCK_JOB_TYPES.get(info.get("type"), "type %s" % info.get("type"))
+    return found
 
 
 class MigrationJob(object):
@@ -567,8 +590,11 @@ class LibvirtAdapter(object):
                 if list(raw[:2]) == [paused, by_migration] and not dom.isPersistent():
                     continue
                 state = STATES[raw[0]]
-                result.append(domain_xml.parse_domain(dom.XMLDesc(0), state=state, persistent=bool(dom.isPersistent()),
-                                                      pools=pools))
+                xml = dom.XMLDesc(0)
+                guest = domain_xml.parse_domain(xml, state=state, persistent=bool(dom.isPersistent()), pools=pools)
+                if guest.active:
+                    guest.block_jobs = _block_jobs(dom, xml)
+                result.append(guest)
             except (domain_xml.DomainXMLError,) + _UNTYPED as exc:
                 if LIBVIRT_ERRORS and isinstance(exc, LIBVIRT_ERRORS) and exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                     continue  # vanished between listing and reading: not ours to report
@@ -670,13 +696,93 @@ class LibvirtAdapter(object):
 
     @_typed("delete volumes on {uri}")
     def delete_volumes(self, paths):
-        """Delete the volumes at ``paths`` (what a failed storage copy left behind); the paths deleted."""
+        """Delete the volumes at ``paths`` (what a failed storage copy left behind on its destination, or the source's
+        disks a storage copy left behind once its guest runs on the destination); the paths deleted."""
         deleted = []
         for path in paths:
             with _failing("cannot delete %s on %s" % (path, self.uri)):
                 self.conn.storageVolLookupByPath(path).delete(0)
             deleted.append(path)
         return deleted
+
+    @_typed("read the sizes of volumes on {uri}")
+    def volume_sizes(self, paths):
+        """{path: {capacity, allocation}} in bytes for the absolute paths among ``paths`` that are volumes of this
+        host's pools (volume_info)."""
+        return dict((path, dict(capacity=info["capacity"], allocation=info["allocation"]))
+                    for path, info in self.volume_info(paths).items())
+
+    @_typed("read the volumes of the disks on {uri}")
+    def volume_info(self, paths):
+        """{path: {name, pool, capacity, allocation, format}} for the absolute paths among ``paths`` that are volumes
+        of this host's pools (virStorageVolLookupByPath, then virStorageVolGetInfo, which the storage driver answers
+        from the volume itself). When one is not found the active pools are refreshed once and it is looked up again
+        (a file the pools have not listed yet); a path that is still no volume is left out."""
+        def look_up(path):
+            try:
+                return self.conn.storageVolLookupByPath(path)
+            except LIBVIRT_ERRORS as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                    raise
+                return None
+        volumes = dict((path, look_up(path)) for path in paths)
+        if any(volume is None for volume in volumes.values()):
+            for pool in self.conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
+                try:
+                    pool.refresh(0)
+                except LIBVIRT_ERRORS:
+                    pass  # a pool busy refreshing still answers look-ups with what it knew
+            volumes = dict((path, volume or look_up(path)) for path, volume in volumes.items())
+        found = {}
+        for path in sorted(volumes):
+            if volumes[path] is None:
+                continue
+            with _failing("cannot read the size of %s on %s" % (path, self.uri)):
+                volume = volumes[path]
+                _kind, capacity, allocation = volume.info()
+                fmt = ET.fromstring(volume.XMLDesc(0)).find("target/format")
+                found[path] = dict(name=volume.name(), pool=volume.storagePoolLookupByVolume().name(),
+                                   capacity=int(capacity), allocation=int(allocation),
+                                   format=fmt.get("type") if fmt is not None else None)
+        return found
+
+    @_typed("read which definitions of the guests of {uri} name their disks")
+    def definitions_naming(self, paths):
+        """{path: {guest: the definitions of it that name the path}} for each of ``paths`` (every one is in the answer,
+        with {} when nothing names it): a domain of this host names a path when a disk of its live definition (an
+        active domain, virDomainGetXMLDesc) or of its persistent one (a persistent domain, VIR_DOMAIN_XML_INACTIVE)
+        has it as its source, a backing file or a mirror, a disk of type volume by its volume's path
+        (virStorageVolGetPath); the definitions are listed as ["inactive", "live"], or one of them. Paths compare
+        normalised (os.path.normpath); a volume that cannot be resolved raises (what it names is not known)."""
+        wanted = dict((os.path.normpath(path), path) for path in paths)
+        found = dict((path, {}) for path in paths)
+        for dom in self.conn.listAllDomains(0):
+            try:
+                name = dom.name()
+                texts = [("live", dom.XMLDesc(0))] if dom.isActive() else []
+                if dom.isPersistent():
+                    texts.append(("inactive", dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)))
+            except LIBVIRT_ERRORS as exc:
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                    continue  # gone between listing and reading
+                raise
+            for kind, text in texts:
+                named = set()
+                for source in ET.fromstring(text).findall("devices/disk//source"):
+                    for key in ("file", "dev"):
+                        if source.get(key):
+                            named.add(os.path.normpath(source.get(key)))
+                    if source.get("pool") and source.get("volume"):
+                        try:
+                            pool = self.conn.storagePoolLookupByName(source.get("pool"))
+                            named.add(os.path.normpath(pool.storageVolLookupByName(source.get("volume")).path()))
+                        except LIBVIRT_ERRORS as exc:
+                            if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                                raise  # an active pool without that volume names no file; anything else is unknown
+                for path in sorted(named & set(wanted)):
+                    found[wanted[path]].setdefault(name, []).append(kind)
+        return dict((path, dict((name, sorted(kinds)) for name, kinds in names.items()))
+                    for path, names in found.items())
 
     @_typed("compare a guest CPU with the host CPU of {uri}")
     def compare_cpu(self, cpu_xml, arch, machine, virttype):
@@ -990,9 +1096,12 @@ class LibvirtAdapter(object):
     def guest(self, name, pools=None):
         dom = self.domain(name)
         with _failing("cannot read guest %s on %s" % (name, self.uri)):
-            return domain_xml.parse_domain(dom.XMLDesc(0), state=STATES[dom.state()[0]],
-                                           persistent=bool(dom.isPersistent()),
-                                           pools=pools if pools is not None else self.pools())
+            xml = dom.XMLDesc(0)
+            guest = domain_xml.parse_domain(xml, state=STATES[dom.state()[0]], persistent=bool(dom.isPersistent()),
+                                            pools=pools if pools is not None else self.pools())
+            if guest.active:
+                guest.block_jobs = _block_jobs(dom, xml)
+            return guest
 
     @_typed("define a guest on {uri}")
     def define(self, xml):
@@ -1057,7 +1166,7 @@ class LibvirtAdapter(object):
         keeps the limit the guest had before (``downtime_before``), for ``set_downtime_limit`` after a failure.
         """
         dom = self.domain(name)
-        flags, params = migration_flags(options)
+        flags, params = migration_flags(options, name)
         try:
             before = int(dom.migrateGetMaxDowntime(0))
         except LIBVIRT_ERRORS + (AttributeError,):
@@ -1066,3 +1175,171 @@ class LibvirtAdapter(object):
         with _failing("cannot set the downtime limit of %s on %s" % (name, self.uri)):
             dom.migrateSetMaxDowntime(int(options.downtime_ms), 0)
         return job._start(flags, params)
+
+    # -- live storage migration: block copy (module_utils/disk_moves.py decides, disk_mover.py drives) ---------
+    @_typed("read the storage pools of {uri}")
+    def pool_space(self):
+        """{pool name: {active, capacity, allocation, available, path, type}} in bytes, active pools refreshed."""
+        found = {}
+        for pool in self.conn.listAllStoragePools(0):
+            if pool.isActive():
+                try:
+                    pool.refresh(0)
+                except LIBVIRT_ERRORS:
+                    pass  # a pool busy refreshing still answers with what it knew
+            root = ET.fromstring(pool.XMLDesc(0))
+            _state, capacity, allocation, available = pool.info()
+            found[pool.name()] = dict(active=bool(pool.isActive()), capacity=int(capacity), allocation=int(allocation),
+                                      available=int(available), path=root.findtext("target/path"),
+                                      type=root.get("type"))
+        return found
+
+    @_typed("list the volumes of pool {pool} on {uri}")
+    def volume_names(self, pool):
+        with _failing("cannot list the volumes of pool %s on %s" % (pool, self.uri)):
+            return sorted(self.conn.storagePoolLookupByName(pool).listVolumes())
+
+    @_typed("list the volumes of pool {pool} on {uri}")
+    def pool_volumes(self, pool):
+        """[{name, path, capacity, allocation, format, backing}] of pool ``pool``, refreshed first."""
+        found = []
+        with _failing("cannot list the volumes of pool %s on %s" % (pool, self.uri)):
+            handle = self.conn.storagePoolLookupByName(pool)
+            try:
+                handle.refresh(0)
+            except LIBVIRT_ERRORS:
+                pass
+            for volume in handle.listAllVolumes(0):
+                root = ET.fromstring(volume.XMLDesc(0))
+                _kind, capacity, allocation = volume.info()
+                found.append(dict(name=volume.name(), path=volume.path(), capacity=int(capacity),
+                                  allocation=int(allocation), format=root.find("target/format").get("type")
+                                  if root.find("target/format") is not None else None,
+                                  backing=root.findtext("backingStore/path")))
+        return sorted(found, key=lambda v: v["name"])
+
+    @_typed("read the block jobs of {name} on {uri}")
+    def block_jobs(self, name):
+        """{disk target: job type} for every block job running on guest ``name`` (none when it is shut off)."""
+        dom = self.domain(name)
+        return _block_jobs(dom, dom.XMLDesc(0)) if dom.isActive() else {}
+
+    @_typed("count the snapshots of {name} on {uri}")
+    def snapshot_count(self, name):
+        return int(self.domain(name).snapshotNum(0))
+
+    @_typed("create volume {volume} in pool {pool} on {uri}")
+    def create_volume(self, pool, volume, capacity, fmt):
+        """Create an empty volume (``fmt``: qcow2 or raw, ``capacity`` bytes, sparse); its path."""
+        xml = ("<volume><name>%s</name><capacity unit='bytes'>%d</capacity><allocation unit='bytes'>0</allocation>"
+               "<target><format type='%s'/></target></volume>") % (
+            domain_xml.xml_text(volume), int(capacity), domain_xml.xml_text(fmt or "raw"))
+        with _failing("cannot create volume %s in pool %s on %s" % (volume, pool, self.uri)):
+            return self.conn.storagePoolLookupByName(pool).createXML(xml, 0).path()
+
+    @_typed("copy {source} into pool {pool} on {uri}")
+    def copy_volume(self, source, pool, volume, fmt):
+        """Copy the volume at ``source`` (no guest uses it while this runs) into a new volume of ``pool``; its path.
+        libvirt's copy (qemu-img convert) carries no backing chain."""
+        with _failing("cannot copy %s into pool %s on %s" % (source, pool, self.uri)):
+            original = self.conn.storageVolLookupByPath(source)
+            _kind, capacity, _allocation = original.info()
+            xml = ("<volume><name>%s</name><capacity unit='bytes'>%d</capacity>"
+                   "<target><format type='%s'/></target></volume>") % (
+                domain_xml.xml_text(volume), int(capacity), domain_xml.xml_text(fmt or "raw"))
+            return self.conn.storagePoolLookupByName(pool).createXMLFrom(xml, original, 0).path()
+
+    @_typed("start copying disk {target} of {name} on {uri}")
+    def start_block_copy(self, name, target, dest, fmt, bandwidth_mib=0, synchronous=False):
+        """Start a block copy of disk ``target`` into the existing file ``dest`` (created by create_volume): a
+        full copy (no backing chain), a transient job (what a persistent guest needs), at most ``bandwidth_mib``
+        MiB/s (0: no cap), with synchronous writes when asked (libvirt 8.0: the copy converges whatever the guest
+        writes, the guest's writes wait for both disks)."""
+        dom = self.domain(name)
+        flags = libvirt.VIR_DOMAIN_BLOCK_COPY_REUSE_EXT | libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB
+        if synchronous:
+            flag = getattr(libvirt, "VIR_DOMAIN_BLOCK_COPY_SYNCHRONOUS_WRITES", None)
+            if flag is None:
+                raise HostmaintError("cannot copy disk %s of %s on %s with synchronous writes: this libvirt-python "
+                                     "predates them (libvirt 8.0)" % (target, name, self.uri))
+            flags |= flag
+        params = {}
+        if bandwidth_mib:
+            params[libvirt.VIR_DOMAIN_BLOCK_COPY_BANDWIDTH] = int(bandwidth_mib) * 1024 * 1024
+        xml = "<disk type='file'><source file='%s'/><driver type='%s'/></disk>" % (
+            domain_xml.xml_text(dest), domain_xml.xml_text(fmt or "raw"))
+        with _failing("cannot start copying disk %s of %s on %s into %s" % (target, name, self.uri, dest)):
+            dom.blockCopy(target, xml, params, flags)
+
+    @_typed("read the copy of disk {target} of {name} on {uri}")
+    def block_copy_state(self, name, target):
+        """{source (the file the guest uses), mirror ({dest, ready, job} or None), cur, end (bytes copied of)}."""
+        dom = self.domain(name)
+        xml = dom.XMLDesc(0)
+        info = dom.blockJobInfo(target, 0) if dom.isActive() else {}
+        return dict(source=domain_xml.disk_source(xml, target), mirror=domain_xml.disk_mirror(xml, target),
+                    cur=int(info.get("cur", 0)) if info else None, end=int(info.get("end", 0)) if info else None,
+                    job=bool(info))
+
+    @_typed("end the copy of disk {target} of {name} on {uri}")
+    def end_block_copy(self, name, target, pivot, wait_s=30.0):
+        """Pivot to the copy (``pivot``) or abandon it (the guest stays on its source), and wait, bounded, until no
+        block job runs on the disk; True once none does."""
+        dom = self.domain(name)
+        flags = libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT if pivot else 0
+        try:
+            dom.blockJobAbort(target, flags)
+        except LIBVIRT_ERRORS as exc:
+            if pivot or dom.blockJobInfo(target, 0):
+                raise HostmaintError("cannot %s disk %s of %s on %s: %s" % (
+                    "pivot" if pivot else "abort the copy of", target, name, self.uri, _message(exc)))
+        deadline = time.time() + wait_s
+        while dom.blockJobInfo(target, 0):
+            if time.time() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    @_typed("update the definition of {name} on {uri}")
+    def set_disk_source(self, name, target, path, fmt=None):
+        """Make the inactive definition of ``name`` name ``path`` for disk ``target`` (a pivot of a transient job
+        leaves it naming the old file). Returns whether it changed."""
+        dom = self.domain(name)
+        if not dom.isPersistent():
+            return False
+        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+        if domain_xml.disk_source(xml, target) == path:
+            return False
+        with _failing("cannot update the definition of %s on %s" % (name, self.uri)):
+            self.conn.defineXML(domain_xml.with_disk_source(xml, target, path, fmt))
+        return True
+
+    @_typed("read the definitions of {name} on {uri}")
+    def disk_sources(self, name, target):
+        """(live source, inactive source) of disk ``target``: the live one None when shut off, the inactive one
+        None when the guest is transient."""
+        dom = self.domain(name)
+        live = domain_xml.disk_source(dom.XMLDesc(0), target) if dom.isActive() else None
+        inactive = (domain_xml.disk_source(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), target)
+                    if dom.isPersistent() else None)
+        return live, inactive
+
+    @_typed("read the disk move record of {name} on {uri}")
+    def disk_move_record(self, name):
+        dom = self.domain(name)
+        flags = libvirt.VIR_DOMAIN_XML_INACTIVE if dom.isPersistent() else 0
+        return domain_xml.disk_move_record(dom.XMLDesc(flags))
+
+    @_typed("write the disk move record of {name} on {uri}")
+    def set_disk_move_record(self, name, record):
+        dom = self.domain(name)
+        with _failing("cannot write the disk move record of %s on %s" % (name, self.uri)):
+            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, domain_xml.disk_move_record_xml(record),
+                            domain_xml.PREFIX, domain_xml.DISK_MOVE_NS, self._metadata_flags(dom))
+
+    @_typed("clear the disk move record of {name} on {uri}")
+    def clear_disk_move_record(self, name):
+        dom = self.domain(name)
+        with _failing("cannot clear the disk move record of %s on %s" % (name, self.uri)):
+            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, domain_xml.DISK_MOVE_NS,
+                            self._metadata_flags(dom))

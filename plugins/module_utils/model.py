@@ -109,6 +109,8 @@ class Guest(_Record):
     # a URL its users reach it at (tcp://HOST:PORT or http://HOST[:PORT]/PATH), probed after it lands
     probe: Optional[str] = None
     record: Optional[MigrationRecord] = None
+    # {disk target: job type} of the block jobs running on its disks (a copy, a commit): the adapter reads them
+    block_jobs: Dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def migratable(self):
@@ -254,7 +256,12 @@ class Limits(_Record):
 
 @dataclasses.dataclass
 class Move(_Record):
-    """One planned step for one guest; ``wave`` and ``order`` count from 1."""
+    """One planned step for one guest; ``wave`` and ``order`` count from 1.
+
+    A storage copy (``storage_copy``) copies the disks ``copy_disks`` (targets); ``disk_bytes`` is what they hold
+    as far as the survey could size them (their capacity, ``placement.plan``), counted in ``expected_bytes`` beside
+    the memory and in the migration's time limit (``convergence.timeout_for``).
+    """
 
     guest: str
     action: str
@@ -266,6 +273,7 @@ class Move(_Record):
     expected_bytes: int = 0
     storage_copy: bool = False
     copy_disks: List[str] = dataclasses.field(default_factory=list)
+    disk_bytes: int = 0
     wave: int = 0
     order: int = 0
     reasons: List[Problem] = dataclasses.field(default_factory=list)
@@ -430,7 +438,10 @@ class MigrationOptions(_Record):
     undefined on the source once the destination runs it; paused -> the guest stays paused on the
     destination; tls -> the data stream is encrypted; bandwidth_mib 0 -> no cap; auto_converge (with its
     initial and increment throttle percentages) and postcopy as ``StartOptions``; storage_copy -> the disks
-    ``copy_disks`` (targets; all non-shared ones when empty) are copied; unsafe -> libvirt's cache-mode
+    ``copy_disks`` (targets) are copied, and only those: libvirt is always given the list
+    (VIR_MIGRATE_PARAM_MIGRATE_DISKS), since without one it copies every writable disk that is not shareable,
+    those on shared storage too, whose destination is the very file it reads; storage_copy with an empty
+    copy_disks is refused (``libvirt_adapter.migration_flags``); unsafe -> libvirt's cache-mode
     safety check is skipped (disks on storage the operator declared shared). downtime_ms is the first
     downtime limit, set just before the migration starts.
     """
@@ -498,8 +509,9 @@ class Survey(_Record):
     read on the way: ``identity`` (this host's hostname and UUID), ``pools`` (this host's storage pools),
     ``guests_by_host`` (every guest of every host that answered, this host's included), ``stale_copies``
     (placement.stale_copies of those), ``cpu_xml`` (guest -> the CPU its source runs it with), ``dirty_rates``
-    (guest -> bytes per second), ``mark`` (this host's maintenance mark as the guard left it) and
-    ``unreachable`` (host -> why it did not answer)."""
+    (guest -> bytes per second), ``disk_bytes`` (guest -> {disk path: bytes}, the capacity of each local disk a
+    storage copy may copy, for the guests allowed one: survey.disk_sizes), ``mark`` (this host's maintenance mark
+    as the guard left it) and ``unreachable`` (host -> why it did not answer)."""
 
     source: Optional[HostFacts] = None
     destinations: List[HostFacts] = dataclasses.field(default_factory=list)
@@ -511,6 +523,7 @@ class Survey(_Record):
     stale_copies: List[dict] = dataclasses.field(default_factory=list)
     cpu_xml: Dict[str, Optional[str]] = dataclasses.field(default_factory=dict)
     dirty_rates: Dict[str, int] = dataclasses.field(default_factory=dict)
+    disk_bytes: Dict[str, Dict[str, int]] = dataclasses.field(default_factory=dict)
     mark: Optional[dict] = None
     unreachable: Dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -561,6 +574,8 @@ class MigrationOutcome:
     move did not reach): queued, started (copying began), switchover (the job finished: the guest runs
     on its destination), checked (its settle period was over), done. ``duration_s`` is the move itself,
     from its start to the switchover (or to its end when there is none), the settle period excluded.
+    ``source_disks_deleted`` lists the disks of a storage copy deleted on the source once the guest ran well on
+    its destination (``storage_copy_source``); the reason says which were kept and why.
     """
 
     guest: str
@@ -579,6 +594,7 @@ class MigrationOutcome:
     state_after: Optional[str] = None
     timeline: Dict[str, Optional[float]] = dataclasses.field(
         default_factory=lambda: dict((phase, None) for phase in TIMELINE_PHASES))
+    source_disks_deleted: List[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self):
         if self.outcome not in OUTCOMES:
@@ -608,6 +624,7 @@ class MigrationOutcome:
             ladder_steps=list(self.ladder_steps), reason=self.reason, runs_on=list(self.runs_on),
             state_after=self.state_after,
             timeline=dict((phase, self.timeline.get(phase)) for phase in TIMELINE_PHASES),
+            source_disks_deleted=list(self.source_disks_deleted),
         )
 
 
@@ -714,6 +731,7 @@ class LadderState(_Record):
     memory_mib: int
     timeout_s: float
     downtime_ms: int
+    disk_bytes: int = 0
     step_index: int = 0
     paused: bool = False
     auto_converge_enabled: bool = False

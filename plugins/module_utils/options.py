@@ -78,6 +78,7 @@ ENGINE_SPEC = dict(
     settle_s=dict(type="int", default=2),
     shared_pools=dict(type="list", elements="str", default=[]),
     shutdown_timeout=dict(type="int", default=120),
+    storage_copy_source=dict(type="str", default="delete", choices=["delete", "keep"]),
     timeout_per_gib=dict(type="int", default=150),
     tls=dict(type="bool", default=True),
     uri_template=dict(type="str", default="qemu+tls://{host}/system"),
@@ -97,6 +98,28 @@ MIGRATION_PREFLIGHT_SPEC = _engine_spec(guests=dict(type="list", elements="str")
 RESTORE_SPEC = _engine_spec(canary=dict(type="bool", default=True), canary_guest=dict(type="str"),
                             fail_on_not_home=dict(type="bool", default=True))
 
+# disk_move: the peers' options it needs (to learn whether they name a disk of a shared pool) and its own. Its
+# bandwidth is copy_bandwidth_mib, not the migrations' bandwidth_mib: an inventory that caps migrations
+# (hostmaint_libvirt_bandwidth_mib) does not cap disk copies.
+DISK_MOVE_SPEC = dict(
+    address=dict(type="str"),
+    connect_timeout=dict(type="int", default=10),
+    copy_bandwidth_mib=dict(type="int", default=0),
+    destinations=copy.deepcopy(ENGINE_SPEC["destinations"]),
+    disks=dict(type="list", elements="str", default=[]),
+    from_pool=dict(type="str"),
+    guest=dict(type="str"),
+    max_copies=dict(type="int", default=2),
+    name=dict(type="str"),
+    ready_timeout=dict(type="int", default=0),
+    shared_pools=dict(type="list", elements="str", default=[]),
+    source_after=dict(type="str", default="keep", choices=["delete", "keep"]),
+    stall_timeout=dict(type="int", default=60),
+    synchronous_writes=dict(type="str", default="auto", choices=["always", "auto", "never"]),
+    to_pool=dict(type="str", required=True),
+    uri_template=dict(type="str", default="qemu+tls://{host}/system"),
+)
+
 # The engine modules by short name (what the action plugin runs).
 ENGINE_MODULE_SPECS = dict(
     evacuate=EVACUATE_SPEC,
@@ -105,6 +128,9 @@ ENGINE_MODULE_SPECS = dict(
     restore=RESTORE_SPEC,
 )
 
+# Every module whose options the action plugin fills from the inventory: the engine modules and disk_move.
+INVENTORY_MODULE_SPECS = dict(ENGINE_MODULE_SPECS, disk_move=DISK_MOVE_SPEC)
+
 
 def variable(option):
     """The inventory variable that sets an option: ``hostmaint_libvirt_<option>``."""
@@ -112,16 +138,17 @@ def variable(option):
 
 
 def module_spec(module):
-    """The full argument spec of an engine module by short or fully qualified name (connection options too).
+    """The full argument spec of an engine module (or disk_move) by short or fully qualified name (connection
+    options too).
 
     Raises HostmaintError naming the module and the engine modules when it is not one of them.
     """
     short = (module or "").rpartition(".")[2]
-    if short not in ENGINE_MODULE_SPECS:
+    if short not in INVENTORY_MODULE_SPECS:
         raise HostmaintError("%s is not an engine module of hostmaint.libvirt (one of %s)"
-                             % (module, ", ".join(sorted(ENGINE_MODULE_SPECS))))
+                             % (module, ", ".join(sorted(INVENTORY_MODULE_SPECS))))
     spec = dict(CONNECTION_SPEC)
-    spec.update(ENGINE_MODULE_SPECS[short])
+    spec.update(INVENTORY_MODULE_SPECS[short])
     return spec
 
 

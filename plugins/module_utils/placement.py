@@ -326,7 +326,10 @@ def _transfer_move(guest, source_name, destination, limits, disk_bytes):
         if copy:
             move.storage_copy = True
             move.copy_disks = [disk.target for disk in copy]
-            move.expected_bytes += int((disk_bytes or {}).get(guest.name, 0))
+            if guest.active:  # a definition move copies no disk: only a live migration sends them
+                sizes = (disk_bytes or {}).get(guest.name) or {}
+                move.disk_bytes = sum(int(sizes.get(disk.path) or 0) for disk in copy)
+                move.expected_bytes += move.disk_bytes
     return move
 
 
@@ -428,10 +431,10 @@ def schedule(moves, limits):
 def plan(guests, source, destinations, limits=None, run_id=None, disk_bytes=None):
     """The evacuation plan for every guest of ``source`` onto ``destinations``.
 
-    ``disk_bytes`` (optional) maps a guest name to the bytes its copied disks add to a storage-copy
-    move's ``expected_bytes``. The generations of ``source`` and ``destinations``
-    (``HostFacts.generation``) order the destinations in tiers (module docstring); when no destination
-    has one, the tiers play no part.
+    ``disk_bytes`` (optional, the survey's) maps a guest name to {disk path: bytes}: a storage-copy migration
+    counts the disks it copies in ``Move.disk_bytes`` and ``expected_bytes`` (a disk not there counts 0).
+    The generations of ``source`` and ``destinations`` (``HostFacts.generation``) order the destinations in tiers
+    (module docstring); when no destination has one, the tiers play no part.
     """
     destinations = list(destinations)
     limits = _check_inputs(guests, destinations, limits)
@@ -549,7 +552,8 @@ def restore_plan(guests_by_host, home, current_hosts, limits=None, run_id=None, 
     """Bring home every guest whose migration record names ``home``, from wherever it is.
 
     ``guests_by_host`` maps a host name to the guests found on it (home included); ``current_hosts``
-    maps those host names to their facts. Guests without a record naming home are left out.
+    maps those host names to their facts. Guests without a record naming home are left out. ``disk_bytes``
+    sizes the disks a storage copy brings home, as in ``plan``.
 
     - on home and running: skipped (already_home); the executor clears its record;
     - on home and shut off: it was shut down by policy; a start move (needs memory on home);
@@ -788,7 +792,7 @@ def adjust_window(window, limit, downtime_ms, streak, target_ms, guest=None):
         "%d ms pause target" % (who, downtime_ms, streak, round(PAUSE_WIDEN_AT * 100), target_ms)
 
 
-def replace(guests, source, destinations, limits=None, committed_mib=None, committed_groups=None):
+def replace(guests, source, destinations, limits=None, committed_mib=None, committed_groups=None, disk_bytes=None):
     """Place ``guests`` again on ``destinations`` (the ones still in the run), under the rules of ``plan``.
 
     The destinations' facts are those gathered before the run; ``committed_mib`` maps a destination to
@@ -796,7 +800,8 @@ def replace(guests, source, destinations, limits=None, committed_mib=None, commi
     ``committed_groups`` to the anti-affinity groups of those guests, so the room and the groups count
     as they will be. Returns a Plan of the guests alone: moves (with their new destinations), blocked
     and skipped guests, as ``plan`` would give them. The hosts' generations (``HostFacts.generation`` of
-    ``source`` and ``destinations``) order the destinations in tiers as in ``plan``.
+    ``source`` and ``destinations``) order the destinations in tiers as in ``plan``; ``disk_bytes`` sizes the disks
+    of storage copies as in ``plan``.
     """
     committed_mib = committed_mib or {}
     committed_groups = committed_groups or {}
@@ -805,4 +810,4 @@ def replace(guests, source, destinations, limits=None, committed_mib=None, commi
         remaining.append(dataclasses.replace(
             host, memory_free_mib=int(host.memory_free_mib) - int(committed_mib.get(host.name, 0)),
             resident_groups=sorted(set(host.resident_groups or []) | set(committed_groups.get(host.name, ())))))
-    return plan(guests, source, remaining, limits)
+    return plan(guests, source, remaining, limits, disk_bytes=disk_bytes)

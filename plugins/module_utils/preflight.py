@@ -11,7 +11,8 @@ code and a sentence naming the guest and the destination. Only bad input raises 
 Codes, destination-specific: same_host, unreachable, maintenance, hostname_unresolvable, arch,
 cpu_incompatible, machine_type, memory, bridge_missing, network_missing, disk_not_shared,
 storage_copy_no_pool, libvirt_older, qemu_older. Guest-only (the guest cannot go anywhere):
-host_device, state, not_defined, unknown_policy (its settings metadata names a policy that is none of
+host_device, state, not_defined, block_job (a block job runs on one of its disks: libvirt refuses to migrate it
+while one does), unknown_policy (its settings metadata names a policy that is none of
 model.POLICIES: the guest is blocked rather than moved under a policy nobody chose).
 """
 
@@ -91,6 +92,10 @@ def _guest_problems(guest, destination_name):
         problems.append(_problem("state", guest, destination_name, _STUCK_STATES[guest.state]))
     for reason in guest.non_migratable_reasons:
         problems.append(_problem("host_device", guest, destination_name, reason))
+    for target, job in sorted((guest.block_jobs or {}).items()):
+        problems.append(_problem("block_job", guest, destination_name, (
+            "a block job (%s) runs on its disk %s, and libvirt does not migrate a guest while one does: wait for "
+            "it to end (virsh blockjob %s %s --info)" % (job, target, guest.name, target))))
     if guest.policy not in POLICIES:
         problems.append(Problem(
             code="unknown_policy", guest=guest.name, destination=destination_name,

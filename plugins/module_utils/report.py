@@ -15,7 +15,8 @@ on the controller, and plain ``pytest`` tests it.
     hosts:      {host: {steps:    [{name, status (ok|changed|failed|skipped), started, ended, msg}],
                         gates:    [{check, host, ok, msg}],
                         evacuate: the registered result of hostmaint.libvirt.evacuate,
-                        restore:  the registered result of hostmaint.libvirt.restore}}
+                        restore:  the registered result of hostmaint.libvirt.restore,
+                        storage:  the registered result of hostmaint.libvirt.disk_move}}
 
 Everything but ``run_id`` may be missing or None; a result may be a skipped task's (``{skipped: true}``) or a
 failed one's (``{failed: true, msg: ...}``, with or without ``plan`` and ``outcomes``). Nothing under a key
@@ -38,6 +39,11 @@ The algorithm, in one pass per host (hosts sorted by name):
 Totals: ``worst_pause`` is the longest switchover pause (downtime_ms) of any move, with its guest;
 ``longest_move`` the longest duration_s of a move that moved its guest; ``blocked`` counts the moves whose
 outcome is blocked and the guests the plans blocked or could not bring home.
+
+Disk moves (``storage``): every disk copied or tried becomes a ``disk_moves`` entry of its host (guest, target,
+source, dest, to_pool, outcome, bytes, seconds, rate_mib_s, synchronous, source_after, reason); a failed or aborted
+one fails the host, a refused disk makes it ``partial``; the totals count them (``disks_moved``, ``disks_failed``,
+``disks_refused``, ``disk_bytes``).
 
 ``markdown(report)`` renders the summary; ``file_names(run_id)`` the two file names; ``to_json(report)``
 the JSON text (sorted keys, so the same run always gives the same bytes).
@@ -412,6 +418,29 @@ def _move_sentences(name, playbook, moves, blocked, failures, sentences):
     return explained
 
 
+DISK_MOVE_KEYS = ("guest", "target", "source", "dest", "to_pool", "outcome", "bytes", "seconds", "rate_mib_s",
+                  "synchronous", "source_after", "reason")
+
+
+def _disk_moves(name, result):
+    """(disk moves, refused disks, the module's message when it failed) of a disk_move result."""
+    result = _dict(result)
+    moves = []
+    for item in _list(result.get("moves")):
+        if isinstance(item, dict):
+            move = dict((key, item.get(key)) for key in DISK_MOVE_KEYS)
+            move["host"] = name
+            moves.append(move)
+    refused = []
+    for plan in _list(result.get("plans")):
+        for item in _list(_dict(plan).get("refused")):
+            if isinstance(item, dict) and item.get("code") != "already_there":
+                refused.append(dict(host=name, guest=_dict(plan).get("guest"), target=item.get("target"),
+                                    code=item.get("code"), reason=_text(item.get("reason"))))
+    failed = _text(result.get("msg")) if _truthy(result.get("failed")) and not moves else None
+    return moves, refused, failed
+
+
 def _host_report(name, data, playbook, check_mode):
     steps = [_step(item) for item in _list(data.get("steps")) if isinstance(item, dict)]
     gates = [_gate(name, item) for item in _list(data.get("gates")) if isinstance(item, dict)]
@@ -425,9 +454,19 @@ def _host_report(name, data, playbook, check_mode):
             skipped += kind_skipped
     checking = bool(check_mode) or any(s.get("check_mode") for s in sections.values())
     maintenance = _maintenance(sections)
+    disk_moves, disks_refused, disk_failure = _disk_moves(name, data.get("storage"))
 
     failures, sentences = [], []
     _gate_and_step_sentences(name, playbook, gates, steps, failures, sentences)
+    for move in disk_moves:
+        if move["outcome"] in ("failed", "aborted"):
+            failures.append(dict(host=name, what="disk", name="%s %s" % (move["guest"], move["target"]),
+                                 outcome=move["outcome"], reason=move["reason"]))
+    if disk_failure:
+        failures.append(dict(host=name, what="disk_move", name="disk_move", reason=disk_failure))
+    for entry in disks_refused:
+        sentences.append("%s stays where it is: %s." % ("%s of %s" % (entry["target"], entry["guest"]),
+                                                        entry["reason"]))
     explained = _move_sentences(name, playbook, moves, blocked, failures, sentences)
     evacuation = sections.get("evacuate") or {}
     left = []
@@ -452,12 +491,13 @@ def _host_report(name, data, playbook, check_mode):
 
     if failures:
         status = "failed"
-    elif blocked or left or any(m["outcome"] in ("blocked", "not_run") for m in moves):
+    elif blocked or left or disks_refused or any(m["outcome"] in ("blocked", "not_run") for m in moves):
         status = "partial"
     else:
         status = "ok"
     host = dict(status=status, maintenance=maintenance, check_mode=checking, steps=steps, gates=gates,
-                moves=moves, blocked=blocked, skipped=skipped, remaining=left)
+                moves=moves, blocked=blocked, skipped=skipped, remaining=left, disk_moves=disk_moves,
+                disks_refused=disks_refused)
     host.update(sections)
     return host, failures, sentences
 
@@ -513,6 +553,10 @@ def build(run):
         longest_move=_extreme([m for m in done if m["moved"]], "duration_s"),
         steps_failed=len([f for f in failures if f["what"] == "step"]),
         gates_failed=len([f for f in failures if f["what"] == "gate"]),
+        disks_moved=len([d for h in hosts.values() for d in h["disk_moves"] if d["outcome"] == "moved"]),
+        disks_failed=len([d for h in hosts.values() for d in h["disk_moves"] if d["outcome"] in ("failed", "aborted")]),
+        disks_refused=sum(len(h["disks_refused"]) for h in hosts.values()),
+        disk_bytes=sum(int(d["bytes"] or 0) for h in hosts.values() for d in h["disk_moves"] if d["outcome"] == "moved"),
     )
     return dict(
         report_version=REPORT_VERSION,
@@ -608,6 +652,18 @@ def markdown(report):
                 _cell(move["downtime_ms"]), _seconds(move["duration_s"])))
     else:
         lines.append("No guest moved.")
+    disks = [move for host in hosts for move in report["hosts"][host].get("disk_moves", [])]
+    if disks:
+        lines += ["", "## Disk moves", "", "- %d moved, %d failed, %d refused; %s copied" % (
+            totals.get("disks_moved", 0), totals.get("disks_failed", 0), totals.get("disks_refused", 0),
+            _bytes(totals.get("disk_bytes"))), ""]
+        lines += ["| host | guest | disk | to pool | outcome | copied | took s | MiB/s | synchronous | source |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for move in disks:
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                _cell(move["host"]), _cell(move["guest"]), _cell(move["target"]), _cell(move["to_pool"]),
+                _cell(move["outcome"]), _bytes(move["bytes"]) if move["bytes"] else "-", _seconds(move["seconds"]),
+                _cell(move["rate_mib_s"]), "yes" if move["synchronous"] else "no", _cell(move["source_after"])))
     if report["failures"]:
         lines += ["", "## Failures", ""]
         for failure in report["failures"]:

@@ -34,7 +34,8 @@ def evacuation(survey, limits, run_id=None, record=None):
     on every guest that has no record yet."""
     source = survey.source.name
     guests = _without_copies(survey.guests, source, survey.stale_copies)
-    moves = placement.plan(guests, survey.source, survey.destinations, limits, run_id=run_id)
+    moves = placement.plan(guests, survey.source, survey.destinations, limits, run_id=run_id,
+                           disk_bytes=survey.disk_bytes)
     records = dict((g.name, record) for g in guests if g.record is None) if record is not None else {}
     return RunPlan(kind="evacuate", stale_copies=list(survey.stale_copies), moves=moves, guests=guests,
                    records=records)
@@ -47,7 +48,8 @@ def restoration(survey, limits, run_id=None):
     guests_by_host = dict((host, _without_copies(guests, host, survey.stale_copies))
                           for host, guests in survey.guests_by_host.items())
     hosts = dict((facts.name, facts) for facts in survey.destinations)
-    moves = placement.restore_plan(guests_by_host, survey.source, hosts, limits, run_id=run_id)
+    moves = placement.restore_plan(guests_by_host, survey.source, hosts, limits, run_id=run_id,
+                                   disk_bytes=survey.disk_bytes)
     returning = [g for host, guests in sorted(guests_by_host.items()) if host != survey.source.name for g in guests
                  if placement.record_names(g.record, survey.source)]
     return RunPlan(kind="restore", stale_copies=list(survey.stale_copies), moves=moves, guests=returning,

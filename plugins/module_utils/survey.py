@@ -6,10 +6,10 @@
 It runs after the guard (the hold, the maintenance mark, what was under way has landed) and before the plan
 (module_utils.steps), through the module's connections (EngineModule: one adapter per host, which the executor
 and the aftercare use too). It changes nothing. Per host, in one go: its storage pools, its guests (read with
-those pools), its facts (given the pools and guests just read, so the adapter does not read them again), and
-the CPU of every guest the plan may move. A peer that does not answer is in the survey as unreachable facts
-(a verdict, not a failure); this host's own failure is the run's. It imports no libvirt: it speaks to the
-adapter only.
+those pools), its facts (given the pools and guests just read, so the adapter does not read them again), the
+CPU of every guest the plan may move, and the size of the local disks a storage copy may copy (``disk_sizes``). A
+peer that does not answer is in the survey as unreachable facts (a verdict, not a failure); this host's own failure
+is the run's. It imports no libvirt: it speaks to the adapter only.
 """
 
 from __future__ import annotations
@@ -23,6 +23,31 @@ def _identity_stub(engine):
     """This host's name, UUID and hostname: enough to match migration records before its full facts are read."""
     identity = engine.identity()
     return HostFacts(name=engine.self_name, uuid=identity.get("uuid"), hostname=identity.get("hostname"))
+
+
+def disk_sizes(adapter, guests, limits):
+    """{guest: {disk path: bytes}} of the local disks of the running ``guests`` that a storage copy may copy, for the
+    guests ``limits`` allow one, sized on their host (``adapter.volume_sizes``); {} (and no call) when there are none.
+
+    The bytes are each volume's capacity, not its allocation. libvirt reports both reliably for a file volume (its
+    virStorageVolGetInfo reads the file: allocation is the blocks it holds), but the allocation is the top file's
+    alone, while a storage copy (VIR_MIGRATE_NON_SHARED_DISK) sends the disk as the guest sees it, a qcow2 overlay's
+    backing chain included: the capacity (the disk's virtual size) bounds what one pass over the disk sends (what
+    the guest writes meanwhile is sent again), and the migration's time limit is better long than short: a copy cut
+    off by it has to start over."""
+    wanted = {}
+    for guest in guests:
+        if not guest.active or limits is None or not limits.storage_copy_allowed(guest.name):
+            continue
+        paths = [d.path for d in guest.disks if d.pool is not None and not d.shared and d.source_type == "file"
+                 and d.path and d.path.startswith("/")]
+        if paths:
+            wanted[guest.name] = paths
+    if not wanted:
+        return {}
+    sizes = adapter.volume_sizes(sorted(set(path for paths in wanted.values() for path in paths)))
+    return dict((name, dict((path, int(sizes[path]["capacity"])) for path in paths if path in sizes))
+                for name, paths in wanted.items())
 
 
 def _read_peer(engine, name):
@@ -63,7 +88,8 @@ def evacuation(engine, local, mark=None, guests=None):
     stale = [] if late else placement.stale_copies(by_host, {me: _identity_stub(engine)})
     return Survey(source=source, destinations=destinations, guests=guests, limits=engine.limits(),
                   identity=engine.identity(), pools=pools, guests_by_host=by_host, stale_copies=stale,
-                  cpu_xml=cpu_xml, dirty_rates=local.dirty_rates(), mark=mark, unreachable=unreachable)
+                  cpu_xml=cpu_xml, dirty_rates=local.dirty_rates(),
+                  disk_bytes=disk_sizes(local, guests, engine.limits()), mark=mark, unreachable=unreachable)
 
 
 def restoration(engine, local):
@@ -76,7 +102,7 @@ def restoration(engine, local):
     stub = _identity_stub(engine)
     pools = local.pools(shared_names=shared)
     by_host = {me: engine.local_guests(pools, local)}
-    hosts, cpu_xml, unreachable = [], {}, {}
+    hosts, cpu_xml, unreachable, disk_bytes = [], {}, {}, {}
     for dest in engine.destinations():
         name = dest["name"]
         try:
@@ -84,6 +110,7 @@ def restoration(engine, local):
             for guest in guests:
                 if placement.record_names(guest.record, stub):
                     cpu_xml[guest.name] = peer.guest_cpu_xml(guest.name)
+            disk_bytes.update(disk_sizes(peer, [g for g in guests if g.name in cpu_xml], engine.limits()))
             by_host[name] = guests
             hosts.append(peer.host_facts(name, shared_names=shared, pools=peer_pools, resident=guests))
         except HostmaintError as exc:
@@ -96,5 +123,5 @@ def restoration(engine, local):
         raise HostmaintError(home.unreachable_reason, host=me)
     return Survey(source=home, destinations=hosts, guests=returning, limits=engine.limits(),
                   identity=engine.identity(), pools=pools, guests_by_host=by_host,
-                  stale_copies=placement.stale_copies(by_host, {me: stub}), cpu_xml=cpu_xml,
+                  stale_copies=placement.stale_copies(by_host, {me: stub}), cpu_xml=cpu_xml, disk_bytes=disk_bytes,
                   mark=home.maintenance_info, unreachable=unreachable)

@@ -81,7 +81,10 @@ plan:
   type: dict
   contains:
     moves:
-      description: Guest, action, source, destination, wave, order, memory_mib, expected_bytes per move.
+      description:
+        - Guest, action, source, destination, wave, order, memory_mib, expected_bytes per move.
+        - A storage copy (O(allow_storage_copy)) has C(storage_copy), the disks it copies (C(copy_disks), targets) and
+          their size in bytes (C(disk_bytes), each volume's capacity, also in C(expected_bytes)).
       type: list
       elements: dict
     waves:
@@ -122,6 +125,8 @@ outcomes:
       when it switched over (C(switchover)), when its settle period was over (C(checked)) and when it was
       C(done); a phase the move did not reach is null.
     - C(duration_s) runs from the start of the move to its switchover (the settle period excluded).
+    - C(source_disks_deleted) lists the disks a storage copy left on the host the guest left that were deleted
+      there (O(storage_copy_source)); C(reason) says which stay and why.
   returned: when not in check mode
   type: list
   elements: dict
@@ -142,6 +147,7 @@ outcomes:
       runs_on: [hv2]
       state_after: running
       timeline: {queued: 0.0, started: 0.41, switchover: 2.51, checked: 7.52, done: 7.53}
+      source_disks_deleted: []
 under_way:
   description:
     - Migrations found under way on this host when the run began, before it planned. Each has C(guest), C(direction)

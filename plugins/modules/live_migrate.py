@@ -74,6 +74,7 @@ window_changes:
 """
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import survey as surveys
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import EngineModule
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import Survey
@@ -131,7 +132,8 @@ class LiveMigrate(EngineModule):
         source = local.host_facts(self.self_name, shared_names=self.params["shared_pools"])
         source.generation = self.generation_of(self.self_name, source)
         destination = self.facts(target, self.peer, guests=[guest], cpu_xml=self.cpu_xml(local, [guest]))
-        plan = placement.plan([guest], source, [destination], self.limits(), run_id=self.run_id)
+        disk_bytes = surveys.disk_sizes(local, [guest], self.limits())
+        plan = placement.plan([guest], source, [destination], self.limits(), run_id=self.run_id, disk_bytes=disk_bytes)
         if plan.blocked:
             reasons = sorted(set(r.message for r in plan.blocked[0].reasons))
             raise HostmaintError("; ".join(reasons), plan=plan.as_dict(), changed=False)
@@ -139,7 +141,8 @@ class LiveMigrate(EngineModule):
             return dict(changed=True, plan=plan.as_dict())
         identity = local.host_identity()
         records = {} if guest.record is not None else {name: self.record(identity)}
-        survey = Survey(source=source, destinations=[destination], guests=[guest], limits=self.limits())
+        survey = Survey(source=source, destinations=[destination], guests=[guest], limits=self.limits(),
+                        disk_bytes=disk_bytes)
         executor = self.executor(self.unsafe_guests([guest], pools), probes=self.probes([guest]))
         outcome = executor.run(plan, records=records, survey=survey)[0]
         window_changes = [c.as_dict() for c in executor.window_changes]

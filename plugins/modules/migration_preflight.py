@@ -76,6 +76,7 @@ plan:
 """
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement, preflight
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import survey as surveys
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import EngineModule
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.options import MIGRATION_PREFLIGHT_SPEC
@@ -103,7 +104,8 @@ class MigrationPreflight(EngineModule):
         destinations = [self.facts(d["name"], self.peer, guests=guests, cpu_xml=cpu_xml) for d in self.destinations()]
         limits = self.limits()
         verdicts = preflight.verdicts(guests, source, destinations, limits)
-        plan = placement.plan(guests, source, destinations, limits, run_id=self.run_id)
+        plan = placement.plan(guests, source, destinations, limits, run_id=self.run_id,
+                              disk_bytes=surveys.disk_sizes(local, guests, limits))
         return dict(changed=False, verdicts=verdicts, plan=plan.as_dict(), ready=plan.proceed,
                     blocked=[b.as_dict() for b in plan.blocked])
 

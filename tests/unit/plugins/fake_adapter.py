@@ -7,7 +7,9 @@ run holds; ``cluster.factory`` is what a module takes as ``adapter_factory``: it
 ``FakeAdapter`` of one host. A FakeAdapter has the methods of LibvirtAdapter the modules and the executor call,
 with the same parameters (tests/unit/plugins/test_fake_adapter.py holds it to that), and speaks only in the
 model's terms: no libvirt here. A migration job finishes as soon as it is waited for: the guest lands on its
-destination with its record, unless ``cluster.migration_error`` says how it fails.
+destination with its record, unless ``cluster.migration_error`` says how it fails. The volumes of each host's pools
+are ``cluster.volumes`` ({host: {path: {capacity, allocation}}}); a storage copy makes the copied disks' volumes on the
+destination and leaves the source's where they are, as libvirt does.
 
 Every call is logged in ``cluster.calls`` as (host, method, guest or None). ``cluster.fail(method, host, at=N)``
 makes the N-th call of that method on that host raise a HostmaintError, as the real adapter raises every
@@ -42,6 +44,7 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
 )
 
 SHARED = "/var/lib/libvirt/shared"
+LOCAL = "/var/lib/libvirt/images"  # the target of each host's pool "default", which no other host shares
 LOCAL_URI = "qemu:///system"
 URI_TEMPLATE = "qemu+tls://{host}/system"
 
@@ -91,6 +94,8 @@ class FakeCluster(object):
         self.migration_error = {}  # guest -> the error its migration fails with (it stays on its source)
         self.limits = {}  # (host, guest) -> downtime limit set back after a failed migration
         self.definitions = {}  # inactive XML handed out -> the Guest it defines
+        self.volumes = dict((host, {}) for host in hosts)  # host -> {path: {capacity, allocation}} of its pools
+        self.landing_events = {}  # guest -> [(kind, detail)] its destination's watch sees after the guest lands
         self.watches = {}  # (host, guest) -> [GuestWatch]
         self.lock = threading.RLock()
         self.uris = dict((URI_TEMPLATE.format(host=host), host) for host in hosts)
@@ -157,15 +162,21 @@ class FakeCluster(object):
         return [call for call in self.calls if call[1] in changing]
 
     # -- the world's own moves ------------------------------------------------------------------
-    def land(self, source, destination, name, paused):
+    def land(self, source, destination, name, paused, copy_disks=()):
+        """The guest runs on ``destination``; the volumes of its disks ``copy_disks`` (targets) are copied there."""
         with self.lock:
             guest = self.hosts[source].pop(name)
             if paused:
                 guest.state = "paused"
             self.hosts[destination][name] = guest  # its record is its own metadata: it travels with it
+            for disk in guest.disks:
+                if disk.target in copy_disks and disk.path in self.volumes[source]:
+                    self.volumes[destination][disk.path] = dict(self.volumes[source][disk.path])
             watches = list(self.watches.get((destination, name), []))
         for watch in watches:
             watch.add("resumed", "migrated")
+            for kind, detail in self.landing_events.get(name, []):
+                watch.add(kind, detail)
 
 
 class FakeJob(object):
@@ -200,7 +211,8 @@ class FakeJob(object):
                 self.outcome = JobResult(ok=False, error=error)
             else:
                 self.outcome = JobResult(ok=True)
-                self.cluster.land(self.source, self.destination, self.name, self.options.paused)
+                self.cluster.land(self.source, self.destination, self.name, self.options.paused,
+                                  copy_disks=self.options.copy_disks if self.options.storage_copy else ())
         return True
 
     def result(self):
@@ -245,7 +257,8 @@ class FakeAdapter(object):
 
     @_logged
     def pools(self, shared_names=()):
-        return [dict(name="shared", type="netfs", path=SHARED, active=True, shared=True, shared_by="pool type netfs")]
+        return [dict(name="shared", type="netfs", path=SHARED, active=True, shared=True, shared_by="pool type netfs"),
+                dict(name="default", type="dir", path=LOCAL, active=True, shared=False, shared_by=None)]
 
     @_logged
     def memory_mib(self):
@@ -272,11 +285,30 @@ class FakeAdapter(object):
 
     @_logged
     def local_volumes(self, paths):
-        return []
+        return [path for path in paths if path in self.cluster.volumes[self.host]]
 
     @_logged
     def delete_volumes(self, paths):
+        for path in paths:
+            if path not in self.cluster.volumes[self.host]:
+                raise HostmaintError("cannot delete %s on %s: Storage volume not found" % (path, self.uri))
+            del self.cluster.volumes[self.host][path]
         return list(paths)
+
+    @_logged
+    def volume_sizes(self, paths):
+        volumes = self.cluster.volumes[self.host]
+        return dict((path, dict(volumes[path])) for path in paths if path in volumes)
+
+    @_logged
+    def definitions_naming(self, paths):
+        found = dict((path, {}) for path in paths)
+        for name, guest in self._guests().items():
+            kinds = [kind for kind, has in (("inactive", guest.persistent), ("live", guest.active)) if has]
+            for disk in guest.disks:
+                if disk.path in found and kinds:
+                    found[disk.path][name] = kinds
+        return found
 
     # -- maintenance mark and run hold ------------------------------------------------------------
     @_logged
@@ -413,6 +445,8 @@ class FakeAdapter(object):
     @_logged
     def start_migration(self, name, dest_uri, options, destination=None):
         self._guest(name)
+        if options.storage_copy and not options.copy_disks:  # as libvirt_adapter.migration_flags refuses it
+            raise HostmaintError("cannot migrate %s with a storage copy that names no disk" % name, guest=name)
         return FakeJob(self.cluster, self.host, name, self.cluster.uris[dest_uri], options)
 
 

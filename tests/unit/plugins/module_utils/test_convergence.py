@@ -109,6 +109,22 @@ def test_timeout_is_proportional_to_memory_with_a_floor(memory_mib, disk_bytes, 
     assert convergence.timeout_for(memory_mib, LadderPolicy(), disk_bytes) == pytest.approx(expected)
 
 
+def test_a_storage_copy_of_a_small_guest_with_a_large_disk_gets_the_time_its_disk_needs():
+    # 512 MiB of memory alone get 75 s; a 20 GiB disk beside it needs 150 s per GiB of it too
+    policy = LadderPolicy()
+    alone = convergence.new_state(policy, "db1", 512)
+    state = convergence.new_state(policy, "db1", 512, disk_bytes=20 * 1024 ** 3)
+    assert (alone.timeout_s, state.timeout_s, state.disk_bytes) == (75.0, pytest.approx(3075.0), 20 * 1024 ** 3)
+    # still copying the disk after what memory alone would allow: it waits; past its own limit it is aborted,
+    # and the reason counts the disk
+    convergence.observe(state, JobSample(elapsed_s=600.0, data_processed=5 * 1024 ** 3))
+    assert convergence.next_action(policy, state).kind == "wait"
+    convergence.observe(state, JobSample(elapsed_s=3100.0, data_processed=19 * 1024 ** 3))
+    action = convergence.next_action(policy, state)
+    assert action.kind == "abort" and action.reason == (
+        "migration of db1 took 3100 s, over its 3075 s limit for 512 MiB and 20480 MiB of disks")
+
+
 def test_timeout_rejects_nonsense():
     with pytest.raises(DecisionError, match="invalid migration size"):
         convergence.timeout_for(-1)

@@ -96,6 +96,14 @@ def defaults(**given):
     return params
 
 
+@pytest.mark.parametrize("given, expected", [(dict(), "delete"), (dict(storage_copy_source="keep"), "keep")])
+def test_storage_copy_source_reaches_the_executor_and_deletes_by_default(given, expected):
+    subject = engine.EngineModule(module=types.SimpleNamespace(params=defaults(name="hv1", **given)),
+                                  adapter_factory=lambda uri: None)
+    subject.validate()
+    assert subject.executor().storage_copy_source == expected
+
+
 @pytest.mark.parametrize("given, message", [
     (dict(pause_target_ms=-1), "pause_target_ms must be 0 or more, got -1"),
     (dict(pause_target_ms=0), None),

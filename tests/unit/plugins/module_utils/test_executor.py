@@ -16,12 +16,18 @@ import time
 import pytest
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor, Schedule, _Run
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import (
+    Executor,
+    Schedule,
+    _Run,
+    source_disks_to_delete,
+)
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.libvirt_adapter import GuestWatch
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     MIB,
     TIMELINE_PHASES,
     CompletedStats,
+    Disk,
     Guest,
     HostFacts,
     JobResult,
@@ -333,7 +339,7 @@ def test_a_migration_that_makes_progress_completes_and_its_record_travels():
     data = outcomes[0].as_dict()
     assert set(data) == {"guest", "action", "source", "destination", "wave", "outcome", "moved", "duration_s",
                          "downtime_ms", "bytes_transferred", "iterations", "ladder_steps", "reason", "runs_on",
-                         "state_after", "timeline"}
+                         "state_after", "timeline", "source_disks_deleted"}
     assert data["moved"] is True and data["reason"] is None
 
 
@@ -364,6 +370,76 @@ def test_a_stalled_migration_climbs_the_ladder_then_is_aborted_at_its_bound_and_
     assert outcome.reason.endswith("slow keeps running on hv1") and outcome.runs_on == ["hv1"]
     assert world.hosts["hv1"] == {"slow": "running"} and world.records == {}  # no record on a guest that stayed
     assert 1.0 <= outcome.duration_s < 5 and outcome.timeline["switchover"] is None
+
+
+class CopyingWorld(World):
+    """A World whose guests have one local disk each, /var/lib/libvirt/images/<guest>.qcow2 (what a storage copy
+    reads), on hosts whose pools hold no volume."""
+
+    def connect(self, host):
+        self.connects[host] = self.connects.get(host, 0) + 1
+        return CopyingAdapter(self, host)
+
+
+class CopyingAdapter(FakeAdapter):
+    def guest(self, name, pools=None):
+        self.guest_state(name)
+        return Guest(name=name, uuid="uuid-%s" % name, disks=[Disk(target="vda", path=IMAGE % name, pool="default")])
+
+    def local_volumes(self, paths):
+        self._up()
+        return []
+
+
+IMAGE = "/var/lib/libvirt/images/%s.qcow2"
+
+
+def test_a_storage_copy_gets_the_time_its_disks_need_beside_its_memory():
+    # 256 MiB alone would get the 0.5 s floor; its 1 GiB disk, at 1 s per GiB, gives it 1.25 s
+    world = CopyingWorld("hv1", "hv2")
+    world.add("hv1", "db1")
+    world.behaviour["db1"] = Behaviour(release=threading.Event(), stall=True)  # never finishes on its own
+    policy = LadderPolicy(poll_interval_s=0.01, timeout_floor_s=0.5, timeout_s_per_gib=1.0, step_interval_s=10)
+    copy = move("db1", "hv1", "hv2")
+    copy.storage_copy, copy.copy_disks, copy.disk_bytes = True, ["vda"], 1024 * MIB
+    outcome = executor(world, policy=policy).run(Plan(moves=[copy]))[0]
+    assert world.jobs["db1"].options.storage_copy and world.jobs["db1"].options.copy_disks == ["vda"]
+    assert outcome.outcome == "aborted" and 1.25 <= outcome.duration_s < 5
+    assert outcome.reason.startswith("aborted: migration of db1 took 1 s, over its 1 s limit for 256 MiB and "
+                                     "1024 MiB of disks")
+    assert outcome.source_disks_deleted == [] and world.hosts["hv1"] == {"db1": "running"}
+
+
+def test_storage_copy_source_is_delete_or_keep():
+    assert executor(World("hv1")).storage_copy_source == "delete"
+    with pytest.raises(HostmaintError) as error:
+        executor(World("hv1"), storage_copy_source="shred")
+    assert error.value.message == "invalid storage_copy_source 'shred': expected one of delete, keep"
+
+
+A = IMAGE % "db1"
+BOTH = {A: {"db1": ["inactive", "live"]}}
+
+
+@pytest.mark.parametrize("changes, kept", [
+    (dict(), None),  # it ran well there, alone, on a copy the copy made, and nothing here names it
+    (dict(still_on_source=True), "db1 is still defined on hv1"),
+    (dict(running_there=False), "db1 does not run on hv2"),
+    (dict(existed_there=[A]), "hv2 had a volume at that path before the copy (on storage both share, it is this one)"),
+    (dict(volumes_there=[]), "no pool of hv2 holds a volume at that path"),
+    (dict(named_there={A: {"db1": ["live"]}}), "the persistent definition of db1 on hv2 does not name it"),
+    (dict(named_there={A: {"db1": ["inactive"]}}), "the live definition of db1 on hv2 does not name it"),
+    (dict(named_there={A: {"other": ["inactive", "live"]}}),
+     "the live and persistent definitions of db1 on hv2 do not name it"),
+    (dict(named_here={A: {"backup": ["live"], "db1-old": ["inactive"]}}),
+     "the definition of backup, db1-old on hv1 names it"),
+])
+def test_a_source_disk_is_deleted_only_when_every_condition_holds(changes, kept):
+    given = dict(still_on_source=False, running_there=True, existed_there=[], volumes_there=[A], named_there=BOTH,
+                 named_here={A: {}})
+    given.update(changes)
+    delete, stays = source_disks_to_delete("db1", [A], "hv1", "hv2", **given)
+    assert (delete, stays) == (([A], []) if kept is None else ([], [(A, kept)]))
 
 
 # -- the sliding window --------------------------------------------------------------------------------------

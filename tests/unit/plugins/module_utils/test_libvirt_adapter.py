@@ -112,6 +112,21 @@ def test_flags_and_parameters_come_from_plain_options():
                       libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS: ["vda"]}
 
 
+def test_a_storage_copy_always_names_its_disks_and_one_that_names_none_is_refused():
+    flags, params = libvirt_adapter.migration_flags(MigrationOptions(storage_copy=True, copy_disks=["vdb"]))
+    assert flags & libvirt.VIR_MIGRATE_NON_SHARED_DISK and params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] == ["vdb"]
+    # without the list libvirt would copy every writable disk, those on shared storage onto themselves too
+    with pytest.raises(HostmaintError) as error:
+        libvirt_adapter.migration_flags(MigrationOptions(storage_copy=True), "web1")
+    assert error.value.message == ("cannot migrate web1 with a storage copy that names no disk: libvirt would copy "
+                                   "every writable disk, those on shared storage too")
+    dom = FakeDom()
+    with pytest.raises(HostmaintError) as error:
+        adapter_with(dom).start_migration("web1", "qemu+tls://hv2/system", MigrationOptions(storage_copy=True))
+    assert error.value.message.startswith("cannot migrate web1 with a storage copy that names no disk")
+    assert dom.calls == []  # nothing was started, not even the downtime limit set
+
+
 @pytest.mark.parametrize("code, domain, cause", [
     (libvirt.VIR_ERR_OPERATION_ABORTED, libvirt.VIR_FROM_QEMU, "aborted"),
     (libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_FROM_RPC, "destination"),  # unable to connect to server at hv2
@@ -180,6 +195,141 @@ def test_a_job_keeps_the_downtime_limit_the_guest_had_before_and_it_can_be_set_b
     assert job.downtime_before is None
     job.abort()
     assert job.wait(1)
+
+
+IMAGES = "/var/lib/libvirt/images"
+NO_VOLUME = libvirt.VIR_ERR_NO_STORAGE_VOL
+
+
+class Volume(object):
+    def __init__(self, path, capacity=0, allocation=0):
+        self._path, self.capacity, self.allocation = path, capacity, allocation
+
+    def info(self):
+        return [0, self.capacity, self.allocation]
+
+    def path(self):
+        return self._path
+
+    def name(self):
+        return self._path.rpartition("/")[2]
+
+    def XMLDesc(self, flags):
+        fmt = self._path.rpartition(".")[2]
+        return "<volume><target><format type='%s'/></target></volume>" % fmt
+
+    def storagePoolLookupByVolume(self):
+        return VolumePool(None)
+
+
+class VolumePool(object):
+    """A pool that lists the volumes it has not listed yet once it is refreshed; its volumes by name."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def name(self):
+        return "default"
+
+    def refresh(self, flags):
+        self.conn.refreshed += 1
+        self.conn.listed.update(self.conn.unlisted)
+
+    def storageVolLookupByName(self, name):
+        if self.conn.pool_error is not None:
+            raise self.conn.pool_error
+        for path, volume in self.conn.listed.items():
+            if path.rpartition("/")[2] == name:
+                return volume
+        raise FakeError("Storage volume not found: no storage vol with matching name '%s'" % name, code=NO_VOLUME)
+
+
+class NamingDom(object):
+    def __init__(self, name, active=True, persistent=True, live=None, inactive=None, gone=False):
+        self._name, self.active, self.persistent, self.live, self.inactive = name, active, persistent, live, inactive
+        self.gone = gone
+
+    def name(self):
+        return self._name
+
+    def isActive(self):
+        return self.active
+
+    def isPersistent(self):
+        return self.persistent
+
+    def XMLDesc(self, flags):
+        if self.gone:
+            raise FakeError("Domain not found", code=libvirt.VIR_ERR_NO_DOMAIN)
+        return self.inactive if flags & libvirt.VIR_DOMAIN_XML_INACTIVE or not self.active else self.live
+
+
+class StorageConn(object):
+    def __init__(self, listed=None, unlisted=None, doms=(), pool_error=None):
+        self.listed, self.unlisted, self.doms, self.pool_error = dict(listed or {}), dict(unlisted or {}), doms, pool_error
+        self.refreshed = 0
+
+    def storageVolLookupByPath(self, path):
+        if path in self.listed:
+            return self.listed[path]
+        raise FakeError("Storage volume not found: no storage vol with matching path '%s'" % path, code=NO_VOLUME)
+
+    def listAllStoragePools(self, flags):
+        return [VolumePool(self)]
+
+    def storagePoolLookupByName(self, name):
+        return VolumePool(self)
+
+    def listAllDomains(self, flags):
+        return list(self.doms)
+
+
+def test_volume_sizes_are_each_volumes_capacity_and_allocation_and_an_unlisted_file_is_found_after_a_refresh():
+    conn = StorageConn(listed={IMAGES + "/a.qcow2": Volume(IMAGES + "/a.qcow2", 20 << 30, 3 << 30)},
+                       unlisted={IMAGES + "/b.raw": Volume(IMAGES + "/b.raw", 8 << 30, 8 << 30)})
+    adapter = libvirt_adapter.LibvirtAdapter(URI, conn=conn)
+    sizes = adapter.volume_sizes([IMAGES + "/a.qcow2"])
+    assert sizes == {IMAGES + "/a.qcow2": dict(capacity=20 << 30, allocation=3 << 30)}
+    assert conn.refreshed == 0  # every one found: no pool is refreshed
+    assert adapter.volume_sizes([IMAGES + "/a.qcow2", IMAGES + "/b.raw", "/srv/none.qcow2"]) == {
+        IMAGES + "/a.qcow2": dict(capacity=20 << 30, allocation=3 << 30),
+        IMAGES + "/b.raw": dict(capacity=8 << 30, allocation=8 << 30)}
+    assert conn.refreshed == 1
+
+
+def disks_xml(name, *sources):
+    """A domain XML whose disks have these <source .../> (and <backingStore> ...) elements, one disk each."""
+    disks = "".join("<disk type='file' device='disk'>%s<target dev='vd%s'/></disk>" % (source, "abcdefgh"[i])
+                    for i, source in enumerate(sources))
+    return "<domain><name>%s</name><devices>%s</devices></domain>" % (name, disks)
+
+
+def test_definitions_naming_reads_live_and_persistent_definitions_backing_files_and_volumes():
+    a, base, c = IMAGES + "/a.qcow2", IMAGES + "/base.qcow2", IMAGES + "/c.qcow2"
+    doms = [
+        # running and persistent: its live definition names a and its backing file, its persistent one a
+        NamingDom("web1", live=disks_xml("web1", "<source file='%s'/><backingStore type='file'><source file='%s'/>"
+                                                 "</backingStore>" % (a, base)),
+                  inactive=disks_xml("web1", "<source file='%s'/>" % a)),
+        # shut off: a as a volume of the pool default
+        NamingDom("web2", active=False, inactive=disks_xml("web2", "<source pool='default' volume='a.qcow2'/>")),
+        # transient, its path written with a double slash; and a volume that its pool does not hold
+        NamingDom("web3", persistent=False, live=disks_xml("web3", "<source file='%s//c.qcow2'/>" % IMAGES,
+                                                           "<source pool='default' volume='gone.qcow2'/>")),
+        NamingDom("left", gone=True),  # undefined between listing and reading
+    ]
+    conn = StorageConn(listed={a: Volume(a)}, doms=doms)
+    found = libvirt_adapter.LibvirtAdapter(URI, conn=conn).definitions_naming([a, base, c, "/srv/none.qcow2"])
+    assert found == {a: {"web1": ["inactive", "live"], "web2": ["inactive"]}, base: {"web1": ["live"]},
+                     c: {"web3": ["live"]}, "/srv/none.qcow2": {}}
+    # a volume whose pool cannot answer: what it names is not known, so the answer is an error, not "nothing"
+    conn = StorageConn(doms=doms[1:2], pool_error=FakeError("Requested operation is not valid: storage pool "
+                                                            "'default' is not active",
+                                                            code=libvirt.VIR_ERR_OPERATION_INVALID))
+    with pytest.raises(HostmaintError) as error:
+        libvirt_adapter.LibvirtAdapter(URI, conn=conn).definitions_naming([a])
+    assert error.value.message == ("cannot read which definitions of the guests of %s name their disks: Requested "
+                                   "operation is not valid: storage pool 'default' is not active" % URI)
 
 
 def test_an_unknown_guest_cannot_start_migrating():
@@ -297,6 +447,8 @@ RAISING = [
     ("existing_paths", (["/srv/web1.qcow2"], []), None),
     ("local_volumes", (["/srv/web1.qcow2"],), None),
     ("delete_volumes", (["/srv/web1.qcow2"],), None),
+    ("volume_sizes", (["/srv/web1.qcow2"],), None),
+    ("definitions_naming", (["/srv/web1.qcow2"],), None),
     ("host_facts", ("hv1",), None),
     ("maintenance", (), None),
     ("set_maintenance", ({"run_id": "run-1", "since": "now"},), None),
@@ -323,6 +475,22 @@ RAISING = [
     ("start", ("web1",), "web1"),
     ("set_downtime_limit", ("web1", 300), "web1"),
     ("start_migration", ("web1", "qemu+tls://hv2/system", MigrationOptions()), "web1"),
+    ("pool_space", (), None),
+    ("volume_names", ("new",), None),
+    ("pool_volumes", ("new",), None),
+    ("volume_info", (["/srv/web1.qcow2"],), None),
+    ("create_volume", ("new", "web1.qcow2", 1 << 30, "qcow2"), None),
+    ("copy_volume", ("/srv/web1.qcow2", "new", "web1.qcow2", "qcow2"), None),
+    ("block_jobs", ("web1",), "web1"),
+    ("snapshot_count", ("web1",), "web1"),
+    ("start_block_copy", ("web1", "vda", "/srv/new/web1.qcow2", "qcow2"), "web1"),
+    ("block_copy_state", ("web1", "vda"), "web1"),
+    ("end_block_copy", ("web1", "vda", True), "web1"),
+    ("set_disk_source", ("web1", "vda", "/srv/new/web1.qcow2"), "web1"),
+    ("disk_sources", ("web1", "vda"), "web1"),
+    ("disk_move_record", ("web1",), "web1"),
+    ("set_disk_move_record", ("web1", {"run_id": "run-1", "disks": []}), "web1"),
+    ("clear_disk_move_record", ("web1",), "web1"),
 ]
 
 # Calls whose failure is an answer by design: (method, arguments, what it answers on a broken connection).

@@ -28,7 +28,8 @@ MODULE_OPTIONS = dict(
 SHARED_OPTIONS = [
     "allow_partial", "allow_storage_copy", "auto_converge", "bandwidth_mib", "connect_timeout", "downtime_steps_ms",
     "generation", "max_inbound", "max_outbound", "min_timeout", "pause_target_ms", "policies", "postcopy", "probes", "reserve_mib",
-    "settle_s", "shared_pools", "shutdown_timeout", "timeout_per_gib", "tls", "uri", "uri_template",
+    "settle_s", "shared_pools", "shutdown_timeout", "storage_copy_source", "timeout_per_gib", "tls", "uri",
+    "uri_template",
 ]
 
 
@@ -142,8 +143,8 @@ def test_module_spec_takes_short_and_qualified_names_and_adds_the_connection_opt
 def test_module_spec_of_a_module_that_is_not_an_engine_module_is_one_sentence(name):
     with pytest.raises(HostmaintError) as error:
         options.module_spec(name)
-    assert error.value.message == ("%s is not an engine module of hostmaint.libvirt (one of evacuate, live_migrate, "
-                                   "migration_preflight, restore)" % name)
+    assert error.value.message == ("%s is not an engine module of hostmaint.libvirt (one of disk_move, evacuate, "
+                                   "live_migrate, migration_preflight, restore)" % name)
 
 
 def test_the_engine_modules_use_these_specs():

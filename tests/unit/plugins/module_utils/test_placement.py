@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import generation, placement, preflight
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
+    GIB,
     MIB,
     POLICIES,
     DecisionError,
@@ -287,11 +288,20 @@ def test_storage_copy_move_names_the_disks_and_counts_their_bytes():
     local = Disk(target="vda", path="/var/lib/libvirt/images/a.qcow2")
     destination = host("hv2", pools=[{"name": "default", "path": "/var/lib/libvirt/images", "active": True}])
     the_guest = guest("a", 1024, disks=[local, Disk(target="vdb", path=SHARED + "/a.qcow2")])
+    # the survey sizes every local disk it may copy; only the disks the move copies count
+    sizes = {"a": {local.path: 10 * GIB, SHARED + "/a.qcow2": 99 * GIB}}
     plan = placement.plan([the_guest], HV1, [destination], Limits(allow_storage_copy=["a"], reserve_mib=0),
-                          disk_bytes={"a": 10 * MIB})
+                          disk_bytes=sizes)
     move = plan.moves[0]
     assert move.storage_copy and move.copy_disks == ["vda"]
-    assert move.expected_bytes == 1024 * MIB + 10 * MIB
+    assert (move.disk_bytes, move.expected_bytes) == (10 * GIB, 1024 * MIB + 10 * GIB)
+    assert plan.as_dict()["moves"][0]["disk_bytes"] == 10 * GIB
+    # a guest the survey could not size counts its memory only; a shut-off one copies nothing
+    unsized = placement.plan([the_guest], HV1, [destination], Limits(allow_storage_copy=True, reserve_mib=0))
+    assert (unsized.moves[0].disk_bytes, unsized.moves[0].expected_bytes) == (0, 1024 * MIB)
+    off = placement.plan([dataclasses.replace(the_guest, state="shutoff")], HV1, [destination],
+                         Limits(allow_storage_copy=True, reserve_mib=0), disk_bytes=sizes)
+    assert (off.moves[0].action, off.moves[0].disk_bytes, off.moves[0].expected_bytes) == ("move_definition", 0, 0)
     blocked = placement.plan([the_guest], HV1, [destination], NO_RESERVE)
     assert [p.code for p in blocked.blocked[0].reasons] == ["disk_not_shared"]
 
@@ -580,6 +590,23 @@ def test_restore_prefers_the_running_copy_of_a_guest_defined_twice():
     guests = {"hv1": [away("a", state="shutoff")], "hv2": [away("a")]}
     plan = placement.restore_plan(guests, HOME, {"hv2": host("hv2")})
     assert [(m.guest, m.source, m.action) for m in plan.moves] == [("a", "hv2", "migrate")]
+
+
+def test_restore_brings_a_guest_with_local_disks_home_by_a_storage_copy_that_counts_their_bytes():
+    # its disk sits in hv2's own pool, the copy an evacuation made; home has a pool for that directory
+    pools = [{"name": "default", "path": "/var/lib/libvirt/images", "active": True}]
+    local = Disk(target="vda", path="/var/lib/libvirt/images/a.qcow2", pool="default", shared=False)
+    guests = {"hv1": [], "hv2": [away("a", 512, disks=[local])]}
+    home = dataclasses.replace(HOME, pools=pools, volume_paths=HOME.volume_paths + [local.path])
+    blocked = placement.restore_plan(guests, home, {"hv2": host("hv2", pools=pools)}, NO_RESERVE)
+    assert [p.code for p in blocked.not_home[0].reasons] == ["disk_not_shared"] and blocked.moves == []
+    plan = placement.restore_plan(guests, home, {"hv2": host("hv2", pools=pools)},
+                                  Limits(reserve_mib=0, allow_storage_copy=True), disk_bytes={"a": {local.path: 20 * GIB}})
+    move = plan.moves[0]
+    # copied even though home has a file at that path: what an earlier copy left there is not the guest's disk
+    assert (move.guest, move.source, move.destination, move.action, move.storage_copy, move.copy_disks) == (
+        "a", "hv2", "hv1", "migrate", True, ["vda"])
+    assert (move.disk_bytes, move.expected_bytes) == (20 * GIB, 512 * MIB + 20 * GIB)
 
 
 def test_restore_keeps_anti_affinity_with_home_residents():

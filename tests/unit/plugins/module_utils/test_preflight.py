@@ -305,3 +305,10 @@ def test_a_destination_that_cannot_list_its_bridges_is_not_judged_on_them():
     # bridges None: its libvirt has no interface driver; libvirt itself refuses a missing bridge at migration
     assert "bridge_missing" not in codes_of(preflight.check(guest(), SOURCE, host(bridges=None)))
     assert "bridge_missing" in codes_of(preflight.check(guest(), SOURCE, host(bridges=[])))
+
+
+def test_a_guest_with_a_block_job_running_is_blocked_everywhere_with_a_sentence_naming_the_disk():
+    problems = preflight.check_guest(guest(block_jobs={"vda": "copy"}))
+    assert codes_of(problems) == ["block_job"]
+    assert "a block job (copy) runs on its disk vda" in problems[0].message and "web01" in problems[0].message
+    assert codes_of(preflight.check(guest(block_jobs={"vda": "copy"}), SOURCE, host())) == ["block_job"]

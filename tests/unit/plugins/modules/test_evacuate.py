@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import MigrationRecord
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import GIB, MIB, Disk, MigrationRecord
 from ansible_collections.hostmaint.libvirt.plugins.modules import evacuate
 from ansible_collections.hostmaint.libvirt.tests.unit.plugins.fake_adapter import (
+    LOCAL,
     MOVES_BEGIN,
     FakeCluster,
     before_the_moves,
@@ -330,3 +331,93 @@ def test_options_naming_a_guest_no_host_has_fail_before_the_hold_and_the_mark(ca
                                            "name guests of these hosts, or remove ghost from policies"), result
     assert cluster.marks == {} and cluster.holds == {} and cluster.placement()["hv1"] == ["web1", "web2"]
     assert cluster.changes() == []  # judged by name on each host before anything was written
+
+
+# -- guests whose local disks a storage copy takes along ----------------------------------------------------------
+DB1_DISK = LOCAL + "/db1.qcow2"
+
+
+def local_disk_guest(**volume):
+    """hv1 runs db1 (512 MiB) on a 20 GiB disk in its own pool (no other host shares it); hv2 runs nothing."""
+    cluster = FakeCluster("hv1", "hv2")
+    cluster.add("hv1", "db1", disks=[Disk(target="vda", path=DB1_DISK, format="qcow2", pool="default")])
+    cluster.volumes["hv1"][DB1_DISK] = dict(dict(capacity=20 * GIB, allocation=3 * GIB), **volume)
+    return cluster
+
+
+def db1_outcome(result):
+    return [o for o in result["outcomes"] if o["guest"] == "db1"][0]
+
+
+def test_a_storage_copy_counts_its_disk_and_deletes_it_on_the_source_once_the_guest_ran_well(capsys):
+    cluster = local_disk_guest()
+    code, blocked = run_module(capsys, evacuate.Evacuate, cluster, check=True)
+    assert code == 1 and "storage copy is not allowed" in blocked["msg"], blocked
+    code, check = run_module(capsys, evacuate.Evacuate, cluster, check=True, allow_storage_copy=True)
+    move = check["plan"]["moves"][0]
+    # the plan counts the disk's capacity beside the memory, so its time limit does too
+    assert (move["storage_copy"], move["copy_disks"], move["disk_bytes"]) == (True, ["vda"], 20 * GIB), check
+    assert move["expected_bytes"] == 512 * MIB + 20 * GIB
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, allow_storage_copy=True, settle_s=1)
+    assert code == 0, result
+    outcome = db1_outcome(result)
+    assert (outcome["outcome"], outcome["runs_on"]) == ("migrated", ["hv2"])
+    assert outcome["source_disks_deleted"] == [DB1_DISK]
+    assert outcome["reason"] == "its disks copied to hv2 were deleted on hv1: %s" % DB1_DISK
+    assert cluster.volumes == {"hv1": {}, "hv2": {DB1_DISK: dict(capacity=20 * GIB, allocation=3 * GIB)}}
+    assert [c for c in cluster.changes() if c[1] == "delete_volumes"] == [("hv1", "delete_volumes", None)]
+
+
+def test_with_storage_copy_source_keep_the_source_disk_stays_and_the_reason_says_so(capsys):
+    cluster = local_disk_guest()
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, allow_storage_copy=True,
+                              storage_copy_source="keep")
+    assert code == 0, result
+    outcome = db1_outcome(result)
+    assert outcome["outcome"] == "migrated" and outcome["source_disks_deleted"] == []
+    assert outcome["reason"] == ("its disks copied to hv2 stay on hv1 too (storage_copy_source is keep): %s"
+                                 % DB1_DISK)
+    assert DB1_DISK in cluster.volumes["hv1"] and DB1_DISK in cluster.volumes["hv2"]
+
+
+def test_a_source_disk_another_definition_on_the_source_names_stays(capsys):
+    cluster = local_disk_guest()
+    # a guest that stays on hv1 reads db1's disk (a backup appliance, say)
+    cluster.add("hv1", "backup", policy="skip", non_migratable_reasons=["host device passthrough pins it"],
+                disks=[Disk(target="vdb", path=DB1_DISK, pool="default", readonly=True)])
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, allow_storage_copy=True, allow_partial=True)
+    assert code == 0, result
+    outcome = db1_outcome(result)
+    assert outcome["outcome"] == "migrated" and outcome["source_disks_deleted"] == []
+    assert outcome["reason"] == "%s stays on hv1: the definition of backup on hv1 names it" % DB1_DISK
+    assert DB1_DISK in cluster.volumes["hv1"]
+
+
+def test_a_source_disk_that_cannot_be_deleted_is_a_note_not_a_failed_move(capsys):
+    cluster = local_disk_guest()
+    cluster.fail("delete_volumes", host="hv1")
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, allow_storage_copy=True)
+    assert code == 0 and result["empty"] is True, result
+    outcome = db1_outcome(result)
+    assert outcome["outcome"] == "migrated" and outcome["source_disks_deleted"] == []
+    assert outcome["reason"] == ("%s stays on hv1: cannot delete_volumes on qemu:///system: injected fault"
+                                 % DB1_DISK)
+
+
+@pytest.mark.parametrize("how", ["the migration fails", "the guest crashes on arrival"])
+def test_no_source_disk_is_deleted_after_a_move_that_did_not_end_well(capsys, how):
+    cluster = local_disk_guest()
+    if how == "the migration fails":
+        cluster.migration_error["db1"] = "internal error: qemu unexpectedly closed the monitor"
+    else:
+        cluster.landing_events["db1"] = [("crashed", "panicked")]
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, allow_storage_copy=True, settle_s=1)
+    assert code == 1, result
+    outcome = db1_outcome(result)
+    assert outcome["outcome"] == "failed" and outcome["source_disks_deleted"] == []
+    assert cluster.volumes["hv1"] == {DB1_DISK: dict(capacity=20 * GIB, allocation=3 * GIB)}
+    assert [c for c in cluster.changes() if c[1] == "delete_volumes" and c[0] == "hv1"] == []
+    if how == "the migration fails":
+        assert outcome["runs_on"] == ["hv1"] and cluster.volumes["hv2"] == {}
+    else:
+        assert outcome["reason"].startswith("db1 crashed (panicked) ") and outcome["reason"].endswith(" on hv2")

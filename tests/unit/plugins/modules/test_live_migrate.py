@@ -158,3 +158,17 @@ def test_an_option_naming_a_guest_of_the_destination_is_fine(capsys):
     world.add("hv2", "db1")
     code, result = run_module(capsys, world, policies={"db1": "skip"})
     assert code == 0 and result["outcome"]["outcome"] == "migrated", result
+
+
+def test_a_guest_on_a_local_disk_moves_by_a_storage_copy_that_counts_the_disk_and_deletes_the_source(capsys):
+    world = fake_adapter.FakeCluster("hv1", "hv2")
+    disk = fake_adapter.LOCAL + "/web1.qcow2"
+    world.add("hv1", "web1", disks=[fake_adapter.Disk(target="vda", path=disk, pool="default")])
+    world.volumes["hv1"][disk] = dict(capacity=8 << 30, allocation=1 << 30)
+    code, result = run_module(capsys, world, allow_storage_copy=True)
+    assert code == 0, result
+    move = result["plan"]["moves"][0]
+    assert (move["copy_disks"], move["disk_bytes"]) == (["vda"], 8 << 30)
+    assert move["expected_bytes"] == (512 << 20) + (8 << 30)
+    assert result["outcome"]["source_disks_deleted"] == [disk]
+    assert world.volumes == {"hv1": {}, "hv2": {disk: dict(capacity=8 << 30, allocation=1 << 30)}}

@@ -59,3 +59,16 @@ def test_only_the_source_as_destination(capsys):
     code, result = run_module(capsys, destinations=[{"name": "hv1"}])
     assert code == 1 and result["msg"] == ("the only destination listed in destinations is hv1, the source host itself: "
                                            "list the other hosts of its cluster")
+
+
+def test_the_plan_counts_the_disks_a_storage_copy_would_copy_as_evacuate_does(capsys):
+    cluster = fake_adapter.FakeCluster("hv1", "hv2")
+    disk = fake_adapter.LOCAL + "/db1.qcow2"
+    cluster.add("hv1", "db1", disks=[fake_adapter.Disk(target="vda", path=disk, pool="default")])
+    cluster.volumes["hv1"][disk] = dict(capacity=20 << 30, allocation=3 << 30)
+    code, result = run_module(capsys, cluster, allow_storage_copy=True)
+    assert code == 0 and result["ready"] is True, result
+    move = result["plan"]["moves"][0]
+    assert (move["copy_disks"], move["disk_bytes"]) == (["vda"], 20 << 30)
+    assert move["expected_bytes"] == (512 << 20) + (20 << 30)
+    assert cluster.changes() == []  # it only reads

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import MigrationRecord
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import GIB, MIB, Disk, MigrationRecord
 from ansible_collections.hostmaint.libvirt.plugins.modules import restore
 from ansible_collections.hostmaint.libvirt.tests.unit.plugins.fake_adapter import (
+    LOCAL,
     MOVES_BEGIN,
     FakeCluster,
     before_the_moves,
@@ -200,3 +201,25 @@ def test_a_guest_named_in_options_that_only_a_silent_peer_might_have_is_a_warnin
     assert ("probes names guest ghost, which is defined on none of hv1, hv2, and hv3 did not answer: check that ghost "
             "is there and not a typo") in said
     assert cluster.placement()["hv1"] == ["web1"]  # what could come home came home
+
+
+def test_a_guest_whose_disk_an_evacuation_copied_comes_home_by_a_copy_and_its_disk_away_is_deleted(capsys):
+    # hv1's evacuation copied db1's disk to hv2's own pool and deleted hv1's; restore copies it back
+    disk = LOCAL + "/db1.qcow2"
+    cluster = FakeCluster("hv1", "hv2")
+    cluster.add("hv2", "db1", record=RECORD, disks=[Disk(target="vda", path=disk, pool="default")])
+    cluster.volumes["hv2"][disk] = dict(capacity=20 * GIB, allocation=3 * GIB)
+    cluster.marks["hv1"] = dict(MARK)
+    code, blocked = run_module(capsys, restore.Restore, cluster, check=True)
+    assert [r["code"] for r in blocked["plan"]["not_home"][0]["reasons"]] == ["disk_not_shared"], blocked
+    code, check = run_module(capsys, restore.Restore, cluster, check=True, allow_storage_copy=True)
+    move = check["plan"]["moves"][0]
+    assert (move["guest"], move["source"], move["destination"], move["storage_copy"], move["copy_disks"]) == (
+        "db1", "hv2", "hv1", True, ["vda"]), check
+    assert (move["disk_bytes"], move["expected_bytes"]) == (20 * GIB, 512 * MIB + 20 * GIB)
+    code, result = run_module(capsys, restore.Restore, cluster, allow_storage_copy=True, settle_s=1)
+    assert code == 0, result
+    outcome = result["outcomes"][0]
+    assert (outcome["outcome"], outcome["runs_on"], outcome["source_disks_deleted"]) == ("migrated", ["hv1"], [disk])
+    assert cluster.volumes == {"hv1": {disk: dict(capacity=20 * GIB, allocation=3 * GIB)}, "hv2": {}}
+    assert cluster.placement() == {"hv1": ["db1"], "hv2": []} and cluster.marks == {}
