@@ -65,6 +65,8 @@ GUEST_MODULES = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_l
 NEEDED_TOOLS = ("ip", "unshare", "nsenter", "libvirtd", "virtlogd", "virsh", "qemu-system-x86_64", "qemu-img",
                 "/usr/sbin/sshd", "ssh-keygen", "busybox", "cpio", "gcc", "apt-get", "dpkg")
 BOUND_S = 60
+# A guest's disk (--disk): sparse qcow2, room for the disk writer's 256 MiB ring (tests/lab/guest/diskwriter.c)
+DISK_SIZE = "1G"
 
 
 class LabError(Exception):
@@ -195,7 +197,7 @@ def build_image():
     kernel = os.path.join(CACHE, "vmlinuz")
     initrd = os.path.join(CACHE, "initrd.img")
     stamp = os.path.join(CACHE, "stamp")
-    sources = [os.path.join(GUEST_SRC, f) for f in ("init", "dirty.c", "powerbtn.c")]
+    sources = [os.path.join(GUEST_SRC, f) for f in ("init", "dirty.c", "powerbtn.c", "diskwriter.c")]
     if os.path.exists(stamp) and all(os.path.getmtime(s) <= os.path.getmtime(stamp) for s in sources):
         return kernel, initrd
     log("building the guest kernel and initramfs")
@@ -245,7 +247,7 @@ def build_image():
                     shutil.copy(src, target)
     shutil.copy(os.path.join(GUEST_SRC, "init"), os.path.join(root, "init"))
     os.chmod(os.path.join(root, "init"), 0o755)
-    for program in ("dirty", "powerbtn"):
+    for program in ("dirty", "powerbtn", "diskwriter"):
         run(["gcc", "-static", "-O2", "-o", os.path.join(root, "bin", program), os.path.join(GUEST_SRC, program + ".c")])
     run(["sh", "-c", "cd '%s' && find . | cpio -o -H newc --quiet | gzip -1 > '%s'" % (root, initrd + ".tmp")])
     os.replace(initrd + ".tmp", initrd)
@@ -858,6 +860,10 @@ def cmd_guest_add(args):
         raise LabError("guest %s needs at least 64 MiB of memory, got %d" % (args.name, args.memory))
     if args.dirty < 0:
         raise LabError("--dirty must be 0 or more MiB/s, got %d" % args.dirty)
+    if args.disk_writer < 0:
+        raise LabError("--disk-writer must be 0 or more records per second, got %d" % args.disk_writer)
+    if args.disk_writer and not args.disk:
+        raise LabError("--disk-writer needs a disk to write to: give --disk local or --disk shared")
     guests = all_guests(state)
     if any(g["name"] == args.name for g in guests):
         where = [g["host"] for g in guests if g["name"] == args.name]
@@ -877,7 +883,7 @@ def cmd_guest_add(args):
             raise LabError("%s has no storage pool %s%s" % (args.host, pool, hint))
         volume = "%s.qcow2" % args.name
         virsh(args.host, "pool-refresh", pool)
-        virsh(args.host, "vol-create-as", pool, volume, "64M", "--format", "qcow2")
+        virsh(args.host, "vol-create-as", pool, volume, DISK_SIZE, "--format", "qcow2")
         path = virsh(args.host, "vol-path", volume, "--pool", pool).stdout.strip()
         disk_xml = ("<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/>"
                     "<source file='%s'/><target dev='vda' bus='virtio'/></disk>" % xml_escape(path, {"'": "&apos;"}))
@@ -887,8 +893,10 @@ def cmd_guest_add(args):
     serial = "/var/log/libvirt/qemu/%s-serial.log" % args.name
     dirty_mib = max(16, min(args.memory // 2, 128))
     # the name goes to the guest's init hex-coded: the kernel command line splits on spaces
-    cmdline = "console=ttyS0 loglevel=5 oops=panic unknown_nmi_panic panic=-1 lab_name_hex=%s lab_ip=%s/%d lab_gw=%s lab_dirty=%d lab_dirty_mib=%d" % (
-        args.name.encode("utf-8").hex(), ip, subnet.prefixlen, addr(state, 1), args.dirty, dirty_mib)
+    cmdline = ("console=ttyS0 loglevel=5 oops=panic unknown_nmi_panic panic=-1 lab_name_hex=%s lab_ip=%s/%d lab_gw=%s "
+               "lab_dirty=%d lab_dirty_mib=%d lab_diskwriter=%d" % (
+                   args.name.encode("utf-8").hex(), ip, subnet.prefixlen, addr(state, 1), args.dirty, dirty_mib,
+                   args.disk_writer))
     xml = """<domain type='qemu'>
   <name>{name}</name>
   <memory unit='MiB'>{memory}</memory>
@@ -941,17 +949,30 @@ def cmd_guest_add(args):
             break
         except OSError:
             time.sleep(0.3)
-    if answer is None:
+    # the disk writer scans its disk before it writes: wait for its verdict, so that writing has begun
+    diskscan = None
+    while answer is not None and args.disk_writer and time.time() < deadline:
+        try:
+            with urllib.request.urlopen("http://%s/diskscan" % ip, timeout=1.0) as resp:
+                diskscan = resp.read().decode().strip()
+            break
+        except OSError:
+            time.sleep(0.3)
+    if answer is None or (args.disk_writer and diskscan is None):
         log_tail = ""
         try:
             with open(os.path.join(host_dir(args.host), "var-log-libvirt", "qemu", "%s-serial.log" % args.name)) as fh:
                 log_tail = fh.read()[-400:]
         except OSError:
             pass
-        raise LabError("guest %s on %s did not answer HTTP at %s within %d s; console: %s"
-                       % (args.name, args.host, ip, args.timeout, log_tail))
-    print(json.dumps({"name": args.name, "host": args.host, "address": ip, "answer": answer.strip(),
-                      "boot_seconds": round(time.time() - started, 1)}))
+        what = "HTTP" if answer is None else "its disk scan (/diskscan)"
+        raise LabError("guest %s on %s did not answer %s at %s within %d s; console: %s"
+                       % (args.name, args.host, what, ip, args.timeout, log_tail))
+    result = {"name": args.name, "host": args.host, "address": ip, "answer": answer.strip(),
+              "boot_seconds": round(time.time() - started, 1)}
+    if args.disk_writer:
+        result["diskscan"] = diskscan
+    print(json.dumps(result))
     return 0
 
 
@@ -1164,7 +1185,11 @@ def main(argv=None):
     add.add_argument("--host", default="hv1")
     add.add_argument("--memory", type=int, default=256, help="MiB (default 256)")
     add.add_argument("--dirty", type=int, default=0, help="MiB of memory the guest rewrites per second")
-    add.add_argument("--disk", choices=("local", "shared"), help="a small qcow2 disk on host-private or shared storage")
+    add.add_argument("--disk", choices=("local", "shared"),
+                     help="a 1 GiB qcow2 disk (sparse) on host-private or shared storage")
+    add.add_argument("--disk-writer", type=int, default=0, metavar="RATE",
+                     help="records per second the guest writes to its disk and checks (tests/lab/guest/diskwriter.c; "
+                          "needs --disk; default 0: none)")
     add.add_argument("--extra-bridge", action="append", default=[], metavar="BRIDGE",
                      help="a second NIC on this bridge of the host (repeatable)")
     add.add_argument("--timeout", type=int, default=90, help="seconds to wait for the guest's HTTP answer")
