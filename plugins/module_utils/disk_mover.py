@@ -124,7 +124,8 @@ class DiskMover(object):
 
     def _result(self, plan, copy, outcome, reason, **extra):
         result = dict(guest=plan.guest, host=plan.host, target=copy.target, source=copy.source, dest=copy.dest,
-                      to_pool=copy.to_pool, live=plan.live, outcome=outcome, reason=reason, bytes=None, seconds=None,
+                      to_pool=copy.to_pool, live=plan.live, outcome=outcome, reason=reason, bytes=None, job_bytes=None,
+                      seconds=None,
                       rate_mib_s=None, synchronous=False, source_after="kept")
         result.update(extra)
         return result
@@ -141,13 +142,12 @@ class DiskMover(object):
                 copy.dest = created
                 self._call("set_disk_move_record", name, self._record(name, plan, {copy.target: "copying"}))
             self._call("start_block_copy", name, copy.target, created, copy.format, self.bandwidth_mib, synchronous)
-            state = self._wait_ready(plan, copy, synchronous)
-            if state == "again":
+            walked = self._wait_ready(plan, copy, synchronous)
+            if walked == "again":
                 synchronous = True
                 self._end(name, copy.target, pivot=False)
                 self._call("start_block_copy", name, copy.target, created, copy.format, self.bandwidth_mib, True)
-                state = self._wait_ready(plan, copy, True)
-            end = state
+                walked = self._wait_ready(plan, copy, True)
             if not self._end(name, copy.target, pivot=True):
                 raise HostmaintError("the pivot of %s of %s to %s did not end within 30 s" % (copy.target, name, created))
             live, inactive = self._call("disk_sources", name, copy.target)
@@ -161,13 +161,16 @@ class DiskMover(object):
                 raise HostmaintError("after the pivot the definition of %s still names %s for %s" % (
                     name, inactive, copy.target))
             seconds = self.clock() - started
-            moved = int(end or copy.allocation or 0)
-            return self._result(plan, copy, "moved", "%s of %s moved to %s (%s) while it ran, %s in %.1f s%s%s" % (
-                copy.target, name, copy.to_pool, created, _mib(moved), seconds,
-                " with synchronous writes" if synchronous else "",
-                "; its definition was updated to name the copy" if fixed else ""),
-                bytes=moved, seconds=round(seconds, 2), rate_mib_s=round(moved / MIB / seconds, 1) if seconds else None,
-                synchronous=synchronous)
+            # bytes: the data the disk held (its allocation); job_bytes: what the copy job walked, which is the whole
+            # virtual size (holes too: a bandwidth cap paces them as well) plus what the guest wrote meanwhile
+            moved, walked = int(copy.allocation or 0), int(walked or 0)
+            return self._result(plan, copy, "moved", "%s of %s moved to %s (%s) while it ran: %s of data, the copy "
+                                "job walked %s in %.1f s%s%s" % (
+                                    copy.target, name, copy.to_pool, created, _mib(moved), _mib(walked), seconds,
+                                    " with synchronous writes" if synchronous else "",
+                                    "; its definition was updated to name the copy" if fixed else ""),
+                                bytes=moved, job_bytes=walked, seconds=round(seconds, 2),
+                                rate_mib_s=round(walked / MIB / seconds, 1) if seconds else None, synchronous=synchronous)
         except HostmaintError as exc:
             return self._undo_live(plan, copy, created, exc, started, synchronous)
 

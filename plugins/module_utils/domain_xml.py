@@ -331,7 +331,8 @@ def disk_move_record_xml(record):
 
 
 def disk_move_record(xml):
-    """The disk move record of a domain XML (live or inactive), as disk_move_record_xml takes it, or None."""
+    """The disk move record of a domain XML (live or inactive), as disk_move_record_xml takes it, or None. libvirt
+    puts the element's children into its namespace too (<hostmaint:disk>)."""
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as exc:
@@ -342,7 +343,7 @@ def disk_move_record(xml):
     record = dict((key, element.get(key)) for key in ("run_id", "time", "source_after") if element.get(key))
     record["disks"] = [dict(target=d.get("target"), source=d.get("source"), dest=d.get("dest"),
                             phase=d.get("phase"), created=d.get("created") == "yes")
-                       for d in element.findall("disk")]
+                       for d in element.findall("{%s}disk" % DISK_MOVE_NS) + element.findall("disk")]
     return record
 
 

@@ -418,7 +418,7 @@ def _move_sentences(name, playbook, moves, blocked, failures, sentences):
     return explained
 
 
-DISK_MOVE_KEYS = ("guest", "target", "source", "dest", "to_pool", "outcome", "bytes", "seconds", "rate_mib_s",
+DISK_MOVE_KEYS = ("guest", "target", "source", "dest", "to_pool", "outcome", "bytes", "job_bytes", "seconds", "rate_mib_s",
                   "synchronous", "source_after", "reason")
 
 

@@ -54,6 +54,20 @@ class Lab(object):
     def hosts(self):
         return dict((h["name"], h["address"]) for h in self.status()["hosts"])
 
+    def cli(self, *args, check=True, timeout=300):
+        return lab_cli(*args, check=check, timeout=timeout)
+
+    def libvirtd_pid(self, host):
+        return int(lab_cli("exec", host, "cat", "/run/libvirt/libvirtd.pid").stdout.strip())
+
+    def restart_libvirtd(self, host, within=60):
+        """Restart host's libvirtd as an operator would (service libvirtd restart); returns once it answers."""
+        lab_cli("exec", host, "/etc/init.d/libvirtd", "restart", timeout=within)
+        deadline = time.time() + within
+        while self.virsh(host, "version", check=False).returncode != 0:
+            assert time.time() < deadline, "libvirtd on %s did not answer within %d s of its restart" % (host, within)
+            time.sleep(0.2)
+
     def virsh(self, host, *args, check=True):
         return lab_cli("exec", host, "virsh", "-q", "-c", "qemu:///system", *args, check=check)
 

@@ -51,6 +51,8 @@ MIGRATION_IFACE = "mig0"
 SHARED_DIR = "/var/lib/libvirt/shared"
 SHARED_POOL = "lab-shared"
 LOCAL_DIR = "/var/lib/libvirt/images"
+SPARE_POOL = "spare"
+SPARE_DIR = "/var/lib/libvirt/spare"
 # Private copies, bind-mounted over the machine's own folders inside each host: whatever a role writes
 # there (/etc/hosts, /etc/pki, /etc/libvirt, /etc/nftables.conf, ...) stays the host's own.
 PRIVATE_DIRS = {
@@ -504,6 +506,11 @@ def start_host(state, name):
     virsh(name, "pool-define-as", "default", "dir", "--target", LOCAL_DIR)
     virsh(name, "pool-autostart", "default")
     virsh(name, "pool-start", "default")
+    # A second host-private pool, the new storage that live storage migration (disk_move) moves disks onto.
+    virsh(name, "pool-define-as", SPARE_POOL, "dir", "--target", SPARE_DIR)
+    virsh(name, "pool-build", SPARE_POOL)
+    virsh(name, "pool-autostart", SPARE_POOL)
+    virsh(name, "pool-start", SPARE_POOL)
     deadline = time.time() + BOUND_S
     while time.time() < deadline:
         probe = run(["ssh"] + ssh_opts() + ["root@%s" % ip, "true"], check=False, timeout=30)
@@ -985,7 +992,7 @@ def cmd_guest_rm(args):
         virsh(guest["host"], "destroy", args.name, check=False)
         virsh(guest["host"], "undefine", args.name, "--nvram", check=False)
         virsh(guest["host"], "undefine", args.name, check=False)
-        for pool in ("default", SHARED_POOL):
+        for pool in ("default", SPARE_POOL, SHARED_POOL):
             if virsh(guest["host"], "pool-info", pool, check=False).returncode == 0:
                 virsh(guest["host"], "pool-refresh", pool, check=False)
                 virsh(guest["host"], "vol-delete", "%s.qcow2" % args.name, "--pool", pool, check=False)
