@@ -7,10 +7,10 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: stop_run
-short_description: Ask the evacuation or restore running on a host to stop, and wait until it has
+short_description: Ask the evacuation, restore or disk move running on a host to stop, and wait until it has
 version_added: 0.3.0
 description:
-  - Runs on the host whose run is to stop. An evacuation or restore holds its host while it runs (a libvirt
+  - Runs on the host whose run is to stop. An evacuation, restore or disk move holds its host while it runs (a libvirt
     secret of usage C(hostmaint:hold) on that host); this module writes a stop request into that hold.
   - The run sees the request within about a second, aborts every migration it has in flight (libvirt keeps
     each guest running on its source), moves nothing more, reports what moved and what did not, and releases

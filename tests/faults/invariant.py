@@ -9,7 +9,11 @@ engine's result) and the machine's process table:
 - every QEMU process belongs to a guest that runs (or is paused) on a host, one process per such host;
 - no host keeps a migration job, a run's hold, or a maintenance mark the case did not mean to leave;
 - every guest that was active has the migration downtime limit it had before (QEMU's migration parameters
-  back after a failed or aborted migration, as tp-libvirt checks them).
+  back after a failed or aborted migration, as tp-libvirt checks them);
+- disks, each named by (host, pool, path), since the private pool ``default`` exists on every host and the
+  shared pool is seen from all of them: every disk a guest's definition names is a volume of a pool of the host
+  that defines it; a disk of a private pool exists only there (no copy made during the case left on another host); no volume is left
+  that was not there before and that no definition names (what a run created and left); no block job runs.
 
 The snapshot is taken by a small script run inside each host with libvirt's own Python bindings, so it
 shares no code with the collection.
@@ -28,6 +32,7 @@ lab_cli = kit.lab_cli
 # Run inside a lab host: what its libvirtd says, as JSON.
 HOST_SCRIPT = r"""
 import json, libvirt
+import xml.etree.ElementTree as ET
 conn = libvirt.open("qemu:///system")
 states = {1: "running", 2: "blocked", 3: "paused", 4: "shutdown", 5: "shutoff", 6: "crashed", 7: "pmsuspended"}
 guests = {}
@@ -44,15 +49,41 @@ for dom in conn.listAllDomains(0):
             limit = dom.migrateGetMaxDowntime(0)
         except libvirt.libvirtError:
             pass
+    xml = ET.fromstring(dom.XMLDesc(0 if dom.isActive() else libvirt.VIR_DOMAIN_XML_INACTIVE))
+    disks, block_jobs = [], {}
+    for disk in xml.findall("devices/disk"):
+        source, target = disk.find("source"), disk.find("target")
+        if source is not None and source.get("file"):
+            disks.append(source.get("file"))
+        if dom.isActive() and target is not None:
+            try:
+                if dom.blockJobInfo(target.get("dev"), 0):
+                    block_jobs[target.get("dev")] = True
+            except libvirt.libvirtError:
+                pass
     guests[dom.name()] = dict(state=states.get(state, str(state)), reason=reason, persistent=bool(dom.isPersistent()),
-                              job=job, downtime_ms=limit)
+                              job=job, downtime_ms=limit, disks=disks, block_jobs=sorted(block_jobs))
+pools = {}
+for pool in conn.listAllStoragePools(0):
+    if not pool.isActive():
+        continue
+    try:
+        pool.refresh(0)
+    except libvirt.libvirtError:
+        pass
+    kind = ET.fromstring(pool.XMLDesc(0)).get("type")
+    try:
+        volumes = sorted(v.path() for v in pool.listAllVolumes(0))
+    except libvirt.libvirtError:
+        volumes = []
+    pools[pool.name()] = dict(shared=kind in ("netfs", "gluster", "rbd", "iscsi"), volumes=volumes)
 secrets = []
 for secret in conn.listAllSecrets(0):
     try:
         secrets.append(secret.usageID())
     except libvirt.libvirtError:
         pass
-print(json.dumps(dict(guests=guests, secrets=secrets)))
+print(json.dumps(dict(guests=guests, secrets=secrets, pools=pools)))
 """
 
 # libvirt starts QEMU with "-name guest=<name>,debug-threads=on", a comma in the name doubled
@@ -182,6 +213,46 @@ def violations(before, after, marks=(), gone=(), restarted=(), stopped=(), maybe
     for name, count in sorted(after["qemu"].items()):
         if name not in names and name not in gone:
             found.append("QEMU process(es) of %s, which no host defined before" % name)
+    return found + disk_violations(before, after, gone)
+
+
+def _volumes(snap):
+    """{(host, pool, path)} of every volume, and {path: [(host, pool)]} of the private pools' volumes."""
+    every, private = set(), {}
+    for host, view in sorted(snap["hosts"].items()):
+        for pool, info in sorted(((view or {}).get("pools") or {}).items()):
+            for path in info["volumes"]:
+                every.add((host, pool, path))
+                if not info["shared"]:
+                    private.setdefault(path, []).append((host, pool))
+    return every, private
+
+
+def disk_violations(before, after, gone=()):
+    """The disk part of the invariant (see the module's docstring), as sentences."""
+    found = []
+    every, private = _volumes(after)
+    known_before = _volumes(before)[0]
+    named = {}  # (host or None for a shared pool, path) -> guests whose definitions name it
+    for host, view in sorted(after["hosts"].items()):
+        for name, info in sorted(((view or {}).get("guests") or {}).items()):
+            for target in info.get("block_jobs") or []:
+                found.append("%s: %s still has a block job on its disk %s" % (host, name, target))
+            if not info["persistent"] and info["state"] not in ("running", "paused", "blocked"):
+                continue
+            for path in info.get("disks") or []:
+                named.setdefault(path, set()).add(host)
+                held = [(h, pool) for h, pool, p in every if p == path and h == host]
+                if not held:
+                    found.append("%s on %s uses %s, which no pool of %s holds" % (name, host, path, host))
+                # a copy made during the case (one an earlier run left is the earlier run's)
+                copies = [h for h, pool in private.get(path, []) if h != host and (h, pool, path) not in known_before]
+                if copies and name not in gone:
+                    found.append("a copy of %s's disk %s is left on %s" % (name, path, ", ".join(sorted(set(copies)))))
+    for host, pool, path in sorted(every - known_before):
+        shared = not any(h == host for h, _p in private.get(path, []))
+        if host not in named.get(path, set()) and not (shared and named.get(path)):
+            found.append("%s: volume %s (pool %s) was made during the case and nothing uses it" % (host, path, pool))
     return found
 
 

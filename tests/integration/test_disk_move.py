@@ -174,6 +174,10 @@ def test_an_abort_leaves_the_guest_on_its_source_with_every_write_and_deletes_on
     assert "%s.qcow2" % name in volumes(lab, "hv1", "spare")  # the copy this run created
     before = acked(guest["address"])
     if how == "stop_run":
+        # the disk move holds hv1: an evacuation of it refuses, naming the run
+        refused = lab.ansible("hv1", "hostmaint.libvirt.evacuate")["hv1"]
+        assert refused["failed"] is True and "hv1 is held by run" in refused["msg"] and "disk_move" in refused["msg"]
+        assert not lab.in_maintenance("hv1")
         stopped = lab.ansible("hv1", "hostmaint.libvirt.stop_run", dict(reason="test"))["hv1"]
         assert not stopped.get("failed"), stopped.get("msg")
     elif how == "killed":

@@ -70,6 +70,9 @@ def test_a_guest_on_local_storage_moves_only_with_storage_copy(lab):
         assert lab.running_on("lm-local") == ["hv2"] and lab.defined_on("lm-local") == ["hv2"]
         listing = lab.virsh("hv2", "vol-list", "default").stdout
         assert "/var/lib/libvirt/images/lm-local.qcow2" in listing
+        # the source's copy is stale once the guest writes on hv2: deleted after its settle period (storage_copy_source)
+        assert "lm-local.qcow2" not in lab.virsh("hv1", "vol-list", "default").stdout
+        assert copied["outcome"]["source_disks_deleted"] == ["/var/lib/libvirt/images/lm-local.qcow2"]
         print(prober.summary())
         lab.kept_instance(prober)
     finally:
