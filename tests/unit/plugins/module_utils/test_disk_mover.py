@@ -160,7 +160,7 @@ def test_a_live_move_records_first_copies_until_ready_pivots_and_makes_both_defi
     assert ("end_block_copy", "g1", True) in host.calls
     assert host.record is None
     assert result["source_after"] == "kept" and SRC in host.volumes
-    assert result["bytes"] == 200 << 20 and result["synchronous"] is False
+    assert result["bytes"] == 200 << 20 and result["synchronous"] is False  # the data the disk held
     assert "its definition was updated" in result["reason"]
 
 

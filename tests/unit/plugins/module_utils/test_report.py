@@ -372,3 +372,36 @@ def test_summary_is_the_totals_with_the_status():
     built = report.build(run_of({"hv1": {"evacuate": evacuation(moved_two())}}))
     summary = report.summary(built)
     assert summary["status"] == "ok" and summary["moved"] == 2 and summary["worst_pause"]["guest"] == "web2"
+
+
+def disk_result(*moves, refused=()):
+    return dict(changed=True, moves=list(moves), plans=[dict(guest="web1", refused=list(refused), copies=[])])
+
+
+def disk_row(guest, outcome_name, **fields):
+    row = dict(guest=guest, target="vda", source="/old/%s.qcow2" % guest, dest="/new/%s.qcow2" % guest, to_pool="new",
+               outcome=outcome_name, bytes=512 << 20, job_bytes=1 << 30, seconds=4.0, rate_mib_s=256.0,
+               synchronous=False, source_after="kept", reason="%s %s" % (guest, outcome_name))
+    row.update(fields)
+    return row
+
+
+def test_disk_moves_are_rows_of_their_host_with_their_figures_and_totals():
+    built = report.build(run_of({"hv1": dict(storage=disk_result(disk_row("web1", "moved"),
+                                                                 disk_row("db1", "moved", synchronous=True)))},
+                                playbook="storage_evacuate"))
+    rows = built["hosts"]["hv1"]["disk_moves"]
+    assert [(r["guest"], r["outcome"], r["host"]) for r in rows] == [("web1", "moved", "hv1"), ("db1", "moved", "hv1")]
+    assert built["status"] == "ok" and built["totals"]["disks_moved"] == 2 and built["totals"]["disk_bytes"] == 1 << 30
+    text = report.markdown(built)
+    assert "## Disk moves" in text and "| hv1 | db1 | vda | new | moved | 512.0 MiB | 4.0 | 256.0 | yes | kept |" in text
+
+
+def test_a_failed_disk_move_fails_the_host_and_a_refused_disk_makes_it_partial():
+    failed = report.build(run_of({"hv1": dict(storage=disk_result(disk_row("web1", "aborted", bytes=None)))}))
+    assert failed["status"] == "failed" and failed["totals"]["disks_failed"] == 1
+    assert failed["failures"][0]["what"] == "disk" and failed["failures"][0]["reason"] == "web1 aborted"
+    refused = report.build(run_of({"hv1": dict(storage=disk_result(refused=[dict(
+        target="vdb", code="shareable", reason="vdb of web1 is shareable")]))}))
+    assert refused["status"] == "partial" and refused["totals"]["disks_refused"] == 1
+    assert any("vdb of web1 stays where it is" in s for s in refused["next_steps"])
