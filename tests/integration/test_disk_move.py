@@ -212,7 +212,7 @@ def test_a_libvirtd_restart_during_the_mirror_does_not_stop_the_move(lab, writer
     prober = Prober(guest)
     prober.start()
     proc = start_ad_hoc("hv1", "hostmaint.libvirt.disk_move", dict(
-        guest="dmr1", from_pool="default", to_pool="spare", copy_bandwidth_mib=50))
+        guest="dmr1", from_pool="default", to_pool="spare", copy_bandwidth_mib=100))
     wait_for_mirror(lab, "hv1", "dmr1")
     before = acked(guest["address"])
     pid = lab.libvirtd_pid("hv1")
