@@ -27,7 +27,7 @@ export VIRTUAL_ENV := $(VENV)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)
 
-.PHONY: bench rates demo help setup unit sanity lint build integration test-faults soak molecule test lab lab-down clean
+.PHONY: bench bench-disk rates demo help setup unit sanity lint build integration test-faults soak molecule test lab lab-down clean
 
 help:
 	@echo "make setup        Debian packages, .venv, ansible-test's pip bootstrap, .build collection link"
@@ -43,6 +43,8 @@ help:
 	echo "make soak CYCLES=N [SEED=S]  N evacuate/restore cycles with a random fault each (outside CI)"
 	echo "make bench        empty hv1 with virsh loops, evacuate.yml and the module ad hoc, 3 interleaved rounds;"
 	echo "                  print medians, ratios, phases, probe gaps and the targets, write JSON"
+	echo "make bench-disk   move a running guest's 1 GiB disk (512 MiB of data) default -> spare on hv1 with virsh blockcopy --pivot"
+	echo "                  and with disk_move ad hoc, 3 interleaved rounds; print medians, D/A, MiB/s, writer stalls, write JSON"
 	echo "make rates        move two memory-dirtying guests hv2 <-> hv3 with virsh and the engine; count restarts and lost writes"
 	echo "make demo         build the lab, give hv1 four guests, evacuate hv1 with playbooks/evacuate.yml"
 	echo "make lab          bring the lab up (tests/lab/lab up); make lab-down takes it down"
@@ -153,6 +155,10 @@ demo: setup
 bench: setup
 	cd "$(ROOT)"
 	python tests/bench/bench_evacuate.py
+
+bench-disk: setup
+	cd "$(ROOT)"
+	python tests/bench/bench_disk.py
 
 rates: setup
 	cd "$(ROOT)"

@@ -1,20 +1,25 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The Molecule scenarios' guests and their judge: what a user would see, read from the lab itself.
 
-    guests.py add NAME@HOST[:dirty=MIB] ...   start lab guests, record who each is, probe them from now on
-    guests.py check --expect origin|away|HOST [--marked HOST ...] [--unmarked HOST ...]
+    guests.py add NAME@HOST[:dirty=MIB][:disk=local|shared[:writer=RATE]] ...
+                                               start lab guests, record who each is, probe them from now on
+    guests.py check --expect origin|away|HOST [--marked HOST ...] [--unmarked HOST ...] [--disks-on POOL_DIR]
     guests.py stop                             stop the probes, forget the guests (destroy calls it; nothing to stop is fine)
 
 Everything lives in $MOLECULE_EPHEMERAL_DIRECTORY: guests.json (name, origin host, address, HTTP answer
-"<name> <boot id>", lost writes counted so far), probes.json (the HTTP prober's figures, 10 Hz), ping-NAME.txt
-(iputils ping at 50 Hz: the guest's real outage, with no TCP retransmission in it) and probes.pids.
+"<name> <boot id>", lost writes counted so far, for a disk writer the last record it had acknowledged),
+probes.json (the HTTP prober's figures, 10 Hz), ping-NAME.txt (iputils ping at 50 Hz: the guest's real outage,
+with no TCP retransmission in it) and probes.pids.
 
 check fails, with one line per problem, unless every recorded guest: is defined on exactly one host and runs
 there, persistently; runs where --expect says (origin: the host it started on; away: any other; HOST: that one);
 answers as the same instance (same boot id, so it never restarted); found no more lost writes in its own memory
 than when it started (guests given dirty=); answered HTTP as that one instance only, all the time it was probed;
-and never went more than ICMP_GAP_MAX_S without answering a ping. --marked and --unmarked say which hosts must
-(and must not) be in maintenance.
+and never went more than ICMP_GAP_MAX_S without answering a ping. A guest given writer= (the disk writer,
+tests/lab/guest/diskwriter.c) must read back every record it had acknowledged (/cgi-bin/diskverify ok, none missing
+or damaged) up to at least the number recorded at add and at the last check. With --disks-on, every guest given
+disk= must have its disk (live and inactive definitions) under POOL_DIR. --marked and --unmarked say which hosts
+must (and must not) be in maintenance.
 """
 
 import json
@@ -24,6 +29,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 LAB = os.path.join(ROOT, "tests", "lab", "lab")
@@ -69,18 +75,45 @@ def read_json(path, default=None):
         return default
 
 
+def page(address, path, timeout=10):
+    with urllib.request.urlopen("http://%s/%s" % (address, path), timeout=timeout) as resp:
+        return resp.read().decode().strip()
+
+
+def acked(address):
+    """The last record the guest's disk writer had acknowledged (its /diskcheck), or None when it reports no ok."""
+    match = re.match(r"^ok acked=(\d+) ", page(address, "diskcheck", timeout=5))
+    return int(match.group(1)) if match else None
+
+
+def first_acked(address, within=10.0):
+    """The writer's acknowledged number once it has acknowledged a record (a check needs something to look for)."""
+    deadline = time.time() + within
+    while True:
+        found = acked(address)
+        if (found or 0) > 0 or time.time() > deadline:
+            return found
+        time.sleep(0.2)
+
+
 def cmd_add(specs):
     recorded = read_json(ephemeral("guests.json"), [])
     for spec in specs:
-        match = re.match(r"^([^@]+)@(hv[0-9]+)(?::dirty=([0-9]+))?$", spec)
-        if not match:
-            raise SystemExit("guests.py add: %r is not NAME@HOST or NAME@HOST:dirty=MIB" % spec)
-        name, host, dirty = match.groups()
-        extra = ["--dirty", dirty] if dirty else []
+        match = re.match(r"^([^@]+)@(hv[0-9]+)((?::(?:dirty=[0-9]+|disk=(?:local|shared)|writer=[0-9]+))*)$", spec)
+        options = dict(o.split("=") for o in match.group(3).split(":")[1:]) if match else {}
+        if not match or ("writer" in options and "disk" not in options):
+            raise SystemExit("guests.py add: %r is not NAME@HOST[:dirty=MIB][:disk=local|shared[:writer=RATE]]" % spec)
+        name, host = match.group(1), match.group(2)
+        dirty, disk, writer = options.get("dirty"), options.get("disk"), options.get("writer")
+        extra = (["--dirty", dirty] if dirty else []) + (["--disk", disk] if disk else []) + (
+            ["--disk-writer", writer] if writer else [])
         added = json.loads(lab("guest", "add", name, "--host", host, *extra))
         address = added["address"]
         recorded.append(dict(name=name, host=host, address=address, answer=answer(address, timeout=2.0),
-                             lost_writes=memory_errors(address) if dirty else None))
+                             lost_writes=memory_errors(address) if dirty else None, disk=disk,
+                             disk_writer=int(writer) if writer else None,
+                             acked_at_add=first_acked(address) if writer else None))
+        recorded[-1]["acked"] = recorded[-1]["acked_at_add"]
     write_json(ephemeral("guests.json"), recorded)
     # the probes: one HTTP prober for every guest, one ping each
     pids = read_json(ephemeral("probes.pids"), [])
@@ -142,7 +175,46 @@ def defined_on(status_hosts, name):
     return found
 
 
-def cmd_check(expect, marked, unmarked):
+def disk_sources(host, name):
+    """(live, inactive) source file of the guest's vda on host."""
+    found = []
+    for extra in ([], ["--inactive"]):
+        xml = lab("exec", host, "virsh", "dumpxml", name, *extra)
+        match = re.search(r"<disk\b(?:(?!</disk>).)*?<source file='([^']+)'(?:(?!</disk>).)*?<target dev='vda'", xml, re.S)
+        found.append(match.group(1) if match else None)
+    return tuple(found)
+
+
+def disk_problems(guest, host, disks_on):
+    """What is wrong with a guest's disk: where it is (--disks-on) and, for a writer, its records."""
+    name, problems = guest["name"], []
+    if disks_on and guest.get("disk"):
+        live, inactive = disk_sources(host, name)
+        for which, path in (("live", live), ("inactive", inactive)):
+            if not path or not path.startswith(disks_on.rstrip("/") + "/"):
+                problems.append("%s's %s definition has its disk at %s, not under %s" % (name, which, path, disks_on))
+    if guest.get("disk_writer"):
+        wanted = max(guest.get("acked_at_add") or 0, guest.get("acked") or 0)
+        try:
+            line = page(guest["address"], "cgi-bin/diskverify", timeout=30)
+        except OSError as exc:
+            line = "no answer (%s)" % exc
+        upper = re.match(r"^ok verified=\d+\.\.(\d+) ", line)
+        if not upper:
+            problems.append("%s's disk lost acknowledged writes: %s" % (name, line))
+        elif int(upper.group(1)) < wanted:
+            problems.append("%s's disk holds records up to %s, but %d were acknowledged before (at add %s): %s" % (
+                name, upper.group(1), wanted, guest.get("acked_at_add"), line))
+        else:
+            try:  # what the next check must find at least (acknowledged; a record on the disk may not be yet)
+                guest["acked"] = max(wanted, acked(guest["address"]) or 0)
+            except OSError:
+                pass
+            print("%s: disk writer ok, %s (at least %d wanted)" % (name, line, wanted))
+    return problems
+
+
+def cmd_check(expect, marked, unmarked, disks_on=None):
     recorded = read_json(ephemeral("guests.json"))
     if not recorded:
         raise SystemExit("guests.py check: no guests were recorded (guests.py add)")
@@ -165,6 +237,7 @@ def cmd_check(expect, marked, unmarked):
         host, (state, persistent) = list(where.items())[0]
         if state != "running" or not persistent:
             problems.append("%s on %s is %s%s" % (name, host, state, "" if persistent else " and transient"))
+        problems += disk_problems(guest, host, disks_on)
         wanted = {"origin": host == guest["host"], "away": host != guest["host"]}.get(expect, host == expect)
         if not wanted:
             problems.append("%s runs on %s; expected %s (it started on %s)" % (name, host, expect, guest["host"]))
@@ -199,6 +272,7 @@ def cmd_check(expect, marked, unmarked):
         else:
             print("%s: on %s, same instance, longest ping gap %.3f s, HTTP longest gap %s s, %s failed probes" % (
                 name, host, gap["longest_gap_s"], seen and seen["longest_gap_s"], seen and seen["failed"]))
+    write_json(ephemeral("guests.json"), recorded)  # the writers' acknowledged numbers, for the next check
     if problems:
         print("; ".join(problems), file=sys.stderr)
         return 1
@@ -227,19 +301,21 @@ def main(argv):
     if argv[:1] == ["stop"]:
         return cmd_stop()
     if argv[:1] == ["check"]:
-        expect, marked, unmarked, key = None, [], [], None
+        expect, marked, unmarked, key, disks_on = None, [], [], None, None
         for arg in argv[1:]:
-            if arg in ("--expect", "--marked", "--unmarked"):
+            if arg in ("--expect", "--marked", "--unmarked", "--disks-on"):
                 key = arg
             elif key == "--expect":
                 expect = arg
+            elif key == "--disks-on":
+                disks_on = arg
             elif key == "--marked":
                 marked.append(arg)
             elif key == "--unmarked":
                 unmarked.append(arg)
         if not expect:
             raise SystemExit("guests.py check: give --expect origin, away or a host")
-        return cmd_check(expect, marked, unmarked)
+        return cmd_check(expect, marked, unmarked, disks_on)
     raise SystemExit(__doc__)
 
 
