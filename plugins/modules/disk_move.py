@@ -263,13 +263,14 @@ class DiskMove(EngineModule):
         return found, missing
 
     # -- the run ------------------------------------------------------------------------------
-    def mover(self, local, others=(), unknown=()):
+    def mover(self, local, others=(), unknown=(), shared=()):
+        """The DiskMover of this run; ``others``, ``unknown`` and ``shared`` say where a deleted source may be named
+        (the peers' adapters, the peers that did not answer, this host's shared pools)."""
         p = self.params
-        mover = DiskMover(local, self.run_id, bandwidth_mib=p["copy_bandwidth_mib"], synchronous=p["synchronous_writes"],
-                          ready_timeout_s=p["ready_timeout"], stall_s=p["stall_timeout"], source_after=p["source_after"],
-                          stop=self.stop_reason, reopen=lambda: self.connect(self.self_name), others=others,
-                          unknown_hosts=unknown)
-        return mover
+        return DiskMover(local, self.run_id, bandwidth_mib=p["copy_bandwidth_mib"], synchronous=p["synchronous_writes"],
+                         ready_timeout_s=p["ready_timeout"], stall_s=p["stall_timeout"], source_after=p["source_after"],
+                         stop=self.stop_reason, reopen=lambda: self.connect(self.self_name), others=others,
+                         unknown_hosts=unknown, shared_pools=shared)
 
     def recover(self, local, guests, mover):
         """Finish or undo the disk moves dead runs left on these guests (check mode: say what would be done)."""
@@ -293,8 +294,7 @@ class DiskMove(EngineModule):
         with self.held(local, "disk_move") as guard:
             pools = local.pools(shared_names=p["shared_pools"])
             guests = self.guests(local, pools)
-            mover = self.mover(local)
-            result["recovered"] = self.recover(local, guests, mover)
+            result["recovered"] = self.recover(local, guests, self.mover(local))
             if result["recovered"] and not self.module.check_mode:
                 guests = self.guests(local, local.pools(shared_names=p["shared_pools"]))
             if not p["guest"]:
@@ -306,8 +306,8 @@ class DiskMove(EngineModule):
             if self.module.check_mode:
                 result["summary"] = _summary(plans, [])
                 return result
-            mover.others, mover.unknown_hosts = self.others(plans, pools)
-            mover.shared_pools = set(x["name"] for x in pools if x["shared"])
+            others, unknown = self.others(plans, pools)
+            mover = self.mover(local, others, unknown, set(x["name"] for x in pools if x["shared"]))
             guard.moving = True
             moves = []
             with concurrent.futures.ThreadPoolExecutor(max_workers=p["max_copies"]) as workers:

@@ -52,11 +52,11 @@ import re
 import sys
 import threading
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import figures  # noqa: E402  pylint: disable=wrong-import-position
 from bench_evacuate import (  # noqa: E402  pylint: disable=wrong-import-position
+    disk_acked as acked, disk_verified, page,
     INVENTORY, LAB, ROOT, ansible_env, answer, log, on, sh, timed_command, tool, write_json)
 
 GUEST = "benchdisk"
@@ -65,16 +65,6 @@ FILL_OFFSET_MIB = 300  # the writer's records live in 1-257 MiB (diskwriter.c RE
 FILL_CHUNK_MIB = 64
 POLL_S = 0.05
 CONTENDERS = (("A", "virsh blockcopy --pivot"), ("D", "disk_move ad hoc"))
-
-
-def page(address, path, timeout=10.0):
-    with urllib.request.urlopen("http://%s/%s" % (address, path), timeout=timeout) as resp:
-        return resp.read().decode().strip()
-
-
-def acked(address):
-    match = re.match(r"^ok acked=(\d+) ", page(address, "diskcheck", timeout=5))
-    return int(match.group(1)) if match else None
 
 
 def wait_for(what, probe, within=90.0):
@@ -243,10 +233,9 @@ def measure(key, round_no, address, instance):
         now = "no answer (%s)" % exc
     if now != instance:
         problems.append("the guest answers %r, was %r" % (now, instance))
-    line = page(address, "cgi-bin/diskverify", timeout=30)
+    upper, line = disk_verified(address)
     row["diskverify"] = line
-    upper = re.match(r"^ok verified=\d+\.\.(\d+) ", line)
-    if not upper or int(upper.group(1)) < (before_acked or 0):
+    if upper is None or upper < (before_acked or 0):
         problems.append("the writer's verify says %r (%s acknowledged before)" % (line, before_acked))
     row["valid"], row["problems"] = not problems, problems
     if row["wall_s"] and data:

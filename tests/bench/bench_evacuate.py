@@ -151,6 +151,26 @@ def answer(address, timeout=1.0):
         return resp.read().decode().strip()
 
 
+def page(address, path, timeout=10.0):
+    """A lab guest's HTTP page ``path`` (its disk writer's diskcheck, diskscan, cgi-bin/diskverify), stripped."""
+    with urllib.request.urlopen("http://%s/%s" % (address, path), timeout=timeout) as resp:
+        return resp.read().decode().strip()
+
+
+def disk_acked(address):
+    """The last record the guest's disk writer had acknowledged (its /diskcheck), or None when it reports no ok."""
+    match = re.match(r"^ok acked=(\d+) ", page(address, "diskcheck", timeout=5))
+    return int(match.group(1)) if match else None
+
+
+def disk_verified(address):
+    """(the highest record the writer's verify read back with none missing or damaged below it, or None when it says
+    anything but ok; its line) from /cgi-bin/diskverify (tests/lab/guest/diskwriter.c)."""
+    line = page(address, "cgi-bin/diskverify", timeout=30)
+    upper = re.match(r"^ok verified=\d+\.\.(\d+) ", line)
+    return (int(upper.group(1)) if upper else None), line
+
+
 class Probe(threading.Thread):
     """Polls one guest over HTTP at 2 Hz (HTTP_INTERVAL) with a 1 s timeout: failures, longest time without an answer, answers
     seen (a new boot id is a restart)."""

@@ -15,34 +15,28 @@ import json
 import re
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
+from bench_evacuate import disk_acked, disk_verified, page
 from conftest import HTTP_ERRORS, Prober, answer_of, result_of, start_ad_hoc
 
 IMAGES, SPARE = "/var/lib/libvirt/images", "/var/lib/libvirt/spare"
 RECORD_NS = "urn:hostmaint:libvirt:disk-move:1"
 
 
-def page(address, path, timeout=10):
-    with urllib.request.urlopen("http://%s/%s" % (address, path), timeout=timeout) as resp:
-        return resp.read().decode().strip()
-
-
 def acked(address):
-    """The last record the guest's writer had acknowledged (its /diskcheck)."""
-    line = page(address, "diskcheck")
-    assert line.startswith("ok "), "the disk writer reports %r" % line
-    return int(re.search(r"acked=(\d+)", line).group(1))
+    """The last record the guest's disk writer had acknowledged (its /diskcheck)."""
+    found = disk_acked(address)
+    assert found is not None, "the disk writer reports %r" % page(address, "diskcheck")
+    return found
 
 
 def assert_every_write_there(address, at_least):
     """The writer's verify reads back every record up to what it had acknowledged: none missing or damaged, and at
     least ``at_least`` of them (what was acknowledged before the step the test judges)."""
-    line = page(address, "cgi-bin/diskverify", timeout=30)
-    assert line.startswith("ok "), "the disk lost acknowledged writes: %s" % line
-    upper = int(re.search(r"verified=\d+\.\.(\d+)", line).group(1))
+    upper, line = disk_verified(address)
+    assert upper is not None, "the disk lost acknowledged writes: %s" % line
     assert upper >= at_least, "the disk holds records up to %d, but %d were acknowledged before: %s" % (
         upper, at_least, line)
     return upper

@@ -29,7 +29,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 LAB = os.path.join(ROOT, "tests", "lab", "lab")
@@ -37,6 +36,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "bench"))
 import figures  # noqa: E402  pylint: disable=wrong-import-position
 # the lab guests' HTTP answer and memory check, as the bench and the lab tests read them
 from bench_evacuate import answer, memory_errors  # noqa: E402  pylint: disable=wrong-import-position
+from bench_evacuate import disk_acked as acked, disk_verified  # noqa: E402  pylint: disable=wrong-import-position
 
 ICMP_INTERVAL = 0.02
 # the longest ping gap a moved guest may show (the tests' judge allows the same: tests/integration/conftest.py)
@@ -73,17 +73,6 @@ def read_json(path, default=None):
             return json.load(handle)
     except FileNotFoundError:
         return default
-
-
-def page(address, path, timeout=10):
-    with urllib.request.urlopen("http://%s/%s" % (address, path), timeout=timeout) as resp:
-        return resp.read().decode().strip()
-
-
-def acked(address):
-    """The last record the guest's disk writer had acknowledged (its /diskcheck), or None when it reports no ok."""
-    match = re.match(r"^ok acked=(\d+) ", page(address, "diskcheck", timeout=5))
-    return int(match.group(1)) if match else None
 
 
 def first_acked(address, within=10.0):
@@ -196,15 +185,14 @@ def disk_problems(guest, host, disks_on):
     if guest.get("disk_writer"):
         wanted = max(guest.get("acked_at_add") or 0, guest.get("acked") or 0)
         try:
-            line = page(guest["address"], "cgi-bin/diskverify", timeout=30)
+            upper, line = disk_verified(guest["address"])
         except OSError as exc:
-            line = "no answer (%s)" % exc
-        upper = re.match(r"^ok verified=\d+\.\.(\d+) ", line)
-        if not upper:
+            upper, line = None, "no answer (%s)" % exc
+        if upper is None:
             problems.append("%s's disk lost acknowledged writes: %s" % (name, line))
-        elif int(upper.group(1)) < wanted:
+        elif upper < wanted:
             problems.append("%s's disk holds records up to %s, but %d were acknowledged before (at add %s): %s" % (
-                name, upper.group(1), wanted, guest.get("acked_at_add"), line))
+                name, upper, wanted, guest.get("acked_at_add"), line))
         else:
             try:  # what the next check must find at least (acknowledged; a record on the disk may not be yet)
                 guest["acked"] = max(wanted, acked(guest["address"]) or 0)
