@@ -17,6 +17,10 @@ Pure: the collection's model only. The module (plugins/modules/disk_move.py) rea
   ``finish`` (the guest writes to the new disk: make both definitions name it), ``abort`` (its copy still runs:
   abort it, the guest stays on its source), ``undo`` (nothing runs: delete what that run created) or ``leave``
   (the disk names neither file: someone changed it since; only the record goes).
+- ``unused()``: which volumes of a pool nobody uses may be deleted when the operator asks for it (``delete_unused``):
+  one that a definition on this host names, that backs another volume of any pool of the host, or, in a shared
+  pool, that a definition on another host names (or that a host which did not answer might name) is kept, with
+  the reason.
 """
 
 from __future__ import annotations
@@ -220,3 +224,27 @@ def resume(record, live_sources, copy_jobs):
         else:
             actions.append((disk, "leave"))
     return actions
+
+
+def unused(volumes, named, backing, shared=False, named_elsewhere=None, unanswered=()):
+    """[(volume, "delete" or "keep", reason)] for each of ``volumes`` (dicts with name and path, a pool's), given
+    ``named`` (the paths a definition of this host names), ``backing`` (the paths that back a volume of any of
+    this host's pools), whether the pool is ``shared``, and for a shared pool ``named_elsewhere`` ({path: [host]},
+    what the other hosts' definitions name) and ``unanswered`` (the other hosts that could not be asked)."""
+    named_elsewhere = named_elsewhere or {}
+    decided = []
+    for volume in sorted(volumes, key=lambda v: v["name"]):
+        path = volume["path"]
+        if path in named:
+            decided.append((volume, "keep", "%s is in use: a guest of this host names it" % volume["name"]))
+        elif path in backing:
+            decided.append((volume, "keep", "%s backs another volume" % volume["name"]))
+        elif shared and named_elsewhere.get(path):
+            decided.append((volume, "keep", "%s is in use on %s" % (volume["name"], ", ".join(
+                sorted(named_elsewhere[path])))))
+        elif shared and unanswered:
+            decided.append((volume, "keep", "%s is on a shared pool and %s did not answer: it may be in use there" % (
+                volume["name"], ", ".join(sorted(unanswered)))))
+        else:
+            decided.append((volume, "delete", "%s is used by nothing" % volume["name"]))
+    return decided

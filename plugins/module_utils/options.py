@@ -105,6 +105,7 @@ DISK_MOVE_SPEC = dict(
     address=dict(type="str"),
     connect_timeout=dict(type="int", default=10),
     copy_bandwidth_mib=dict(type="int", default=0),
+    delete_unused=dict(type="bool", default=False),
     destinations=copy.deepcopy(ENGINE_SPEC["destinations"]),
     disks=dict(type="list", elements="str", default=[]),
     from_pool=dict(type="str"),

@@ -51,6 +51,16 @@ options:
         C(hostmaint_libvirt_copy_bandwidth_mib) for those.
     type: int
     default: 0
+  delete_unused:
+    description:
+      - Without O(guest) only. After the moves, delete the volumes of O(from_pool) that nothing uses - no definition
+        of this host names them, they back no volume of any pool of this host, and for a shared pool no definition
+        on O(destinations) names them (a shared volume is kept when one of them does not answer). The sources that
+        O(source_after=keep) kept are among them.
+      - V(false) (the default) never deletes a volume nothing uses, as C(playbooks/storage_evacuate.yml) does unless
+        told with C(-e storage_evacuate_delete_unused=true).
+    type: bool
+    default: false
   destinations:
     description:
       - The other hosts (filled by the action plugin from the inventory). With O(source_after=delete), a source on a
@@ -161,6 +171,12 @@ moves:
   returned: when not in check mode
   type: list
   elements: dict
+unused:
+  description: With O(delete_unused) - each volume of O(from_pool) nothing used after the moves, or that was kept,
+    with C(name), C(path), C(action) (V(deleted), V(kept), in check mode V(delete)) and the C(reason).
+  returned: when O(delete_unused) is true
+  type: list
+  elements: dict
 recovered:
   description: What this run finished or undid of the disk moves a dead run left (per disk - action and note).
   returned: always
@@ -200,6 +216,8 @@ class DiskMove(EngineModule):
             self.fail_early("to_pool is empty: name the storage pool the disks move into")
         if not p.get("guest") and not p.get("from_pool"):
             self.fail_early("name a guest, or the pool whose disks move (from_pool)")
+        if p.get("delete_unused") and p.get("guest"):
+            self.fail_early("delete_unused deletes the unused volumes of a pool: give from_pool without guest")
         if p.get("disks") and not p.get("guest"):
             self.fail_early("disks (%s) names disks of one guest: name the guest too" % ", ".join(p["disks"]))
         for option, low, high in (("max_copies", 1, 16), ("stall_timeout", 5, 3600), ("ready_timeout", 0, 86400),
@@ -247,6 +265,37 @@ class DiskMove(EngineModule):
                      used_by=[dict(guest=g, state=states.get(g)) for g in sorted(users[v["path"]])],
                      backing_of=[o["name"] for o in volumes if o.get("backing") == v["path"]])
                 for v in volumes]
+
+    def delete_unused(self, local, pools, moving=()):
+        """Delete the volumes of from_pool that nothing uses (disk_moves.unused decides); in check mode (``moving``:
+        the plans about to run) say which would go: those unused now and the sources the plans leave behind when
+        they are kept."""
+        p = self.params
+        volumes = local.pool_volumes(p["from_pool"])
+        paths = [v["path"] for v in volumes]
+        leaving = set(c.source for x in moving for c in x.copies)
+        named = set(path for path, users in local.definitions_naming(paths).items() if users and path not in leaving)
+        backing = set()
+        for pool in pools:
+            if pool.get("active", True):
+                backing.update(v["backing"] for v in local.pool_volumes(pool["name"]) if v.get("backing"))
+        shared = any(x["name"] == p["from_pool"] and x["shared"] for x in pools)
+        elsewhere, unanswered = {}, []
+        if shared:
+            for dest in self.destinations():
+                try:
+                    for path, users in self.peer(dest["name"]).definitions_naming(paths).items():
+                        if users:
+                            elsewhere.setdefault(path, []).append(dest["name"])
+                except HostmaintError:
+                    unanswered.append(dest["name"])
+        decided = disk_moves.unused(volumes, named, backing, shared, elsewhere, unanswered)
+        gone = [v["path"] for v, action, _reason in decided if action == "delete"]
+        if gone and not self.module.check_mode:
+            local.delete_volumes(gone)
+        done = "delete" if self.module.check_mode else "deleted"
+        return [dict(name=v["name"], path=v["path"], action=done if action == "delete" else "kept", reason=reason)
+                for v, action, reason in decided]
 
     def others(self, plans, pools):
         """(adapters of the destinations, the hosts that did not answer), when a source of a shared pool may be
@@ -305,6 +354,8 @@ class DiskMove(EngineModule):
             result["changed"] = bool(todo) or bool(result["recovered"])
             if self.module.check_mode:
                 result["summary"] = _summary(plans, [])
+                if p["delete_unused"]:
+                    result["unused"] = self.delete_unused(local, pools, moving=plans)
                 return result
             others, unknown = self.others(plans, pools)
             mover = self.mover(local, others, unknown, set(x["name"] for x in pools if x["shared"]))
@@ -315,6 +366,9 @@ class DiskMove(EngineModule):
                     moves += found
             result["moves"] = moves
             result["summary"] = _summary(plans, moves)
+            if p["delete_unused"] and not any(m["outcome"] in ("failed", "aborted") for m in moves):
+                result["unused"] = self.delete_unused(local, pools)
+                result["changed"] = result["changed"] or any(u["action"] == "deleted" for u in result["unused"])
             guard.result = dict(result)
         failed = [m for m in result["moves"] if m["outcome"] in ("failed", "aborted")]
         refused = [r for x in plans for r in x.refused if r.code != "already_there"]

@@ -21,6 +21,8 @@ from ansible_collections.hostmaint.libvirt.plugins.modules import disk_move
     (dict(to_pool=" "), "to_pool is empty: name the storage pool the disks move into"),
     (dict(to_pool="new"), "name a guest, or the pool whose disks move (from_pool)"),
     (dict(to_pool="new", from_pool="old", disks=["vda"]), "disks (vda) names disks of one guest: name the guest too"),
+    (dict(to_pool="new", from_pool="old", guest="web1", delete_unused=True),
+     "delete_unused deletes the unused volumes of a pool: give from_pool without guest"),
     (dict(to_pool="new", guest="web1", max_copies=0), "max_copies must be from 1 to 16, got 0"),
     (dict(to_pool="new", guest="web1", stall_timeout=1), "stall_timeout must be from 5 to 3600, got 1"),
     (dict(to_pool="new", guest="web1", copy_bandwidth_mib=-1), "copy_bandwidth_mib must be from 0 to 100000, got -1"),
