@@ -73,7 +73,7 @@ def migrate(method, name, source, dest):
         proc = subprocess.run(["ansible", "-i", INVENTORY, source, "-m", "hostmaint.libvirt.live_migrate",
                                "-a", json.dumps({"guest": name, "destination": dest})],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=900,
-                              check=False, cwd=ROOT, env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="oneline"))
+                              check=False, cwd=ROOT, env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="hostmaint.libvirt.oneline"))
         return proc.returncode == 0, proc.stdout[-600:]
     script = "virsh migrate --live --p2p --tls --persistent --undefinesource %s qemu+tls://%s/system" % (name, dest)
     if method == "virsh50":

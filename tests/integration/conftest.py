@@ -154,7 +154,7 @@ class Lab(object):
             cmd.append("--check")
         if args is not None:
             cmd += ["-a", json.dumps(args)]
-        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="oneline", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="hostmaint.libvirt.oneline", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                    ANSIBLE_DEPRECATION_WARNINGS="0", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                    ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, ".build")))
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False,
@@ -176,7 +176,7 @@ def start_ad_hoc(host, module, args):
     cmd = [os.path.join(ROOT, ".venv", "bin", "ansible"), "-i", INVENTORY, host, "-m", module]
     if args:  # ansible takes "{}" for raw parameters, which the collection's modules refuse
         cmd += ["-a", json.dumps(args)]
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="oneline", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="hostmaint.libvirt.oneline", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_DEPRECATION_WARNINGS="0", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, ".build")))
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env,
