@@ -353,7 +353,8 @@ def _header(report, moves):
     if totals.get("moves") or not (disks or totals.get("planned")):
         figures += [
             ("Guests moved", "%d" % (totals.get("moved") or 0), "of %d moves" % (totals.get("moves") or 0), None),
-            ("Failed", "%d" % (totals.get("failed") or 0), "failed or aborted", "bad" if totals.get("failed") else None),
+            ("Failed", "%d" % (totals.get("failed") or 0), "failed or aborted",
+             "bad" if totals.get("failed") else None),
         ]
     figures.append(("Blocked", "%d" % (totals.get("blocked") or 0), "%d not run, %d skipped" % (
         totals.get("not_run") or 0, totals.get("skipped") or 0), "warn" if totals.get("blocked") else None))
@@ -518,25 +519,25 @@ def _move_row(body, axis, y, move):
     label = _short(move["guest"], 28)
     body.append('<text x="%.1f" y="%.1f" text-anchor="end"%s>%s<title>%s</title></text>' % (
         LABEL - 8, y + 12, ' class="reason"' if failed else "", _e(label), _e(title)))
-    bar = ROW - 6
+    bar_height = ROW - 6
     if queued is not None and started is not None and started > queued:
-        body.append(_rect(axis.x(queued), y + 4, axis.width(queued, started), bar - 6, COLOURS["waiting"],
+        body.append(_rect(axis.x(queued), y + 4, axis.width(queued, started), bar_height - 6, COLOURS["waiting"],
                           "%s waited %s s for a slot (queued at %s s, started at %s s)" % (
                               move["guest"], _f(started - queued), _f(queued), _f(started))))
     copy = _copy_interval(move)
     if copy is not None:
         colour = COLOURS[move["outcome"]] if failed else COLOURS["precopy"]
-        body.append(_rect(axis.x(copy[0]), y + 1, max(axis.width(*copy), 1.5), bar, colour, title))
+        body.append(_rect(axis.x(copy[0]), y + 1, max(axis.width(*copy), 1.5), bar_height, colour, title))
         for step in move.get("ladder_steps") or []:
             at = _rung_time(step, copy[0]) if isinstance(step, dict) else None
             if at is not None:
                 x = axis.x(at)
                 body.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2">'
-                            '<title>%s</title></line>' % (x, y - 1, x, y + bar + 3, COLOURS["rung"], _e(
+                            '<title>%s</title></line>' % (x, y - 1, x, y + bar_height + 3, COLOURS["rung"], _e(
                                 "%s: %s at %s s: %s" % (move["guest"], _rung_label(step), _f(at - copy[0]),
                                                         step.get("reason") or ""))))
     if switchover is not None and checked is not None and checked > switchover:
-        body.append(_rect(axis.x(switchover), y + 4, axis.width(switchover, checked), bar - 6, COLOURS["settle"],
+        body.append(_rect(axis.x(switchover), y + 4, axis.width(switchover, checked), bar_height - 6, COLOURS["settle"],
                           "%s settle check: %s s after the switchover (%s)" % (
                               move["guest"], _f(checked - switchover), move.get("state_after") or "state unknown")))
     if switchover is not None and move.get("downtime_ms") is not None:
@@ -544,8 +545,8 @@ def _move_row(body, axis, y, move):
         body.append('<path d="M%.1f %.1fl4 -5h-8z" fill="%s"><title>%s</title></path>' % (
             x, y + 1, COLOURS["pause"], _e("%s paused %s ms at the switchover" % (move["guest"],
                                                                                   move["downtime_ms"]))))
-        body.append(_rect(x - 1, y, 3, bar + 2, COLOURS["pause"], "%s paused %s ms" % (move["guest"],
-                                                                                         move["downtime_ms"])))
+        paused = "%s paused %s ms" % (move["guest"], move["downtime_ms"])
+        body.append(_rect(x - 1, y, 3, bar_height + 2, COLOURS["pause"], paused))
     right = WIDTH - RIGHT + 6
     if failed:
         reason = move.get("reason") or "no reason given"
@@ -616,7 +617,7 @@ def _engine_section(host, kind, section, moves):
     drawn, bands, note = _timeline_moves(done)
     ends = [t for m in done for t in _phases(m) if t is not None]
     if ends:
-        axis = _Axis(min(0.0, min(ends)), max(ends))
+        axis = _Axis(min([0.0] + ends), max(ends))
         if segments:
             out.append(_strip(axis, segments, host, kind))
         if drawn:
@@ -669,7 +670,7 @@ def _strip(axis, segments, host, kind):
     top, bottom = 10, height - AXIS
     drawn = segments
     if len(segments) > ROW_LIMIT:
-        drawn = [(low, high, flying, rate) for low, high, flying, rate in _buckets(segments, STRIP_BUCKETS)]
+        drawn = _buckets(segments, STRIP_BUCKETS)
     peak = max(s[2] for s in segments) or 1
     top_rate = max(s[3] for s in drawn) or 1.0
     body = axis.draw(top, bottom)
@@ -791,7 +792,7 @@ def render(report):
             if isinstance(section, dict) and (kind_moves or section.get("status") == "failed"):
                 parts.append(_engine_section(name, kind, section, kind_moves))
     parts += [_disks(report), _failures(report)]
-    parts.append('<footer>hostmaint.libvirt run report %s (report version %s); the JSON report beside this file '
-                 'holds every figure.</footer></main></body></html>\n' % (_e(report.get("run_id")),
-                                                                         _e(report.get("report_version"))))
+    footer = "hostmaint.libvirt run report %s (report version %s); the JSON report beside this file holds every " \
+        "figure." % (report.get("run_id"), report.get("report_version"))
+    parts.append("<footer>%s</footer></main></body></html>\n" % _e(footer))
     return "".join(parts)

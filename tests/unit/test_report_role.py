@@ -136,8 +136,8 @@ def ara():
 
 def test_with_aras_callback_the_report_is_attached_to_the_playbook(tmp_path, ara):
     base = tmp_path / "ara"
-    env = dict(PYTHONPATH=os.pathsep.join([ara] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
-                                                    if p]),
+    paths = [ara] + [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
+    env = dict(PYTHONPATH=os.pathsep.join(paths),
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(ara, "ara", "plugins", "callback"),
                ANSIBLE_ACTION_PLUGINS=os.path.join(ara, "ara", "plugins", "action"),
                ARA_API_CLIENT="offline", ARA_BASE_DIR=str(base), ARA_DEBUG="false")
