@@ -95,7 +95,7 @@ svg text{font:11px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;fi
 svg .muted{fill:#59636e}svg .grid{stroke:#eaeef2}svg .reason{fill:#cf222e}
 table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0 12px}
 th,td{border-bottom:1px solid #eaeef2;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f6f8fa;font-weight:600;position:sticky;top:0}
+th{background:#f6f8fa;font-weight:600;position:sticky;top:0;white-space:nowrap}
 NUMERIC_PLACEHOLDER{text-align:right;font-variant-numeric:tabular-nums}
 tr.failed td{background:#ffebe9}
 .note{color:#59636e;font-size:13px}
