@@ -559,21 +559,30 @@ def _move_row(body, axis, y, move):
         body.append(_text(right, y + 12, move.get("outcome") or "", cls="muted"))
 
 
-def _band_row(body, axis, y, wave, moves):
-    """One band for the moves of a wave: from its first start to its last end, with its figures."""
+def _band(wave, moves):
+    """The figures of one wave's band: (first, last, moves, failed, p50, p95, max pause), None when nothing has a
+    time."""
     times = [t for m in moves for t in _phases(m)[1:] if t is not None]
     if not times:
-        return
-    failed = len([m for m in moves if m.get("outcome") in ("failed", "aborted")])
+        return None
     pauses = _pauses(moves)
+    return (min(times), max(times), len(moves), len([m for m in moves if m.get("outcome") in ("failed", "aborted")]),
+            percentile(pauses, 0.5), percentile(pauses, 0.95), max(pauses) if pauses else None)
+
+
+def _band_row(body, axis, y, wave, moves):
+    """One band for the moves of a wave: from its first start to its last end, with its figures."""
+    figures = _band(wave, moves)
+    if figures is None:
+        return
+    first, last, count, failed, p50, p95, worst = figures
     title = "wave %s: %d moves, %d failed, %s to %s s, pause p50 %s ms, p95 %s ms, max %s ms" % (
-        wave, len(moves), failed, _f(min(times)), _f(max(times)), _f(percentile(pauses, 0.5), 0),
-        _f(percentile(pauses, 0.95), 0), max(pauses) if pauses else "-")
-    body.append(_text(LABEL - 8, y + 12, "wave %s (%d moves)" % (wave, len(moves)), anchor="end"))
-    body.append(_rect(axis.x(min(times)), y + 1, max(axis.width(min(times), max(times)), 1.5), ROW - 6,
+        wave, count, failed, _f(first), _f(last), _f(p50, 0), _f(p95, 0), "-" if worst is None else worst)
+    body.append(_text(LABEL - 8, y + 12, "wave %s (%d moves)" % (wave, count), anchor="end"))
+    body.append(_rect(axis.x(first), y + 1, max(axis.width(first, last), 1.5), ROW - 6,
                       COLOURS["failed"] if failed else COLOURS["precopy"], title, ' opacity="0.55"'))
-    body.append(_text(WIDTH - RIGHT + 6, y + 12, "%d failed" % failed if failed else "p95 %s ms" % _f(
-        percentile(pauses, 0.95), 0), cls="reason" if failed else None))
+    body.append(_text(WIDTH - RIGHT + 6, y + 12, "%d failed" % failed if failed else "p95 %s ms" % _f(p95, 0),
+                      cls="reason" if failed else None))
 
 
 def _timeline_moves(moves):
@@ -639,6 +648,12 @@ def _engine_section(host, kind, section, moves):
                 y += ROW
             out.append(_svg(height, body, "timeline of the %s moves of %s" % (kind, host)))
             out.append('<p class="note">Seconds since the %s of %s began.</p>' % (_e(kind), _e(host)))
+            if bands:
+                rows = [("%s" % wave, figures[2], figures[3], _f(figures[0]), _f(figures[1]), _f(figures[4], 0),
+                         _f(figures[5], 0), "-" if figures[6] is None else figures[6])
+                        for wave, figures in ((w, _band(w, ms)) for w, ms in bands) if figures is not None]
+                out.append(_table(("wave", "moves", "failed", "first s", "last s", "pause p50 ms", "pause p95 ms",
+                                   "pause max ms"), rows, numeric=(1, 2, 3, 4, 5, 6, 7)))
     out.append("<h3>Moves</h3>")
     rows = []
     for m in done:

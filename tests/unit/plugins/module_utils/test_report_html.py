@@ -241,6 +241,9 @@ def test_five_thousand_moves_stay_under_two_megabytes_and_every_guest_is_in_the_
     assert 0 < len(rows) <= 2 * report_html.SLOWEST
     bands = [t for t in titles([timeline]) if t.startswith("wave ")]
     assert len(bands) == 10 and bands[0].startswith("wave 1: 500 moves, 6 failed")
+    waves = page.table(("wave", "moves", "failed"))
+    assert [row[:3] for row in waves["rows"]] == [[str(n), "500", bands[n - 1].split(", ")[1].split()[0]]
+                                                  for n in range(1, 11)]
     words = " ".join(page.texts)
     assert "5000 moves: the timeline shows one band per wave" in words
     failed = [row for row, cls in zip(table["rows"], table["classes"]) if cls == "failed"]
