@@ -122,7 +122,7 @@ def applied(state, action):
     state.last_change_s = now
     state.last_change_iteration = iteration
     state.steps.append(LadderAction(kind=action.kind, value=action.value,
-                                    reason="at %.1f s: %s" % (now, action.reason)))
+                                    reason="at %.1f s: %s" % (now, action.reason), at_s=round(now, 3)))
     return state
 
 

@@ -712,11 +712,16 @@ class JobSample(_Record):
 
 @dataclasses.dataclass
 class LadderAction(_Record):
-    """The ladder's decision for one poll: kind is one of LADDER_KINDS, value e.g. downtime ms."""
+    """The ladder's decision for one poll: kind is one of LADDER_KINDS, value e.g. downtime ms.
+
+    ``at_s``: once carried out (``convergence.applied``), when, in seconds since the migration started (its
+    timeline's ``started``), so that the report can place the rung on the move's bar; None for a decision.
+    """
 
     kind: str
     value: Optional[int] = None
     reason: str = ""
+    at_s: Optional[float] = None
 
 
 @dataclasses.dataclass

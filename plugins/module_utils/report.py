@@ -45,7 +45,8 @@ source, dest, to_pool, outcome, bytes, seconds, rate_mib_s, synchronous, source_
 one fails the host, a refused disk makes it ``partial``; the totals count them (``disks_moved``, ``disks_failed``,
 ``disks_refused``, ``disk_bytes``).
 
-``markdown(report)`` renders the summary; ``file_names(run_id)`` the two file names; ``to_json(report)``
+``markdown(report)`` renders the summary (``report_html.render(report)`` the HTML page); ``file_names(run_id)``
+the three file names; ``to_json(report)``
 the JSON text (sorted keys, so the same run always gives the same bytes).
 """
 
@@ -65,8 +66,8 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
 # The version of the report's JSON shape; raised when a key changes meaning or goes away.
 REPORT_VERSION = 1
 
-# The files one run writes, in this order.
-FORMATS = ("json", "markdown")
+# The files one run writes, in this order (html: module_utils.report_html).
+FORMATS = ("json", "markdown", "html")
 
 # A key that contains one of these (any case) is never copied into the report, at any depth.
 SECRET_WORDS = ("password", "secret", "key", "token")
@@ -188,7 +189,7 @@ def playbook_name(value):
 
 
 def file_names(run_id):
-    """The JSON and Markdown file names of a run: its id with anything but letters, digits, '.', '_' and '-'
+    """The JSON, Markdown and HTML file names of a run (in the order of FORMATS): its id with anything but letters, digits, '.', '_' and '-'
     replaced by '-' (so '/' can never leave the report folder), no leading '.' or '-'.
 
     Raises HostmaintError when nothing usable is left (an empty id, '..', '///').
@@ -199,7 +200,7 @@ def file_names(run_id):
     if not stem:
         raise HostmaintError("run id %r cannot name a report file: it has no letter or digit" % (text,),
                              run_id=text)
-    return stem + ".json", stem + ".md"
+    return stem + ".json", stem + ".md", stem + ".html"
 
 
 # ---------------------------------------------------------------------------------------------

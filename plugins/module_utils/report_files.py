@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import report
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import report, report_html
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 
 DIRECTORY_MODE = 0o750
@@ -54,14 +54,16 @@ def write(params, check_mode=False):
     Returns the module's result; raises HostmaintError with one sentence."""
     formats = [name for name in report.FORMATS if name in params["formats"]]
     if not formats:
-        raise HostmaintError("cannot write the run report: formats is empty, give json, markdown or both")
+        raise HostmaintError("cannot write the run report: formats is empty, give one or more of json, "
+                             "markdown and html")
     data = report.build(params["run"])
     directory = os.path.abspath(params["directory"])
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise HostmaintError("cannot write the run report to %s: it is a file, not a directory" % directory,
                              directory=directory)
     names = dict(zip(report.FORMATS, report.file_names(data["run_id"])))
-    texts = dict(json=report.to_json(data), markdown=report.markdown(data))
+    renderers = dict(json=report.to_json, markdown=report.markdown, html=report_html.render)
+    texts = dict((name, renderers[name](data)) for name in formats)
     paths = dict((name, os.path.join(directory, names[name])) for name in formats)
     try:
         pending = [name for name in formats if read_text(paths[name]) != texts[name]]
@@ -76,4 +78,4 @@ def write(params, check_mode=False):
                              % (data["run_id"], exc.filename or directory, exc.strerror or exc),
                              directory=directory)
     return dict(changed=bool(pending), json_path=paths.get("json"), markdown_path=paths.get("markdown"),
-                next_steps=data["next_steps"], summary=report.summary(data))
+                html_path=paths.get("html"), next_steps=data["next_steps"], summary=report.summary(data))

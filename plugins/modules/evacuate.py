@@ -125,6 +125,9 @@ outcomes:
       when it switched over (C(switchover)), when its settle period was over (C(checked)) and when it was
       C(done); a phase the move did not reach is null.
     - C(duration_s) runs from the start of the move to its switchover (the settle period excluded).
+    - C(ladder_steps) lists what the convergence ladder did to the migration, in order, each with C(kind)
+      (V(set_downtime), V(auto_converge), V(postcopy), V(abort)), C(value), C(reason) and C(at_s) (seconds since
+      the move's C(started)).
     - C(source_disks_deleted) lists the disks a storage copy left on the host the guest left that were deleted
       there (O(storage_copy_source)); C(reason) says which stay and why.
   returned: when not in check mode

@@ -7,21 +7,29 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: run_report
-short_description: Write the report of a maintenance run on the controller, as JSON and Markdown
+short_description: Write the report of a maintenance run on the controller, as JSON, Markdown and HTML
 version_added: 0.1.0
 description:
   - Meant to run once on the controller (C(delegate_to) V(localhost), C(run_once) V(true)) as the last task of
-    a maintenance playbook (evacuate, restore, maintain, rolling upgrade).
-  - Writes two files named after the run id into O(directory) - C(<run_id>.json) (the plan, every move with the
-    engine's figures and timeline, the gates and the steps, per host) and C(<run_id>.md) (a short summary - what
-    moved where, how long it took, the worst pause, what failed and what to do next).
+    a maintenance playbook (evacuate, restore, maintain, rolling upgrade, storage evacuation).
+  - Writes three files named after the run id into O(directory) - C(<run_id>.json) (the plan, every move with the
+    engine's figures and timeline, the gates and the steps, per host), C(<run_id>.md) (a short summary - what
+    moved where, how long it took, the worst pause, what failed and what to do next) and C(<run_id>.html).
+  - The HTML page is one self-contained file (inline CSS and SVG, no JavaScript, nothing loaded from the network),
+    so it opens from disk, as a mail attachment or in ARA's file view. It shows the status, the figures of the
+    header (guests moved, blocked and failed, the worst, median and 95th percentile pause, the longest move, bytes)
+    and the next steps; the hosts' steps on the run's clock; per evacuation or restore, the migrations in flight
+    with their aggregate rate and one row per move (waiting for a slot, pre-copy with the convergence ladder's
+    rungs, the pause, the settle check; failed and aborted moves with their reason); the disk moves; and tables of
+    the same figures. Above 300 moves in one evacuation or restore the timeline shows one band per wave and the
+    slowest and failed moves, while its table keeps every move.
   - Characters of the run id other than letters, digits, C(.), C(_) and C(-) become C(-) in the file names, so a
     report never lands outside O(directory).
   - O(directory) is created with mode C(0750) when missing; each file is written to a temporary file in
     O(directory) and renamed over the report (mode C(0640)), so a reader never sees half a report.
   - Nothing whose key contains C(password), C(secret), C(key) or C(token) is copied into the report, at any depth.
-  - A file that already holds the same report is left alone (the report holds no time of its own), so the same
-    run reported twice changes nothing the second time.
+  - A file that already holds the same report is left alone (the report, in each format, holds no time of its
+    own), so the same run reported twice changes nothing the second time.
 author:
   - hostmaint.libvirt maintainers (@hostmaint)
 attributes:
@@ -45,11 +53,12 @@ options:
     type: path
     required: true
   formats:
-    description: Which files to write - V(json) (C(<run_id>.json)), V(markdown) (C(<run_id>.md)), or both.
+    description: Which files to write - V(json) (C(<run_id>.json)), V(markdown) (C(<run_id>.md)) and V(html)
+      (C(<run_id>.html)), any of them.
     type: list
     elements: str
-    choices: [json, markdown]
-    default: [json, markdown]
+    choices: [json, markdown, html]
+    default: [json, markdown, html]
   run:
     description:
       - What the playbook gathered during the run. Only C(run_id) is required; any other key may be missing or
@@ -61,7 +70,8 @@ options:
       - C(hosts) maps each host name to a dict with any of C(steps) (a list of C({name, status, started, ended,
         msg}), status V(ok), V(changed), V(failed) or V(skipped)), C(gates) (a list of C({check, host, ok, msg})),
         C(evacuate) and C(restore) (the registered results of M(hostmaint.libvirt.evacuate) and
-        M(hostmaint.libvirt.restore), as they are - failed, skipped, or from check mode).
+        M(hostmaint.libvirt.restore), as they are - failed, skipped, or from check mode), and C(storage) (the
+        registered result of M(hostmaint.libvirt.disk_move)).
     type: dict
     required: true
 notes:
@@ -98,7 +108,7 @@ EXAMPLES = r"""
 
 - name: Show where the report is
   ansible.builtin.debug:
-    msg: "Run report: {{ run_report.markdown_path }}"
+    msg: "Run report: {{ run_report.markdown_path }} (in a browser: {{ run_report.html_path }})"
   run_once: true
 
 - name: Write only the JSON report
@@ -127,6 +137,11 @@ markdown_path:
   returned: always
   type: str
   sample: /home/ops/maintenance/hostmaint-reports/20261125T180000Z-1a2b3c.md
+html_path:
+  description: The absolute path of the HTML page; null when O(formats) leaves V(html) out.
+  returned: always
+  type: str
+  sample: /home/ops/maintenance/hostmaint-reports/20261125T180000Z-1a2b3c.html
 next_steps:
   description: What to do next, one plain sentence each (the Markdown summary's last section); empty when nothing
     is left to do.
@@ -183,6 +198,18 @@ summary:
     gates_failed:
       description: Gates that did not pass.
       type: int
+    disks_moved:
+      description: Disks a storage evacuation (M(hostmaint.libvirt.disk_move)) moved.
+      type: int
+    disks_failed:
+      description: Disk moves that failed or were aborted.
+      type: int
+    disks_refused:
+      description: Disks a storage evacuation left where they are, with a reason.
+      type: int
+    disk_bytes:
+      description: Bytes of the disks moved.
+      type: int
   sample:
     status: ok
     hosts: 1
@@ -198,6 +225,10 @@ summary:
     longest_move: {guest: web2, host: hv1, kind: evacuate, source: hv1, destination: hv3, duration_s: 4.7}
     steps_failed: 0
     gates_failed: 0
+    disks_moved: 0
+    disks_failed: 0
+    disks_refused: 0
+    disk_bytes: 0
 """
 
 from ansible.module_utils.basic import AnsibleModule

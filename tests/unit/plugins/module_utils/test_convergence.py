@@ -180,6 +180,9 @@ def test_a_stalled_migration_climbs_the_ladder_in_order_and_aborts_at_the_timeou
     # the steps are reported with when and why
     assert [s.kind for s in state.steps] == [a.kind for a in taken]
     assert state.steps[0].reason.startswith("at ")
+    # and when, as a number too (the report's ticks): the time its reason gives, in seconds since the copy began
+    assert all(step.at_s == pytest.approx(float(step.reason.split(" ")[1]), abs=0.05) for step in state.steps)
+    assert [step.at_s for step in state.steps] == sorted(step.at_s for step in state.steps)
 
 
 def test_steps_are_spaced_by_the_step_interval():

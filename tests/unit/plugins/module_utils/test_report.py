@@ -337,12 +337,12 @@ def test_an_unknown_playbook_still_gives_a_retry():
 
 
 @pytest.mark.parametrize("run_id, names", [
-    (RUN_ID, (RUN_ID + ".json", RUN_ID + ".md")),
-    ("a/b", ("a-b.json", "a-b.md")),
-    ("../../etc/passwd", ("etc-passwd.json", "etc-passwd.md")),
-    ("2026-11-25T18:00:00Z", ("2026-11-25T18-00-00Z.json", "2026-11-25T18-00-00Z.md")),
-    (".hidden run", ("hidden-run.json", "hidden-run.md")),
-    (12345, ("12345.json", "12345.md")),
+    (RUN_ID, (RUN_ID + ".json", RUN_ID + ".md", RUN_ID + ".html")),
+    ("a/b", ("a-b.json", "a-b.md", "a-b.html")),
+    ("../../etc/passwd", ("etc-passwd.json", "etc-passwd.md", "etc-passwd.html")),
+    ("2026-11-25T18:00:00Z", ("2026-11-25T18-00-00Z.json", "2026-11-25T18-00-00Z.md", "2026-11-25T18-00-00Z.html")),
+    (".hidden run", ("hidden-run.json", "hidden-run.md", "hidden-run.html")),
+    (12345, ("12345.json", "12345.md", "12345.html")),
 ])
 def test_file_names_are_safe(run_id, names):
     assert report.file_names(run_id) == names

@@ -47,13 +47,15 @@ def files(directory):
     return sorted(os.listdir(directory)) if os.path.isdir(directory) else None
 
 
-def test_writes_both_files_with_the_moves_and_the_next_steps(capsys, tmp_path):
+def test_writes_the_three_files_with_the_moves_and_the_next_steps(capsys, tmp_path):
     directory = str(tmp_path / "hostmaint-reports")
     code, result = run_module(capsys, dict(directory=directory, run=a_run()))
     assert code == 0 and result["changed"] is True
     assert result["json_path"] == os.path.join(directory, RUN_ID + ".json")
     assert result["markdown_path"] == os.path.join(directory, RUN_ID + ".md")
-    assert files(directory) == [RUN_ID + ".json", RUN_ID + ".md"]  # no temporary file left behind
+    assert result["html_path"] == os.path.join(directory, RUN_ID + ".html")
+    # no temporary file left behind
+    assert files(directory) == [RUN_ID + ".html", RUN_ID + ".json", RUN_ID + ".md"]
     assert stat.S_IMODE(os.stat(directory).st_mode) == 0o750
     assert stat.S_IMODE(os.stat(result["json_path"]).st_mode) == 0o640
     with open(result["json_path"]) as handle:
@@ -69,7 +71,11 @@ def test_writes_both_files_with_the_moves_and_the_next_steps(capsys, tmp_path):
     assert result["next_steps"] == ["hv1 is still in maintenance: run playbooks/restore.yml -l hv1 once it is healthy."]
     assert result["summary"]["status"] == "ok" and result["summary"]["moved"] == 1
     assert result["summary"]["worst_pause"]["guest"] == "web1" and result["summary"]["worst_pause"]["downtime_ms"] == 36
-    for path in (result["json_path"], result["markdown_path"]):
+    with open(result["html_path"]) as handle:
+        page = handle.read()
+    assert page.startswith("<!DOCTYPE html>") and ">web1<" in page and "36 ms pause" in page
+    for path in (result["json_path"], result["markdown_path"], result["html_path"]):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
         with open(path) as handle:
             text = handle.read()
         assert "hunter2" not in text and "password" not in text
@@ -82,8 +88,10 @@ def test_check_then_real_then_check_again(capsys, tmp_path):
     assert code == 0 and checked["changed"] is True and files(directory) is None  # nothing written, not even the folder
     assert checked["markdown_path"] == os.path.join(directory, RUN_ID + ".md")
     code, real = run_module(capsys, args)
-    assert code == 0 and real["changed"] is True and files(directory) == [RUN_ID + ".json", RUN_ID + ".md"]
-    assert (real["json_path"], real["markdown_path"]) == (checked["json_path"], checked["markdown_path"])
+    assert code == 0 and real["changed"] is True and files(directory) == [RUN_ID + ".html", RUN_ID + ".json",
+                                                                          RUN_ID + ".md"]
+    assert (real["json_path"], real["markdown_path"], real["html_path"]) == (
+        checked["json_path"], checked["markdown_path"], checked["html_path"])
     code, again = run_module(capsys, args, check_mode=True)
     assert code == 0 and again["changed"] is False
     code, rerun = run_module(capsys, args)
@@ -101,14 +109,20 @@ def test_a_changed_run_rewrites_the_report(capsys, tmp_path):
 
 def test_only_the_json_when_asked(capsys, tmp_path):
     code, result = run_module(capsys, dict(directory=str(tmp_path), formats=["json"], run=a_run()))
-    assert code == 0 and result["markdown_path"] is None
+    assert code == 0 and result["markdown_path"] is None and result["html_path"] is None
     assert files(str(tmp_path)) == [RUN_ID + ".json"]
+
+
+def test_only_the_html_when_asked(capsys, tmp_path):
+    code, result = run_module(capsys, dict(directory=str(tmp_path), formats=["html"], run=a_run()))
+    assert code == 0 and (result["json_path"], result["markdown_path"]) == (None, None)
+    assert files(str(tmp_path)) == [RUN_ID + ".html"]
 
 
 def test_a_run_id_with_slashes_stays_in_the_folder(capsys, tmp_path):
     directory = tmp_path / "reports"
     code, result = run_module(capsys, dict(directory=str(directory), run=a_run(run_id="../../escape/me")))
-    assert code == 0 and files(str(directory)) == ["escape-me.json", "escape-me.md"]
+    assert code == 0 and files(str(directory)) == ["escape-me.html", "escape-me.json", "escape-me.md"]
     assert files(str(tmp_path)) == ["reports"]
 
 
@@ -142,10 +156,11 @@ def test_a_folder_that_cannot_be_written_fails_with_one_sentence(capsys, tmp_pat
 
 
 def test_an_unknown_format_is_rejected(capsys, tmp_path):
-    code, result = run_module(capsys, dict(directory=str(tmp_path), formats=["html"], run=a_run()))
-    assert code == 1 and "html" in result["msg"] and files(str(tmp_path)) == []
+    code, result = run_module(capsys, dict(directory=str(tmp_path), formats=["pdf"], run=a_run()))
+    assert code == 1 and "pdf" in result["msg"] and files(str(tmp_path)) == []
 
 
 def test_no_format_is_rejected(capsys, tmp_path):
     code, result = run_module(capsys, dict(directory=str(tmp_path), formats=[], run=a_run()))
-    assert code == 1 and result["msg"] == "cannot write the run report: formats is empty, give json, markdown or both"
+    assert code == 1 and result["msg"] == (
+        "cannot write the run report: formats is empty, give one or more of json, markdown and html")
