@@ -42,7 +42,7 @@ help:
 	echo "make test         all of the above, in that order; stops at the first failure"
 	echo "make soak CYCLES=N [SEED=S]  N evacuate/restore cycles with a random fault each (outside CI)"
 	echo "make bench        empty hv1 with virsh loops, evacuate.yml and the module ad hoc, 3 interleaved rounds;"
-	echo "                  print medians, ratios, phases, probe gaps and the targets, write JSON"
+	echo "                  print medians, ratios, phases, probe gaps and the targets, write JSON; then the bench-disk row"
 	echo "make bench-disk   move a running guest's 1 GiB disk (512 MiB of data) default -> spare on hv1 with virsh blockcopy --pivot"
 	echo "                  and with disk_move ad hoc, 3 interleaved rounds; print medians, D/A, MiB/s, writer stalls, write JSON"
 	echo "make rates        move two memory-dirtying guests hv2 <-> hv3 with virsh and the engine; count restarts and lost writes"
@@ -152,9 +152,11 @@ demo: setup
 	cd "$(ROOT)"
 	scripts/demo
 
+# make bench ends with the disk row (bench-disk) on the same lab, in the same run.
 bench: setup
 	cd "$(ROOT)"
 	python tests/bench/bench_evacuate.py
+	python tests/bench/bench_disk.py
 
 bench-disk: setup
 	cd "$(ROOT)"

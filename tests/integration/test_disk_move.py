@@ -191,8 +191,8 @@ def test_the_judge_fails_when_the_guest_boots_from_the_stale_source(lab, writer_
 # once the copy is ready, so it cannot pivot in between), and pivoted but not yet recorded in the inactive
 # definition (killed_pivoted: as killed_ready, then the pivot the dead run would have made, with virsh).
 @pytest.mark.parametrize("how", ["stop_run", "ready_timeout", "killed", "killed_ready", "killed_pivoted"])
-def test_an_abort_leaves_the_guest_on_its_source_with_every_write_and_deletes_only_its_own_volume(lab, writer_guest, how,
-                                                                                                 tmp_path):
+def test_an_abort_leaves_the_guest_on_its_source_with_every_write_and_deletes_only_its_own_volume(
+        lab, writer_guest, how, tmp_path):
     name = "dma-%s" % how.replace("_", "")
     guest = writer_guest(name)
     prober = Prober(guest)

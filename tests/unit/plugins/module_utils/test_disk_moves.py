@@ -138,9 +138,9 @@ def test_unused_deletes_only_what_nothing_names_or_is_backed_by():
     volumes = [_vol("used.qcow2"), _vol("base.qcow2"), _vol("free.qcow2")]
     decided = disk_moves.unused(volumes, named={"/var/lib/libvirt/images/used.qcow2"},
                                 backing={"/var/lib/libvirt/images/base.qcow2"})
-    assert [(v["name"], action) for v, action, _ in decided] == [
+    assert [(v["name"], action) for v, action, _reason in decided] == [
         ("base.qcow2", "keep"), ("free.qcow2", "delete"), ("used.qcow2", "keep")]
-    reasons = dict((v["name"], reason) for v, _, reason in decided)
+    reasons = dict((v["name"], reason) for v, _action, reason in decided)
     assert reasons["used.qcow2"] == "used.qcow2 is in use: a guest of this host names it"
     assert reasons["base.qcow2"] == "base.qcow2 backs another volume"
 
@@ -152,8 +152,8 @@ def test_unused_on_a_shared_pool_asks_the_other_hosts_and_keeps_all_when_one_is_
     assert [(v["name"], action, reason) for v, action, reason in decided] == [
         ("a.qcow2", "keep", "a.qcow2 is in use on hv3"), ("b.qcow2", "delete", "b.qcow2 is used by nothing")]
     silent = disk_moves.unused(volumes, set(), set(), shared=True, unanswered=["hv2"])
-    assert [action for _, action, _ in silent] == ["keep", "keep"]
+    assert [action for _v, action, _reason in silent] == ["keep", "keep"]
     assert "hv2 did not answer" in silent[1][2]
     # a local pool's volume is not asked about elsewhere: another host's file of the same path is another file
     local = disk_moves.unused(volumes, set(), set(), shared=False, named_elsewhere=elsewhere, unanswered=["hv2"])
-    assert [action for _, action, _ in local] == ["delete", "delete"]
+    assert [action for _v, action, _reason in local] == ["delete", "delete"]
