@@ -166,7 +166,8 @@ moves:
   description:
     - One entry per disk copied or tried, with its C(outcome) (V(moved), V(failed), V(aborted), V(not_run)), the
       C(reason) in a sentence, C(bytes) (the data the disk held), C(job_bytes) (what the copy job walked - the whole
-      virtual size, holes too, plus what the guest wrote meanwhile), C(seconds), C(rate_mib_s) (job_bytes per second),
+      virtual size, holes too, plus what the guest wrote meanwhile), C(seconds), C(rate_mib_s) (job_bytes per second;
+      for a shut-off guest, copied offline with no job, bytes per second),
       whether C(synchronous) writes were used and C(source_after) (V(kept) or V(deleted)).
   returned: when not in check mode
   type: list
