@@ -111,6 +111,7 @@ class Sim(object):
         self.windows = {}  # (host, "out"/"in") -> [window, streak]
         self.blackouts, self.moves, self.failed, self.bytes, self.violations = [], 0, 0, 0.0, 0
         self.tried = set()
+        self.skipped_hosts = []
         self.min_headroom = min(self._headroom(h) for h in self.hosts)
         self.placed = {}  # host -> {guest: destination} of its evacuation (the collection's plan)
 
@@ -156,12 +157,14 @@ class Sim(object):
             plan = placement.plan(guests, self._facts(source, ()), [self._facts(h, ()) for h in destinations],
                                   self.limits)
             self.placed[source] = dict((m.guest, m.destination) for m in plan.moves)
+            self.failed += len(plan.blocked)  # no room left (a host lost earlier): they stay
             return plan.moves
         room = dict((h, self._headroom(h)) for h in destinations)
         moves = []
         for n in sorted(names, key=lambda n: (-self.guests[n].memory_mib, n)):
             best = max(destinations, key=lambda h: (room[h], h), default=None)
             if best is None or room[best] < self.guests[n].memory_mib:
+                self.failed += 1
                 continue
             room[best] -= self.guests[n].memory_mib
             moves.append(Move(guest=n, action="migrate", source=source, destination=best,
@@ -257,6 +260,9 @@ class Sim(object):
         for host in sorted(self.hosts):
             self.queue = list(self._evacuation(host, down))
             self._drain()
+            if any(h == host for h in self.where.values()):
+                self.skipped_hosts.append(host)  # guests left on it: it is not taken down (not upgraded)
+                continue
             spec = self.hosts[host]
             self.now += spec.reboot_s
             if not spec.returns:
@@ -278,7 +284,8 @@ class Sim(object):
                     blackout_p50_ms=round(pick(0.5) * 1000, 1), blackout_p99_ms=round(pick(0.99) * 1000, 1),
                     blackout_max_ms=round(b[-1] * 1000, 1) if b else 0.0,
                     moves_per_guest=round(self.moves / float(len(self.guests)), 3), bytes_sent=int(self.bytes),
-                    min_headroom_mib=self.min_headroom, failed_moves=self.failed, violations=self.violations)
+                    min_headroom_mib=self.min_headroom, failed_moves=self.failed, violations=self.violations,
+                    skipped_hosts=len(self.skipped_hosts))
 
 
 def lower_bound(fleet_, in_maintenance=1):
