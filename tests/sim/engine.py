@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Dict, List, Optional
+from typing import List
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import placement
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
@@ -173,9 +173,10 @@ class Sim(object):
 
     def _startable(self):
         if self.planner == "collection":
-            win = lambda kind: dict((h, w[0]) for (h, k), w in self.windows.items() if k == kind)
+            out = dict((h, w[0]) for (h, k), w in self.windows.items() if k == "out")
+            inn = dict((h, w[0]) for (h, k), w in self.windows.items() if k == "in")
             return placement.startable(self.queue, [f.move for f in self.flows], [f.move for f in self.flows],
-                                       self.limits, win("out"), win("in"))
+                                       self.limits, out, inn)
         cap = {"serial": None, "ovirt22": 2, "vmware8": 8}[self.planner]
         if cap is None:
             return self.queue[:1] if not self.flows else []
@@ -277,7 +278,9 @@ class Sim(object):
 
     def result(self):
         b = sorted(self.blackouts)
-        pick = lambda q: b[min(len(b) - 1, int(q * len(b)))] if b else 0.0
+
+        def pick(q):
+            return b[min(len(b) - 1, int(q * len(b)))] if b else 0.0
         bound = lower_bound(self.fleet)
         return dict(planner=self.planner, makespan_s=round(self.now, 3), bound_s=round(bound, 3),
                     efficiency=round(bound / self.now, 4) if self.now else 1.0,

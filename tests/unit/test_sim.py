@@ -30,8 +30,8 @@ def test_two_flows_out_of_one_nic_each_get_half():
                          [engine.GuestSpec("g1", "a", 1024), engine.GuestSpec("g2", "a", 1024)])
     sim = engine.Sim(fleet)
     for guest, dest in (("g1", "b"), ("g2", "c")):
-        sim.flows.append(engine._Flow(sim.guests[guest], Move(guest=guest, action="migrate", source="a",
-                                                             destination=dest), 0.0, 50))
+        move = Move(guest=guest, action="migrate", source="a", destination=dest)
+        sim.flows.append(engine._Flow(sim.guests[guest], move, 0.0, 50))
     sim._rates()
     assert [f.rate for f in sim.flows] == [500.0, 500.0]
     sim.flows[1].move.destination = "b"
