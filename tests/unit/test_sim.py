@@ -98,3 +98,16 @@ def test_collection_destinations_are_what_placement_plan_picks():
     plan = placement.plan(guests, facts[0], facts[1:], Limits())
     assert sim.placed[hosts[0].name] == dict((m.guest, m.destination) for m in plan.moves)
     assert len(plan.moves) == 12
+
+
+def test_a_guest_that_never_converges_fails_after_the_downtime_steps_and_frees_its_room():
+    # it dirties its whole 1 GiB working set faster than the link: every round holds 1 GiB, never under 500 ms
+    gib = 1024.0 * MIB
+    fleet = engine.Fleet([engine.HostSpec("a", 65536, nic_bps=gib), engine.HostSpec("b", 65536, nic_bps=gib)],
+                         [engine.GuestSpec("g", "a", 8192, 0.5, dirty_bps=2 * gib, working_set_bytes=gib)])
+    sim = engine.Sim(fleet)
+    sim.queue = list(sim._evacuation("a", set()))
+    sim._drain()
+    assert sim.failed == 1 and sim.where["g"] == "a"
+    assert sim.used == {"a": 8192, "b": 0}
+    assert sim.now == pytest.approx(4.0 + (engine.MAX_ROUNDS - 1) * 1.0)
