@@ -27,7 +27,7 @@ export VIRTUAL_ENV := $(VENV)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)
 
-.PHONY: bench bench-disk rates demo help setup unit sanity lint build integration test-faults soak molecule test lab lab-down clean
+.PHONY: bench bench-disk rates sim demo help setup unit sanity lint build integration test-faults soak molecule test lab lab-down clean
 
 help:
 	@echo "make setup        Debian packages, .venv, ansible-test's pip bootstrap, .build collection link"
@@ -46,6 +46,8 @@ help:
 	echo "make bench-disk   move a running guest's 1 GiB disk (512 MiB of data) default -> spare on hv1 with virsh blockcopy --pivot"
 	echo "                  and with disk_move ad hoc, 3 interleaved rounds; print medians, D/A, MiB/s, writer stalls, write JSON"
 	echo "make rates        move two memory-dirtying guests hv2 <-> hv3 with virsh and the engine; count restarts and lost writes"
+	echo "make sim          the fleet simulator (tests/sim): a roll of 50 hosts x 100 guests of 8 GiB at 10 and 25 GbE,"
+	echo "                  per planner (the collection's own, serial, oVirt 2+2, VMware 8); no lab, outside CI"
 	echo "make demo         build the lab, give hv1 four guests, evacuate hv1 with playbooks/evacuate.yml"
 	echo "make lab          bring the lab up (tests/lab/lab up); make lab-down takes it down"
 
@@ -165,6 +167,12 @@ bench-disk: setup
 rates: setup
 	cd "$(ROOT)"
 	python tests/bench/rates.py
+
+# The reference fleets of issue 19: 10-minute reboots, 1 minute of gates, half zero pages (the defaults).
+sim:
+	cd "$(ROOT)"
+	python tests/sim/run.py --hosts 50 --guests-per-host 100 --memory-mib 8192 --nic-gbit 10 --nic-gbit 25 \
+		--json "$(BUILD)/sim.json"
 
 lab-down:
 	cd "$(ROOT)"
