@@ -97,7 +97,8 @@ options:
         callback prints (and AWX's job output shows).
       - V(false) reads nothing and writes no file; a run on an empty host, over within 2 s, reads nothing either.
       - Progress is read only over the C(ssh) and C(local) connections, whose commands may run beside the module's;
-        not in check mode.
+        not in check mode, and not with a stdout callback that prints one JSON document (C(json), C(jsonl)), whose
+        output the lines would break.
     type: bool
     default: true
   progress_file:

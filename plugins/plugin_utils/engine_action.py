@@ -14,7 +14,7 @@
   ansible_host is put in brackets, as a URI needs it (``uris.inventory_address``, which the roles' peer_uri filter
   uses too). Destinations given as null count as not given.
 - ``progress_file``: for the modules that move something (options.PROGRESS_MODULES), unless ``progress`` is off, in
-  check mode, or over a connection other than ssh and local: a name nobody can guess
+  check mode, with a stdout callback that prints one JSON document (json, jsonl), or over a connection other than ssh and local: a name nobody can guess
   (module_utils.progress.path_for). The module then runs in a worker thread of this plugin, exactly as it would
   in the plugin's own (``_execute_module``: its standard output is still the SSH channel, whose hang-up stops the
   run when the controller goes away, runs.StopWatch), while this thread reads that file on the host 2 s after the
@@ -38,6 +38,7 @@ import threading
 import time
 import uuid
 
+from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
@@ -53,6 +54,9 @@ DEFAULT_CLUSTER_GROUP = options.DEFAULT_CLUSTER_GROUP
 # Connection plugins whose commands may run beside the module's: each command is a process of its own (ssh: a new
 # ssh client over the ControlMaster; local: a new subprocess).
 PROGRESS_CONNECTIONS = ("local", "ssh")
+
+# Stdout callbacks that print one machine-readable document, which progress lines on stdout would break.
+DOCUMENT_CALLBACKS = ("json", "jsonl")
 
 
 def check_destinations(destinations):
@@ -144,7 +148,9 @@ class EngineAction(ActionBase):
         except TypeError:
             return False  # not a boolean: the module's argument spec says so
         transport = (getattr(self._connection, "transport", None) or "").rpartition(".")[2]
-        return wanted and not self._task.check_mode and transport in PROGRESS_CONNECTIONS
+        callback = str(C.DEFAULT_STDOUT_CALLBACK or "").rpartition(".")[2]
+        return (wanted and not self._task.check_mode and transport in PROGRESS_CONNECTIONS
+                and callback not in DOCUMENT_CALLBACKS)
 
     def _run_with_progress(self, module, args, task_vars, me):
         """The module's result, after running it in a worker thread while this one prints its progress."""

@@ -193,3 +193,10 @@ def test_the_modules_that_move_get_a_progress_file_nobody_can_guess_over_ssh_and
 ])
 def test_no_progress_file_when_progress_is_off_or_cannot_be_read(case):
     assert "progress_file" not in sent_over(**case)
+
+
+def test_no_progress_with_a_stdout_callback_that_prints_one_json_document(monkeypatch):
+    monkeypatch.setattr(engine_action.C, "DEFAULT_STDOUT_CALLBACK", "ansible.posix.json")
+    assert "progress_file" not in sent_over("ssh")
+    monkeypatch.setattr(engine_action.C, "DEFAULT_STDOUT_CALLBACK", "default")
+    assert "progress_file" in sent_over("ssh")
