@@ -200,3 +200,15 @@ def next_action(policy, state):
     if state.postcopy_enabled and policy.postcopy:
         return LadderAction("postcopy", reason="%s; switching to post-copy" % why)
     return LadderAction("wait", reason="%s; ladder used up, abort in %.0f s" % (why, state.timeout_s - elapsed))
+
+
+def rung(policy, state):
+    """The ladder's rung a migration is on, for progress lines: 'downtime 100 ms (2/5)', 'auto-converge 30%',
+    'post-copy'."""
+    if state.postcopy_started:
+        return "post-copy"
+    if state.auto_converge_marked:
+        throttle = state.last.auto_converge_throttle if state.last is not None else 0
+        return "auto-converge %d%%" % throttle
+    steps = len((policy or LadderPolicy()).downtime_steps_ms)
+    return "downtime %d ms (%d/%d)" % (state.downtime_ms, min(state.step_index + 1, steps), steps)

@@ -50,7 +50,7 @@ class DiskMover(object):
 
     def __init__(self, adapter, run_id, bandwidth_mib=0, synchronous="auto", ready_timeout_s=0, stall_s=60,
                  source_after="keep", stop=None, reopen=None, others=(), unknown_hosts=(), shared_pools=(), poll_s=0.2,
-                 clock=time.time, sleep=time.sleep):
+                 clock=time.time, sleep=time.sleep, progress=None):
         self.adapter = adapter
         self.run_id = run_id
         self.bandwidth_mib = int(bandwidth_mib or 0)
@@ -66,7 +66,26 @@ class DiskMover(object):
         self.poll_s = poll_s
         self.clock = clock
         self.sleep = sleep
+        self.progress = progress
         self._lock = threading.Lock()
+
+    # -- progress (module_utils/progress.py): one entry per disk, keyed guest/target -------------------
+    def queued(self, plans):
+        """Tell the run's progress of every disk these plans copy, before the first copy starts."""
+        if self.progress is not None:
+            self.progress.plan([dict(key=_key(x.guest, c.target), guest="%s %s" % (x.guest, c.target),
+                                     action="disk" if x.live else "offline copy",
+                                     route="%s->%s" % (c.source_pool, c.to_pool), total=int(c.capacity or 0))
+                                for x in plans for c in x.copies])
+
+    def _phase(self, plan, copy, phase):
+        if self.progress is not None:
+            self.progress.event(_key(plan.guest, copy.target), phase)
+
+    def _ended(self, result):
+        if self.progress is not None:
+            self.progress.end(_key(result["guest"], result["target"]), result["outcome"], result["reason"],
+                              failed=result["outcome"] in ("failed", "aborted"))
 
     # -- connection ---------------------------------------------------------------------------
     def _call(self, method, *args, **kwargs):
@@ -100,6 +119,7 @@ class DiskMover(object):
         for copy in plan.copies:
             if self.stop():
                 results.append(self._result(plan, copy, "not_run", "not started: the run stopped (%s)" % self.stop()))
+                self._ended(results[-1])
                 continue
             phases[copy.target] = "copying"
             self._call("set_disk_move_record", plan.guest, self._record(plan.guest, plan, phases))
@@ -109,6 +129,7 @@ class DiskMover(object):
                 result = self._offline(plan, copy)
             phases[copy.target] = "done" if result["outcome"] == "moved" else "undone"
             results.append(result)
+            self._ended(result)
             if result["outcome"] != "moved" and result.get("record_stays"):
                 return results  # its record stays for a re-run: nothing more moves on this guest
         try:
@@ -142,6 +163,7 @@ class DiskMover(object):
                 copy.dest = created
                 self._call("set_disk_move_record", name, self._record(name, plan, {copy.target: "copying"}))
             self._call("start_block_copy", name, copy.target, created, copy.format, self.bandwidth_mib, synchronous)
+            self._phase(plan, copy, "started")
             walked = self._wait_ready(plan, copy, synchronous)
             if walked == "again":
                 synchronous = True
@@ -150,6 +172,7 @@ class DiskMover(object):
                 walked = self._wait_ready(plan, copy, True)
             if not self._end(name, copy.target, pivot=True):
                 raise HostmaintError("the pivot of %s of %s to %s did not end within 30 s" % (copy.target, name, created))
+            self._phase(plan, copy, "switchover")
             live, inactive = self._call("disk_sources", name, copy.target)
             if live != created:
                 raise HostmaintError("after the pivot %s of %s still names %s, not %s" % (copy.target, name, live, created))
@@ -160,6 +183,7 @@ class DiskMover(object):
             if inactive is not None and inactive != created:
                 raise HostmaintError("after the pivot the definition of %s still names %s for %s" % (
                     name, inactive, copy.target))
+            self._phase(plan, copy, "checked")
             seconds = self.clock() - started
             # bytes: the data the disk held (its allocation); job_bytes: what the copy job walked, which is the whole
             # virtual size (holes too: a bandwidth cap paces them as well) plus what the guest wrote meanwhile
@@ -192,6 +216,9 @@ class DiskMover(object):
             mirror = state["mirror"] or {}
             if mirror.get("ready"):
                 return state["end"]
+            if self.progress is not None:
+                self.progress.copying(_key(name, target), int(state["cur"] or 0), int(state["end"] or 0),
+                                      rung="synchronous writes" if synchronous else None)
             if state["cur"] != last:
                 last, moved_at = state["cur"], self.clock()
             now = self.clock()
@@ -243,6 +270,7 @@ class DiskMover(object):
         started = self.clock()
         created = None
         try:
+            self._phase(plan, copy, "started")
             created = self._call("copy_volume", copy.source, copy.to_pool, copy.dest_name, copy.format)
             state, _persistent = self._call("guest_state", name)
             if state not in ("shutoff", "crashed", "nostate"):
@@ -335,3 +363,7 @@ class DiskMover(object):
 
 def _mib(value):
     return "%d MiB" % (int(value or 0) // MIB)
+
+
+def _key(guest, target):
+    return "%s/%s" % (guest, target)

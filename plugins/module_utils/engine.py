@@ -23,7 +23,16 @@ import time
 import uuid
 from typing import List, Optional
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import generation, inputs, placement, preflight, probe, runs, uris
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import (
+    generation,
+    inputs,
+    placement,
+    preflight,
+    probe,
+    progress,
+    runs,
+    uris,
+)
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.base import LibvirtModule
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor
@@ -164,6 +173,7 @@ class EngineModule(LibvirtModule):
         self._host_run = None
         self._stop_watch = None
         self._stopping_said = False
+        self._progress = None
 
     # -- options ------------------------------------------------------------------------------
     def validate(self):
@@ -320,7 +330,28 @@ class EngineModule(LibvirtModule):
                         bandwidth_mib=p["bandwidth_mib"], tls=p["tls"], shutdown_timeout_s=p["shutdown_timeout"],
                         unsafe_guests=unsafe, ignore_marks=ignore_marks, settle_s=p["settle_s"],
                         pause_target_ms=p["pause_target_ms"], probes=probes, stop=self.stop_reason,
-                        reopen=self.connect, storage_copy_source=p["storage_copy_source"])
+                        reopen=self.connect, storage_copy_source=p["storage_copy_source"], progress=self.progress_recorder())
+
+    # -- progress: the file the action plugin reads while the module runs (module_utils/progress.py) -----
+    def progress_recorder(self):
+        """This run's progress.Recorder, one per module run (its passes and late arrivals share it), or None: with
+        ``progress`` off, without ``progress_file`` (the action plugin sets it) and in check mode, nothing is
+        written. Its fixed cost per move, until moves of the run ended, is progress.FIXED_S and the settle period."""
+        p = self.params
+        if self._progress is None and p.get("progress") and p.get("progress_file") and not self.module.check_mode:
+            self._progress = progress.Recorder(p["progress_file"], host=self.self_name,
+                                               action=getattr(self.module, "_name", None),
+                                               fixed_s=progress.FIXED_S + float(p.get("settle_s") or 0))
+        return self._progress
+
+    def finish(self, result, error):
+        """The progress file goes; its last state rides on the result (or the failure) for the action plugin, which
+        prints the events it did not read yet and takes it out (progress.RESULT_KEY)."""
+        if self._progress is not None:
+            last = self._progress.close()
+            target = result if error is None else getattr(error, "details", None)
+            if isinstance(target, dict):
+                target[progress.RESULT_KEY] = last
 
     # -- the guard: the run's hold on its host, the mark, what was under way (module_utils/runs.py) -----
     @contextlib.contextmanager

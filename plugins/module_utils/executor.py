@@ -187,6 +187,19 @@ def committed(moves, guests_by_name=None):
     return memory, groups
 
 
+def route_of(move):
+    """'hv1->hv2' (a move without a destination: its host)."""
+    return "%s->%s" % (move.source, move.destination) if move.destination else move.source
+
+
+def progress_entries(moves):
+    """The moves as module_utils.progress.Recorder.plan takes them: keyed by guest, with their route and the bytes
+    a transfer copies (its plan's estimate, else its memory and the disks a storage copy copies)."""
+    return [dict(key=m.guest, guest=m.guest, action=m.action, route=route_of(m),
+                 total=int(m.expected_bytes or 0) or (int(m.memory_mib or 0) * MIB + int(m.disk_bytes or 0))
+                 if m.action in TRANSFER_ACTIONS else 0) for m in moves]
+
+
 class _DestinationLeft(HostmaintError):
     """The destination failed the check just before a move; the move has not touched the guest."""
 
@@ -206,6 +219,7 @@ class _Run(object):
         self.timelines = {}
         self.notes = {}
         self.window_changes = []
+        self.progress = executor.progress
 
     def at(self):
         """Seconds since the run started."""
@@ -237,6 +251,20 @@ class _Run(object):
     def mark(self, move, phase):
         with self.lock:
             self.timelines.setdefault(move.guest, {})[phase] = self.at()
+        if self.progress is not None and phase != "done":  # a move's end is told with its outcome (ended)
+            self.progress.event(move.guest, phase, route=route_of(move))
+
+    def ended(self, move, outcome):
+        """Tell the run's progress how a move ended."""
+        if self.progress is not None:
+            self.progress.end(move.guest, outcome.outcome, outcome.reason, failed=outcome.failed)
+
+    def copying(self, move, sample, state):
+        """Tell the run's progress how far a migration's copy is (a job sample, its ladder state)."""
+        if self.progress is not None:
+            total = int(sample.data_total or 0)
+            self.progress.copying(move.guest, max(0, total - int(sample.data_remaining or 0)), total,
+                                  processed=sample.data_processed, rung=convergence.rung(self.executor.policy, state))
 
     def timeline(self, move):
         with self.lock:
@@ -298,8 +326,8 @@ class Schedule(object):
         run, executor, started = self.run, self.executor, []
         if self.stop is not None:
             for move in self.queue:
-                self.results[move.guest] = executor._not_run(run, move, "%s was not moved: the run stopped after %s"
-                                                             % (move.guest, self.stop))
+                self._result(move, executor._not_run(run, move, "%s was not moved: the run stopped after %s"
+                                                     % (move.guest, self.stop)))
             self.queue = []
         else:
             for move in placement.startable(
@@ -309,8 +337,8 @@ class Schedule(object):
                 self.queue.remove(move)
                 if move.action == "shutdown" and any(o.failed or o.outcome == "blocked" for o in self.results.values()):
                     # shutting a guest down only helps if the host can be emptied
-                    self.results[move.guest] = executor._not_run(run, move, (
-                        "%s stays running: migrations before it failed, so the host will not be emptied" % move.guest))
+                    self._result(move, executor._not_run(run, move, (
+                        "%s stays running: migrations before it failed, so the host will not be emptied" % move.guest)))
                     continue
                 self.in_flight[move.guest] = move
                 if move.action in TRANSFER_ACTIONS:
@@ -319,8 +347,8 @@ class Schedule(object):
         if not self.in_flight:
             for move in self.queue:  # nothing runs and nothing can start: only moves of no known action get here
                 run.mark(move, "done")
-                self.results[move.guest] = executor._outcome(run, move, "failed", "unknown action %s for %s"
-                                                             % (move.action, move.guest), runs_on=[move.source])
+                self._result(move, executor._outcome(run, move, "failed", "unknown action %s for %s"
+                                                     % (move.action, move.guest), runs_on=[move.source]))
             self.queue = []
         return started
 
@@ -342,12 +370,14 @@ class Schedule(object):
         if kind == "left":
             self.gone[move.destination] = payload.message
             self.queue.append(move)
+            if self.run.progress is not None:
+                self.run.progress.event(move.guest, "queued", reason=payload.message)
         else:
             outcome, left, stops = payload
             note = self.run.notes.get(move.guest)
             if note:
                 outcome.reason = "%s (%s)" % (outcome.reason, note) if outcome.reason else note
-            self.results[move.guest] = outcome
+            self._result(move, outcome)
             if move.destination and move.destination in outcome.runs_on:
                 self.landed.append(move)
             if left and move.destination not in self.gone:
@@ -356,6 +386,10 @@ class Schedule(object):
                 self.stop_now(stops)
         if self.gone and self.stop is None:
             self.queue = self._place_again(list(self.in_flight.values()) + self.landed)
+
+    def _result(self, move, outcome):
+        self.results[move.guest] = outcome
+        self.run.ended(move, outcome)
 
     def outcomes(self):
         return sorted(self.results.values(), key=lambda o: (self.order.get(o.guest, 0), o.guest))
@@ -426,7 +460,7 @@ class Schedule(object):
                 reason = "cannot move %s to %s: %s; %s stays on %s: %s" % (
                     move.guest, move.destination, why(move), move.guest, move.source, detail)
                 run.mark(move, "done")
-                self.results[move.guest] = self.executor._outcome(run, move, "blocked", reason, runs_on=[move.source])
+                self._result(move, self.executor._outcome(run, move, "blocked", reason, runs_on=[move.source]))
         return placement.window_order(keep, self.dirty_rates, self.link)
 
 
@@ -444,14 +478,18 @@ class Executor(object):
     guest passed its settle period on the destination: 'delete' (when ``source_disks_to_delete`` allows it) or
     'keep'. After ``run()``, ``window_changes`` lists that run's WindowChanges, in order.
     ``stop()`` says why the run must stop (or None): queued moves are then not run and every migration in
-    flight is aborted (within ABORT_GRACE_S); ``stopped`` holds that reason afterwards.
+    flight is aborted (within ABORT_GRACE_S); ``stopped`` holds that reason afterwards. ``progress`` (a
+    module_utils.progress.Recorder, or None) is told every move's phases, its copy's samples and its end, for the
+    lines the controller prints while the run runs.
     """
 
     def __init__(self, connect, peer_uri, policy=None, limits=None, bandwidth_mib=0, tls=False,
                  shutdown_timeout_s=120.0, unsafe_guests=(), ignore_marks=(), settle_s=SETTLE_S, probes=None,
                  definition_wait_s=DEFINITION_WAIT_S, probe_wait_s=PROBE_WAIT_S, clock=time.time, sleep=time.sleep,
-                 pause_target_ms=placement.PAUSE_TARGET_MS, stop=None, reopen=None, storage_copy_source="delete"):
+                 pause_target_ms=placement.PAUSE_TARGET_MS, stop=None, reopen=None, storage_copy_source="delete",
+                 progress=None):
         self.connect = connect
+        self.progress = progress
         self.reopen = reopen
         self.stop = stop or (lambda: None)
         self.peer_uri = peer_uri
@@ -478,6 +516,18 @@ class Executor(object):
         self.window_changes = []
         self.stopped = None
 
+    def queued(self, moves):
+        """Tell the run's progress of moves before they run (restore's canary runs first on its own: the others
+        count in the total from the start)."""
+        if self.progress is not None:
+            self.progress.plan(progress_entries(moves))
+
+    def ended(self, outcomes):
+        """Tell the run's progress of outcomes decided without running their moves (restore's moves held back when
+        its canary did not come home)."""
+        for outcome in outcomes if self.progress is not None else ():
+            self.progress.end(outcome.guest, outcome.outcome, outcome.reason, failed=outcome.failed)
+
     def stopping(self):
         """Why the run must stop (it was asked to), or None; kept in ``stopped`` once seen."""
         if self.stopped is None:
@@ -495,6 +545,8 @@ class Executor(object):
         """
         run = _Run(self, records or {})
         self.window_changes = run.window_changes
+        if self.progress is not None:
+            self.progress.plan(progress_entries(plan.moves))
         try:
             return self._run(run, plan, survey, dirty_rates or {})
         finally:
@@ -824,6 +876,8 @@ class Executor(object):
                     sample = dataclasses.replace(sample, elapsed_s=max(elapsed, state.elapsed_s))
                     last = sample
                 convergence.observe(state, sample)
+                if sample is last:
+                    run.copying(move, sample, state)
                 action = convergence.next_action(self.policy, state)
                 if action.kind == "wait":
                     continue

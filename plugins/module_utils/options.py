@@ -74,6 +74,8 @@ ENGINE_SPEC = dict(
     policies=dict(type="dict", default={}),
     postcopy=dict(type="bool", default=False),
     probes=dict(type="dict", default={}),
+    progress=dict(type="bool", default=True),
+    progress_file=dict(type="path"),
     reserve_mib=dict(type="int", default=1024),
     settle_s=dict(type="int", default=2),
     shared_pools=dict(type="list", elements="str", default=[]),
@@ -112,6 +114,8 @@ DISK_MOVE_SPEC = dict(
     guest=dict(type="str"),
     max_copies=dict(type="int", default=2),
     name=dict(type="str"),
+    progress=dict(type="bool", default=True),
+    progress_file=dict(type="path"),
     ready_timeout=dict(type="int", default=0),
     shared_pools=dict(type="list", elements="str", default=[]),
     source_after=dict(type="str", default="keep", choices=["delete", "keep"]),
@@ -131,6 +135,10 @@ ENGINE_MODULE_SPECS = dict(
 
 # Every module whose options the action plugin fills from the inventory: the engine modules and disk_move.
 INVENTORY_MODULE_SPECS = dict(ENGINE_MODULE_SPECS, disk_move=DISK_MOVE_SPEC)
+
+# The modules that move something and write their progress while they run (module_utils/progress.py), which the
+# action plugin reads (the others have the option too, from the shared spec, and nothing to tell).
+PROGRESS_MODULES = ("disk_move", "evacuate", "live_migrate", "restore")
 
 
 def variable(option):

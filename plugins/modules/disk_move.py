@@ -97,6 +97,26 @@ options:
   name:
     description: This host's name (filled by the action plugin from C(inventory_hostname)).
     type: str
+  progress:
+    description:
+      - Print the run's progress while it runs (the action plugin on the controller reads the progress file the
+        module keeps on its host every 2 s, from 2 s after the module started) - a line when a move starts, switches
+        over (its pivot), is checked (both definitions name the copy) or fails, and at least every 10 s while anything is in flight a heartbeat with
+        the moves done of the total, each move in flight (guest, route, % copied, MiB/s)
+        and an estimate of the time left. The lines go to the controller's standard output, as the default stdout
+        callback prints (and AWX's job output shows).
+      - V(false) reads nothing and writes no file; a run on an empty host, over within 2 s, reads nothing either.
+      - Progress is read only over the C(ssh) and C(local) connections, whose commands may run beside the module's;
+        not in check mode, and not with a stdout callback that prints one JSON document (C(json), C(jsonl)), whose
+        output the lines would break.
+    type: bool
+    default: true
+  progress_file:
+    description:
+      - Where the module keeps its progress while it runs (JSON, created 0600 and replaced atomically, removed when
+        the module ends). The action plugin sets it when O(progress) is on (a name nobody can guess under C(/tmp));
+        a task need not. Without it the module writes no progress.
+    type: path
   ready_timeout:
     description:
       - Seconds a copy may take to become ready to pivot; V(0) means 60 s plus the disk's allocated bytes at 8 MiB/s.
@@ -320,7 +340,7 @@ class DiskMove(EngineModule):
         return DiskMover(local, self.run_id, bandwidth_mib=p["copy_bandwidth_mib"], synchronous=p["synchronous_writes"],
                          ready_timeout_s=p["ready_timeout"], stall_s=p["stall_timeout"], source_after=p["source_after"],
                          stop=self.stop_reason, reopen=lambda: self.connect(self.self_name), others=others,
-                         unknown_hosts=unknown, shared_pools=shared)
+                         unknown_hosts=unknown, shared_pools=shared, progress=self.progress_recorder())
 
     def recover(self, local, guests, mover):
         """Finish or undo the disk moves dead runs left on these guests (check mode: say what would be done)."""
@@ -361,6 +381,7 @@ class DiskMove(EngineModule):
             others, unknown = self.others(plans, pools)
             mover = self.mover(local, others, unknown, set(x["name"] for x in pools if x["shared"]))
             guard.moving = True
+            mover.queued(todo)
             moves = []
             with concurrent.futures.ThreadPoolExecutor(max_workers=p["max_copies"]) as workers:
                 for found in workers.map(mover.move, todo):

@@ -315,12 +315,14 @@ class Restore(EngineModule):
         rest = [move for move in plan.moves if move is not first]
         if first is None:
             return executor.run(plan), list(executor.window_changes), None
+        executor.queued(plan.moves)
         started = time.time()
         outcomes = executor.run(dataclasses.replace(plan, moves=[first]))
         changes = list(executor.window_changes)
         if not outcomes[0].moved:
             held = "%s stays where it is: the canary %s did not come home" % ("%s", first.guest)
             outcomes += [MigrationOutcome.of(move, "not_run", held % move.guest, runs_on=[move.source]) for move in rest]
+            executor.ended(outcomes[1:])
             return outcomes, changes, first.guest
         if rest:
             offset = time.time() - started

@@ -13,6 +13,17 @@
   otherwise); those that name inventory hosts without an address get that host's ansible_host. An IPv6
   ansible_host is put in brackets, as a URI needs it (``uris.inventory_address``, which the roles' peer_uri filter
   uses too). Destinations given as null count as not given.
+- ``progress_file``: for the modules that move something (options.PROGRESS_MODULES), unless ``progress`` is off, in
+  check mode, with a stdout callback that prints one JSON document (json, jsonl), or over a connection other than ssh and local: a name nobody can guess
+  (module_utils.progress.path_for). The module then runs in a worker thread of this plugin, exactly as it would
+  in the plugin's own (``_execute_module``: its standard output is still the SSH channel, whose hang-up stops the
+  run when the controller goes away, runs.StopWatch), while this thread reads that file on the host 2 s after the
+  start and every 2 s after (``cat``, through a copy of the connection and of its become plugin: ssh and local run
+  each command as a process of its own, and the copies keep the per-command state those plugins hold on
+  themselves, the become success marker and the sshpass pipe, apart from the module's) and prints what changed
+  (progress.Follower) through Display, which a worker process hands to the controller's stdout callback at once.
+  A run over in 2 s reads nothing. The module's last state comes back in its result (progress.RESULT_KEY, taken
+  out here), so that events after the last read are printed too.
 - every other option of the module (the list comes from its argument spec, module_utils.options):
   the task's argument, else the host variable ``hostmaint_libvirt_<option>`` (templated), else
   nothing, so that the module's default applies (``options.merge``). The identity options above are
@@ -21,16 +32,31 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
+import copy
+import json
+import threading
+import time
+import uuid
+
+from ansible import constants as C
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import options, uris
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import options, progress, uris
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 
 display = Display()
 
 DEFAULT_CLUSTER_GROUP = options.DEFAULT_CLUSTER_GROUP
+
+# Connection plugins whose commands may run beside the module's: each command is a process of its own (ssh: a new
+# ssh client over the ControlMaster; local: a new subprocess).
+PROGRESS_CONNECTIONS = ("local", "ssh")
+
+# Stdout callbacks that print one machine-readable document, which progress lines on stdout would break.
+DOCUMENT_CALLBACKS = ("json", "jsonl")
 
 
 def check_destinations(destinations):
@@ -107,5 +133,79 @@ class EngineAction(ActionBase):
             args["destinations"] = [dict(d, address=uris.inventory_address(hostvars, d["name"]))
                                     if d["name"] in hostvars and not d.get("address") else d
                                     for d in args["destinations"]]
-        result.update(self._execute_module(module_name=module, module_args=args, task_vars=task_vars))
+        if self._progress_wanted(module, args):
+            result.update(self._run_with_progress(module, args, task_vars, me))
+        else:
+            result.update(self._execute_module(module_name=module, module_args=args, task_vars=task_vars))
         return result
+
+    # -- progress while the module runs (module_utils/progress.py) --------------------------------------
+    def _progress_wanted(self, module, args):
+        if module.rpartition(".")[2] not in options.PROGRESS_MODULES:
+            return False
+        try:
+            wanted = boolean(args.get("progress", True), strict=True)
+        except TypeError:
+            return False  # not a boolean: the module's argument spec says so
+        transport = (getattr(self._connection, "transport", None) or "").rpartition(".")[2]
+        callback = str(C.DEFAULT_STDOUT_CALLBACK or "").rpartition(".")[2]
+        return (wanted and not self._task.check_mode and transport in PROGRESS_CONNECTIONS
+                and callback not in DOCUMENT_CALLBACKS)
+
+    def _run_with_progress(self, module, args, task_vars, me):
+        """The module's result, after running it in a worker thread while this one prints its progress."""
+        args = dict(args)
+        args["progress_file"] = args.get("progress_file") or progress.path_for(uuid.uuid4().hex)
+        box = {}
+
+        def work():
+            try:
+                box["result"] = self._execute_module(module_name=module, module_args=args, task_vars=task_vars)
+            except BaseException as exc:  # pylint: disable=broad-except
+                box["error"] = exc  # raised again in the plugin's own thread, as if it had run there
+
+        worker = threading.Thread(target=work, name="hostmaint-module")
+        worker.daemon = True  # an interrupted controller does not wait for it: its ssh channel goes with it
+        worker.start()
+        follower = progress.Follower(me)
+        reader = None
+        next_read = time.monotonic() + progress.FIRST_POLL_S
+        while True:
+            worker.join(max(0.0, next_read - time.monotonic()))
+            if not worker.is_alive():
+                break
+            reader = reader or self._progress_reader()
+            for line in follower.lines(self._read_progress(reader, args["progress_file"]), time.monotonic()):
+                display.display(line)
+            next_read = max(next_read + progress.POLL_S, time.monotonic() + progress.POLL_S / 2)
+        if "error" in box:
+            raise box["error"]
+        result = box["result"]
+        for line in follower.lines(result.pop(progress.RESULT_KEY, None), time.monotonic(), final=True):
+            display.display(line)
+        return result
+
+    def _progress_reader(self):
+        """A copy of this plugin on a copy of its connection and become plugin, to run the reads with while the
+        module's command runs: the connection plugins keep per-command state on themselves (ssh: the become
+        success marker, its flags, the sshpass pipe), which the copies keep apart."""
+        reader = copy.copy(self)
+        reader._connection = copy.copy(self._connection)
+        if getattr(self._connection, "become", None) is not None:
+            reader._connection.become = copy.copy(self._connection.become)
+        return reader
+
+    @staticmethod
+    def _read_progress(reader, path):
+        """The progress file's dict, or None (not written yet, unreadable, the host not answering this time)."""
+        try:
+            found = reader._low_level_execute_command("cat -- %s" % reader._connection._shell.quote(path), sudoable=True)
+        except AnsibleError as exc:
+            display.vvv("cannot read the progress file %s: %s" % (path, exc))
+            return None
+        if found.get("rc") != 0:
+            return None
+        try:
+            return json.loads(found.get("stdout") or "")
+        except ValueError:
+            return None

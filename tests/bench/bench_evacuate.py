@@ -5,6 +5,7 @@ engine's own cost.
 
     make bench          # or: python tests/bench/bench_evacuate.py [--rounds 3] [--workloads idle8 [mixed]]
                         #     [--contenders A B P2 C M M11 W E E2] [--no-setup] [--rest 2] [--json FILE]
+                        #     [--progress-pairs 3]
 
 On one lab, set up as a production fleet runs (playbooks/setup.yml: TLS for control and data; --no-setup
 skips setup.yml on a lab that already ran it), every contender in the same run and over the same transport,
@@ -49,6 +50,9 @@ to A's and the same-round ratios to A (median and range: the machine is noisy), 
 run), probes, and the medians of its phases; the ratios C/A, C/P2, M11/A, W/P2, M/A, C/M; the load average
 per round and now. It also measures the TCP throughput between two lab hosts over the migration network (the
 bound: the bytes A moved over it) and times the planner on a synthetic cluster of 50 hosts and 5,000 guests.
+After the rounds, --progress-pairs pairs (default 3) of evacuate.yml with progress on and off, back to back with
+the default stdout callback, on hv1 with its guests and then on hv1 just emptied (progress_pairs): the medians of
+each setting and of the pairs' differences, and the progress lines printed (figures.progress_pair_lines).
 Then the targets of issue 15, each met or MISS with the measured figure, judged on the medians of the rounds
 (figures.TARGETS), and everything as JSON (.cache/bench/). It asserts nothing.
 
@@ -536,6 +540,34 @@ def planning_time(guests=5000, hosts=50, seed=7):
     return dict(seconds=round(took, 3), guests=guests, hosts=hosts, moves=len(plan.moves), blocked=len(plan.blocked))
 
 
+def progress_pairs(workload, netns, pairs=3, rest=2.0):
+    """Paired runs of evacuate.yml -l hv1 with progress on and off (-e hostmaint_libvirt_progress=...), with the
+    default stdout callback (which prints the lines; the json one gets none): each pair runs both settings back to
+    back, alternating which goes first; each setting empties hv1 of the workload ("guests"), then runs once more on
+    the host it has just emptied ("empty": the cost of progress where nothing moves, which the 2 s before the first
+    read should make nil). Returns the runs: {pair, state, progress, wall, returncode, progress_lines}."""
+    env = dict(ansible_env(), ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_LOAD_CALLBACK_PLUGINS="0")
+    runs = []
+    for index in range(pairs):
+        order = (True, False) if index % 2 == 0 else (False, True)
+        for setting in order:
+            for state in ("guests", "empty"):
+                if state == "guests":
+                    home(workload)
+                    time.sleep(rest)
+                result = timed_command([tool("ansible-playbook"), "-i", INVENTORY, "playbooks/evacuate.yml", "-l", "hv1",
+                                        "-e", "hostmaint_report_dir=%s" % REPORTS,
+                                        "-e", "hostmaint_libvirt_progress=%s" % ("true" if setting else "false")],
+                                       env=env, netns=netns)
+                shown = len([line for line in result["output"].splitlines() if line.startswith("[hv1] ")])
+                log("progress pair %d, %s, progress %s: %.2f s (rc %d, %d progress lines)" % (
+                    index + 1, state, "on" if setting else "off", result["wall"], result["returncode"], shown))
+                runs.append(dict(pair=index + 1, state=state, progress=setting, wall=round(result["wall"], 3),
+                                 returncode=result["returncode"], progress_lines=shown))
+    home(workload)
+    return runs
+
+
 def hv1_empty(workload):
     where = placement_now()
     return not [name for name, _m, _d in workload if where.get(name) == "hv1"]
@@ -587,6 +619,8 @@ def main():
     parser.add_argument("--rest", type=float, default=2.0, help="seconds between a move home and a contender")
     parser.add_argument("--no-setup", action="store_true", help="skip playbooks/setup.yml (the lab already ran it)")
     parser.add_argument("--keep-guests", action="store_true", help="leave the workload's guests on hv1 at the end")
+    parser.add_argument("--progress-pairs", type=int, default=3,
+                        help="pairs of evacuate.yml runs with progress on and off, per workload (default 3; 0: none)")
     parser.add_argument("--json", default=os.path.join(ROOT, ".cache", "bench", "bench-%s.json"
                                                        % datetime.datetime.now().strftime("%Y%m%dT%H%M%S")))
     args = parser.parse_args()
@@ -609,6 +643,8 @@ def main():
         data = run_workload(workload_name, args, netns)
         data["summary"] = figures.summarise(data["runs"])
         data["pairs"] = [figures.pair(data["runs"], num, den) for num, den in figures.PAIRS]
+        if args.progress_pairs:
+            data["progress_pairs"] = progress_pairs(WORKLOADS[workload_name], netns, args.progress_pairs, args.rest)
         by = dict((s["key"], s) for s in data["summary"])
         moved = (by.get("A") or by.get("P2") or by.get("B") or by.get("C") or {}).get("bytes")
         if moved:
@@ -651,6 +687,8 @@ def report(results):
     for name, data in results["workloads"].items():
         for line in figures.pair_lines(name, data["runs"]):
             print(line)
+        for line in figures.progress_pair_lines(data.get("progress_pairs") or []):
+            print("%-8s %s" % (name, line))
         for rnd in data["rounds"]:
             print("%-8s round %d: load %s at its start, %s at its end; order %s" % (
                 name, rnd["round"], " ".join("%.2f" % v for v in rnd["loadavg_start"]),

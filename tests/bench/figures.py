@@ -616,3 +616,26 @@ def arrival_delays(migrations, events, watch_s):
         elif "http_again" in after:
             delays.setdefault("http_again_quiet", []).append(after["http_again"])
     return broken, delays
+
+
+def progress_pair_lines(runs):
+    """The rows of the paired runs with progress on and off (bench_evacuate.progress_pairs): per host state (guests,
+    empty), the median wall time with progress on and off over the pairs, the median of the pairs' own differences
+    (on less off: the pairs ran back to back, so their difference is less noisy than the medians') and the progress
+    lines the runs with it printed (median)."""
+    lines = []
+    for state in ("guests", "empty"):
+        pairs = {}
+        for run in runs:
+            if run["state"] == state and run["returncode"] == 0:
+                pairs.setdefault(run["pair"], {})[run["progress"]] = run
+        both = [p for p in pairs.values() if True in p and False in p]
+        if not both:
+            continue
+        on = statistics.median(p[True]["wall"] for p in both)
+        off = statistics.median(p[False]["wall"] for p in both)
+        diff = statistics.median(p[True]["wall"] - p[False]["wall"] for p in both)
+        shown = statistics.median(p[True]["progress_lines"] for p in both)
+        lines.append("progress %-7s %d pairs: on %.2f s, off %.2f s (medians); on - off %+.2f s (median of the "
+                     "pairs); %d progress lines" % (state, len(both), on, off, diff, shown))
+    return lines

@@ -367,3 +367,19 @@ def test_arrival_delays_count_from_the_switchover_event_and_only_the_settle_chec
     assert migrations[2]["switchover"] is None and migrations[2]["after_switchover_s"] == dict(returned=0.0)
     assert delays == dict(returned=[2.0, 2.0, 0.0], event=[0.9], console=[1.0], new_boot_id=[6.0],
                           http_again_quiet=[2.5])
+
+
+def test_progress_pairs_give_the_medians_of_each_setting_and_of_the_pairs_differences():
+    runs = []
+    for pair, (on, off) in enumerate([(30.0, 29.0), (31.0, 31.5), (40.0, 30.0)], 1):
+        runs += [dict(pair=pair, state="guests", progress=True, wall=on, returncode=0, progress_lines=20),
+                 dict(pair=pair, state="guests", progress=False, wall=off, returncode=0, progress_lines=0),
+                 dict(pair=pair, state="empty", progress=True, wall=1.7, returncode=0, progress_lines=0),
+                 dict(pair=pair, state="empty", progress=False, wall=1.75, returncode=0, progress_lines=0)]
+    runs.append(dict(pair=4, state="guests", progress=True, wall=99.0, returncode=2, progress_lines=3))  # failed
+    assert FIG.progress_pair_lines(runs) == [
+        "progress guests  3 pairs: on 31.00 s, off 30.00 s (medians); on - off +1.00 s (median of the pairs); 20 "
+        "progress lines",
+        "progress empty   3 pairs: on 1.70 s, off 1.75 s (medians); on - off -0.05 s (median of the pairs); 0 "
+        "progress lines"]
+    assert FIG.progress_pair_lines([]) == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import disk_moves
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import disk_moves, progress
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.disk_mover import DiskMover
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import Disk, Guest
@@ -275,3 +275,31 @@ def test_recover_finishes_or_undoes_what_a_dead_run_left(source, job, action):
         assert DST not in host.volumes and host.source == SRC and host.job is None
     if action == "leave":
         assert DST in host.volumes
+
+
+# -- progress: one entry per disk, keyed guest/target (module_utils/progress.py) ------------------------------
+def test_a_live_move_tells_its_progress_start_copy_pivot_check_and_end_and_a_failed_one_its_reason():
+    host, clock = FakeHost(), Clock()
+    written = []
+    recorder = progress.Recorder("/nowhere", host="hv1", clock=clock, write=lambda path, data: written.append(data),
+                                 interval_s=0)
+    work = mover(host, clock, progress=recorder)
+    plan = make_plan(host)
+    work.queued([plan])
+    work.move(plan)
+    last = recorder.close()
+    assert [(e["key"], e["phase"]) for e in last["events"]] == [
+        ("g1/vda", "started"), ("g1/vda", "switchover"), ("g1/vda", "checked"), ("g1/vda", "done")]
+    entry = last["moves"][0]
+    assert (entry["guest"], entry["route"], entry["action"]) == ("g1 vda", "default->new", "disk")
+    assert entry["outcome"] == "moved"
+    assert any(m["copied"] and m["phase"] == "started" for state in written for m in state["moves"])
+
+    host, clock = FakeHost(ready_after=None, progress=False), Clock()
+    recorder = progress.Recorder("/nowhere", host="hv1", clock=clock, write=lambda path, data: None)
+    work = mover(host, clock, stall_s=10, progress=recorder)
+    plan = make_plan(host)
+    work.queued([plan])
+    work.move(plan)
+    failed = recorder.close()["events"][-1]
+    assert failed["phase"] == "failed" and "no progress for 10 s" in failed["reason"]

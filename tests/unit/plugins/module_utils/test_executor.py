@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import progress
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import (
     Executor,
@@ -85,7 +86,7 @@ class FakeJob(object):
             return JobSample(data_processed=self.polls * MIB, memory_processed=self.polls * MIB,
                              memory_remaining=512 * MIB, memory_bps=10 * MIB, memory_iteration=self.polls + 1)
         return JobSample(data_processed=self.polls * MIB, memory_remaining=MIB, memory_bps=100 * MIB,
-                         memory_iteration=1)
+                         memory_iteration=1, data_total=256 * MIB, data_remaining=max(0, 256 - self.polls) * MIB)
 
     def set_downtime(self, ms):
         self.downtimes.append(ms)
@@ -1124,3 +1125,41 @@ def test_the_schedule_runs_step_by_step_on_an_injected_clock_without_threads_or_
     assert outcomes["c"].outcome == "not_run" and outcomes["c"].reason == (
         "c was not moved: the run stopped after the operator asked")
     assert outcomes["c"].timeline["queued"] == 0.0 and outcomes["c"].timeline["done"] == 3.0
+
+
+# -- progress: what the run tells the file the controller reads (module_utils/progress.py) -------------------
+def test_every_phase_sample_and_end_of_a_run_reaches_its_progress():
+    world = World("hv1", "hv2", "hv3")
+    for name in ("a", "b"):
+        world.add("hv1", name)
+    world.behaviour["a"] = Behaviour(polls=6)
+    world.behaviour["b"] = Behaviour(error="internal error: qemu unexpectedly closed the monitor")
+    written = []
+    recorder = progress.Recorder("/nowhere", host="hv1", write=lambda path, data: written.append(data), interval_s=0)
+    plan = Plan(moves=[move("a", "hv1", "hv2", order=1), move("b", "hv1", "hv3", order=2)])
+    executor(world, progress=recorder).run(plan)
+    last = recorder.close()
+    phases = dict((key, [e["phase"] for e in last["events"] if e["key"] == key]) for key in ("a", "b"))
+    assert phases == {"a": ["started", "switchover", "checked", "done"], "b": ["started", "failed"]}
+    moves = dict((m["key"], m) for m in last["moves"])
+    assert (moves["a"]["route"], moves["a"]["total"], moves["a"]["outcome"]) == ("hv1->hv2", 256 * MIB, "migrated")
+    assert moves["b"]["reason"].startswith("cannot live-migrate b to hv3: internal error")
+    assert last["totals"]["done"] == 2 and last["totals"]["failed"] == 1
+    copying = [m for state in written for m in state["moves"] if m["key"] == "a" and m["copied"]]
+    assert copying and copying[-1]["rung"] == "downtime 50 ms (1/5)"
+    assert written[0]["totals"]["queued"] == 2  # the plan is written before the first move starts
+
+
+def test_a_move_whose_destination_left_before_it_started_starts_on_its_new_route_in_its_progress():
+    world = World("hv1", "hv2", "hv3")
+    world.add("hv1", "a")
+    world.marks["hv2"] = {"run_id": "other"}
+    recorder = progress.Recorder("/nowhere", host="hv1", write=lambda path, data: None)
+    plan = Plan(moves=[move("a", "hv1", "hv2")])
+    outcomes = executor(world, progress=recorder).run(plan, survey=survey(world, ["a"]))
+    assert outcomes[0].destination == "hv3"
+    last = recorder.close()
+    # it never started towards hv2: no event until it starts towards hv3; its end says why it went there
+    assert [e["phase"] for e in last["events"]] == ["started", "switchover", "checked", "done"]
+    assert last["moves"][0]["route"] == "hv1->hv3"
+    assert last["events"][-1]["reason"].startswith("placed on hv3 instead of hv2: hv2 went into maintenance")

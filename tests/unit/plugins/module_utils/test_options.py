@@ -27,7 +27,8 @@ MODULE_OPTIONS = dict(
 )
 SHARED_OPTIONS = [
     "allow_partial", "allow_storage_copy", "auto_converge", "bandwidth_mib", "connect_timeout", "downtime_steps_ms",
-    "generation", "max_inbound", "max_outbound", "min_timeout", "pause_target_ms", "policies", "postcopy", "probes", "reserve_mib",
+    "generation", "max_inbound", "max_outbound", "min_timeout", "pause_target_ms", "policies", "postcopy", "probes", "progress",
+    "progress_file", "reserve_mib",
     "settle_s", "shared_pools", "shutdown_timeout", "storage_copy_source", "timeout_per_gib", "tls", "uri",
     "uri_template",
 ]

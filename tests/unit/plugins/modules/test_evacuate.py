@@ -421,3 +421,23 @@ def test_no_source_disk_is_deleted_after_a_move_that_did_not_end_well(capsys, ho
         assert outcome["runs_on"] == ["hv1"] and cluster.volumes["hv2"] == {}
     else:
         assert outcome["reason"].startswith("db1 crashed (panicked) ") and outcome["reason"].endswith(" on hv2")
+
+
+def test_a_run_given_a_progress_file_returns_its_last_state_and_leaves_no_file(capsys, tmp_path):
+    path = str(tmp_path / "progress.json")
+    cluster = two_guests()
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, progress_file=path)
+    assert code == 0, result
+    last = result["_hostmaint_progress"]
+    assert sorted((m["guest"], m["phase"], m["outcome"]) for m in last["moves"]) == [
+        ("web1", "done", "migrated"), ("web2", "done", "migrated")]
+    assert last["totals"]["done"] == 2 and last["host"] == "hv1"
+    assert not tmp_path.joinpath("progress.json").exists() and list(tmp_path.iterdir()) == []
+    cluster = two_guests()
+    cluster.fail("guests", at=CALLS[("hv1", "guests")])  # an error after the moves: the failure carries it too
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, progress_file=path)
+    assert code == 1 and result["_hostmaint_progress"]["totals"]["done"] == 2
+    code, result = run_module(capsys, evacuate.Evacuate, two_guests(), progress_file=path, progress=False)
+    assert code == 0 and "_hostmaint_progress" not in result
+    code, result = run_module(capsys, evacuate.Evacuate, two_guests(), check=True, progress_file=path)
+    assert code == 0 and "_hostmaint_progress" not in result

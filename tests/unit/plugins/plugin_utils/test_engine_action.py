@@ -163,3 +163,40 @@ def test_the_plugin_does_not_import_libvirt_or_the_engine():
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=":".join(sys.path))).stdout
     assert out.strip() == "[]"
+
+
+# -- progress: the file the module writes, which the plugin reads while it runs ---------------------------------
+def sent_over(transport, args=None, host_vars=None, action="hostmaint.libvirt.evacuate", check_mode=False):
+    task_vars = dict(inventory_hostname="hv1", group_names=["hypervisors"], groups={"hypervisors": ["hv1", "hv2"]},
+                     hostvars=HOSTVARS, **(host_vars or {}))
+    plugin = Recorder(action, dict(args or {}), task_vars)
+    plugin._connection.transport = transport
+    plugin._task.check_mode = check_mode
+    plugin.run(task_vars=task_vars)
+    return plugin.sent["args"]
+
+
+def test_the_modules_that_move_get_a_progress_file_nobody_can_guess_over_ssh_and_local():
+    first, second = sent_over("ssh"), sent_over("local")
+    assert first["progress_file"].startswith("/tmp/hostmaint-progress-") and first["progress_file"].endswith(".json")
+    assert first["progress_file"] != second["progress_file"]
+    assert "progress_file" in sent_over("ssh", action="hostmaint.libvirt.disk_move")
+    assert sent_over("ssh", {"progress_file": "/run/mine.json"})["progress_file"] == "/run/mine.json"
+
+
+@pytest.mark.parametrize("case", [
+    dict(transport="paramiko_ssh"),  # its commands share one transport with the module's: not read
+    dict(transport="ssh", check_mode=True),
+    dict(transport="ssh", args={"progress": False}),
+    dict(transport="ssh", host_vars={"hostmaint_libvirt_progress": "false"}),  # an extra var is a string
+    dict(transport="ssh", action="hostmaint.libvirt.migration_preflight"),  # moves nothing
+])
+def test_no_progress_file_when_progress_is_off_or_cannot_be_read(case):
+    assert "progress_file" not in sent_over(**case)
+
+
+def test_no_progress_with_a_stdout_callback_that_prints_one_json_document(monkeypatch):
+    monkeypatch.setattr(engine_action.C, "DEFAULT_STDOUT_CALLBACK", "ansible.posix.json")
+    assert "progress_file" not in sent_over("ssh")
+    monkeypatch.setattr(engine_action.C, "DEFAULT_STDOUT_CALLBACK", "default")
+    assert "progress_file" in sent_over("ssh")
