@@ -123,9 +123,29 @@ def snapshot(lab, guests=None, answers=True):
         for name, address in sorted(addresses.items()):
             if guests is not None and name not in guests:
                 continue
-            if any(v and v["guests"].get(name, {}).get("state") == "running" for v in views.values()):
+            running = [h for h, v in sorted(views.items()) if v and v["guests"].get(name, {}).get("state") == "running"]
+            if running:
                 found["answers"][name] = answer(address)
+                if found["answers"][name] is None:
+                    found.setdefault("silent", {})[name] = silence(running[0], name, address)
     return found
+
+
+def silence(host, guest, address):
+    """What the lab shows about a running guest that does not answer HTTP, for the violation's sentence: its state
+    and reason, the switch port its MAC address was last seen on, and one ping."""
+    state = lab_cli("exec", host, "virsh", "-c", "qemu:///system", "domstate", "--reason", guest, check=False,
+                    timeout=30).stdout.strip()
+    macs = re.findall(r"([0-9a-f]{2}(?::[0-9a-f]{2}){5})", lab_cli(
+        "exec", host, "virsh", "-c", "qemu:///system", "domiflist", guest, check=False, timeout=30).stdout)
+    fdb = subprocess.run(["ip", "netns", "exec", "hvlab", "bridge", "fdb", "show"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, universal_newlines=True, check=False).stdout
+    ports = [line.split()[2] for line in fdb.splitlines() if macs and line.startswith(macs[0] + " ")]
+    ping = subprocess.run(["ping", "-c", "1", "-W", "1", address], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, check=False).returncode == 0
+    return "state %s on %s; its MAC %s last seen on switch port %s; ping %s" % (
+        state or "unknown", host, macs[0] if macs else "unknown", "/".join(ports) or "none",
+        "answered" if ping else "did not answer")
 
 
 def answer(address, within=20.0):
@@ -207,7 +227,8 @@ def violations(before, after, marks=(), gone=(), restarted=(), stopped=(), maybe
         if expected and name not in stopped and len(active) == 1 and states.get(active[0]) == "running":
             now = after["answers"].get(name)
             if now is None:
-                found.append("%s does not answer HTTP on %s" % (name, active[0]))
+                found.append("%s does not answer HTTP on %s (%s)" % (
+                    name, active[0], after.get("silent", {}).get(name, "not diagnosed")))
             elif now != expected and name not in restarted:
                 found.append("%s answers as another instance (%s, was %s): it restarted" % (name, now, expected))
     for name, count in sorted(after["qemu"].items()):
