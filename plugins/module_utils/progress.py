@@ -101,10 +101,19 @@ def remove(path):
 
 
 # -- the estimate ------------------------------------------------------------------------------------
+def wire_ratio(moves):
+    """Bytes sent per byte of memory copied, over the moves that copied something (from 0.05 to 1; 1 before any):
+    zero pages and pages sent twice make what a guest sends differ from its memory size."""
+    copied = sum(int(m.get("copied") or 0) for m in moves if m.get("processed"))
+    sent = sum(int(m.get("processed") or 0) for m in moves if m.get("copied"))
+    return min(1.0, max(0.05, sent / float(copied))) if copied and sent else 1.0
+
+
 def estimate(moves, rate_bps, fixed_s=FIXED_S, slots=1):
     """Seconds left for ``moves`` (the file's move dicts), or None when data is left and no rate is known yet.
 
-    The bytes left (a queued move's whole ``total``, an in-flight one's ``total - copied``) over ``rate_bps``, the
+    The bytes left (a queued move's whole ``total``, an in-flight one's ``total - copied``), scaled by the run's
+    ``wire_ratio`` so far, over ``rate_bps``, the
     recent aggregate rate of the run (every move copying at once shares the link); plus the fixed cost of a move
     (``fixed_s``, what a move takes that copies nothing) for each queued move and half of it for each move in flight
     (part of theirs is behind them), shared by the ``slots`` moves that run at once. Final moves count nothing.
@@ -124,7 +133,7 @@ def estimate(moves, rate_bps, fixed_s=FIXED_S, slots=1):
             fixed += 0.5
     if left and not rate_bps:
         return None
-    return (left / float(rate_bps) if left else 0.0) + fixed_s * fixed / max(1, int(slots or 1))
+    return (left * wire_ratio(moves) / float(rate_bps) if left else 0.0) + fixed_s * fixed / max(1, int(slots or 1))
 
 
 class Recorder(object):
