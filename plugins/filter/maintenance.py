@@ -46,7 +46,13 @@ def roll_batches(hosts, hostvars):
     return roll.batches(list(hosts or []), _cluster_of(hostvars))
 
 
+def roll_skip(host, unfinished, marked, found, target="", pending=True):
+    """module_utils.roll.skip, as a dict {skipped, reason} for the playbook."""
+    skipped, reason = roll.skip(host, bool(unfinished), bool(marked), found, target or "", bool(pending))
+    return dict(skipped=skipped, reason=reason)
+
+
 class FilterModule(object):
     def filters(self):
         return dict(health_verdict=health_verdict, generation_at_least=generation_at_least, report_hosts=report_hosts,
-                    roll_order=roll_order, roll_batches=roll_batches)
+                    roll_order=roll_order, roll_batches=roll_batches, roll_skip=roll_skip)

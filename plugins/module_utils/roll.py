@@ -11,6 +11,8 @@ batch sizes, for the play's ``serial``).
 
 from __future__ import annotations
 
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import generation
+
 DEFAULT_CLUSTER = "hypervisors"
 
 
@@ -36,3 +38,22 @@ def batches(hosts, cluster_of):
     """Batch sizes for a parallel roll over ``hosts`` in ``order(..., parallel=True)``."""
     sizes = [len(members) for _name, members in clusters(hosts, cluster_of)]
     return [sum(1 for size in sizes if size > index) for index in range(max(sizes, default=0))] or [1]
+
+
+def skip(host, unfinished, marked, found, target="", pending=True):
+    """(skipped, sentence): whether the roll leaves ``host`` alone because it is at its target already.
+
+    A host with an unfinished maintenance cycle (``unfinished``: its state file exists) or in maintenance
+    (``marked``) is never skipped: the cycle resumes there. Otherwise, with a ``target`` generation, a host whose
+    generation (``found``) is at least the target is skipped; without one, a host with no update pending.
+    """
+    if unfinished or marked:
+        why = "an unfinished maintenance cycle" if unfinished else "its maintenance mark"
+        return False, "%s has %s: its cycle resumes" % (host, why)
+    if target:
+        if generation.compare(found, target) >= 0:
+            return True, "%s is at the target (%s, target %s): skipped" % (host, found, target)
+        return False, "%s is below the target (%s, target %s)" % (host, found, target)
+    if not pending:
+        return True, "%s is at the target (no update pending, %s): skipped" % (host, found)
+    return False, "%s has updates pending" % host

@@ -76,3 +76,16 @@ def test_a_parallel_roll_takes_one_host_of_each_cluster_per_batch():
         batch = ordered[start:start + size]
         assert len(set(CLUSTER[h] for h in batch)) == len(batch)
         start += size
+
+
+def test_the_roll_skips_a_host_at_its_target_and_never_one_with_a_cycle_to_resume():
+    gen = "qemu-10.0.2 libvirt-11.3.0 kernel-6.1.0-37 os-12.11"
+    assert roll.skip("hv1", False, False, gen, "qemu-10", True) == (
+        True, "hv1 is at the target (%s, target qemu-10): skipped" % gen)
+    assert roll.skip("hv1", False, False, gen, "qemu-11", False)[0] is False  # below: maintained
+    assert roll.skip("hv1", False, False, gen, "", False) == (True, "hv1 is at the target (no update pending, %s): skipped" % gen)
+    assert roll.skip("hv1", False, False, gen, "", True) == (False, "hv1 has updates pending")
+    # a cycle to resume wins over the target and over nothing pending
+    assert roll.skip("hv1", True, False, gen, "qemu-10", False) == (
+        False, "hv1 has an unfinished maintenance cycle: its cycle resumes")
+    assert roll.skip("hv1", False, True, gen, "", False) == (False, "hv1 has its maintenance mark: its cycle resumes")
