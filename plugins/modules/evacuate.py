@@ -35,6 +35,7 @@ author:
 extends_documentation_fragment:
   - hostmaint.libvirt.connection
   - hostmaint.libvirt.engine
+  - hostmaint.libvirt.progress
   - hostmaint.libvirt.connection.attributes
 attributes:
   check_mode:

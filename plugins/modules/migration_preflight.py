@@ -25,6 +25,7 @@ author:
 extends_documentation_fragment:
   - hostmaint.libvirt.connection
   - hostmaint.libvirt.engine
+  - hostmaint.libvirt.progress
   - hostmaint.libvirt.connection.attributes
 options:
   guests:

@@ -29,6 +29,7 @@ author:
 extends_documentation_fragment:
   - hostmaint.libvirt.connection
   - hostmaint.libvirt.engine
+  - hostmaint.libvirt.progress
   - hostmaint.libvirt.connection.attributes
 attributes:
   check_mode:

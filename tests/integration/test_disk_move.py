@@ -332,6 +332,12 @@ def test_storage_evacuate_empties_a_pool_of_a_running_guest_a_stopped_one_and_le
         prober.stop()
         assert done.returncode == 0, done.stdout[-3000:]
         lab.assert_kept_answering(prober)
+        # its progress, as the operator's terminal shows it: each phase of the running guest's disk, the offline copy
+        for what in ("started (disk)", "pivoted to its copy", "checked: both definitions name the copy"):
+            assert re.search(r"^\[hv1\] dse1 vda default->spare: %s \(at \S+\)$" % re.escape(what), done.stdout,
+                             re.M), (what, done.stdout[-3000:])
+        assert re.search(r"^\[hv1\] dse2 vda default->spare: started \(offline copy\)", done.stdout, re.M), \
+            done.stdout[-3000:]
         assert disk_of(lab, "hv1", "dse1") == SPARE + "/dse1.qcow2"
         assert disk_of(lab, "hv1", "dse1", inactive=True) == SPARE + "/dse1.qcow2"
         assert disk_of(lab, "hv1", "dse2", inactive=True) == SPARE + "/dse2.qcow2"

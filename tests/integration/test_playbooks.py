@@ -104,6 +104,11 @@ def test_demo_evacuates_hv1_and_the_restore_playbook_brings_it_back(lab, tmp_pat
         # the operator sees every guest that came home, the worst pause and where the report is (the output's
         # YAML may wrap long lines)
         flat = " ".join(restore.stdout.split())
+        # its progress while it ran: a start and a switchover line for every guest that came home
+        for guest in DEMO_GUESTS + [ODD]:
+            for what in ("started", "switched over"):
+                assert re.search(r"^\[hv1\] %s hv[23]->hv1: %s \(at \S+\)$" % (re.escape(guest), what),
+                                 restore.stdout, re.M), (guest, what, restore.stdout[-3000:])
         for guest in DEMO_GUESTS + [ODD]:
             assert re.search(r"%s hv[23] -> hv1: migrated in [0-9.]+ s, pause [0-9]+ ms" % re.escape(guest), flat), guest
         assert re.search(r"ok: %d guest\(s\) moved, 0 failed, worst pause [0-9]+ ms" % (len(DEMO_GUESTS) + 1), flat), \
