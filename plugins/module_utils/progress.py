@@ -53,6 +53,9 @@ FIRST_POLL_S = 2.0
 POLL_S = 2.0
 HEARTBEAT_S = 6.0
 
+# Reads scheduled HEARTBEAT_S apart are that far apart, though their sums of floats may differ in the last digits.
+BEAT_SLACK_S = 0.05
+
 # The module writes at most this often while data is copied (events are written at once).
 WRITE_INTERVAL_S = 1.0
 
@@ -417,7 +420,7 @@ class Follower(object):
         if events:
             self.seq = events[-1]["seq"]
         flying = any(m.get("phase") in IN_FLIGHT for m in moves.values())
-        if not final and flying and (self.beat is None or now - self.beat >= self.heartbeat_s):
+        if not final and flying and (self.beat is None or now - self.beat >= self.heartbeat_s - BEAT_SLACK_S):
             out.append(heartbeat_line(self.host, state))
             self.beat = now
         if final and (self.printed or out) and moves:

@@ -175,7 +175,8 @@ class EngineAction(ActionBase):
             if not worker.is_alive():
                 break
             reader = reader or self._progress_reader()
-            for line in follower.lines(self._read_progress(reader, args["progress_file"]), time.monotonic()):
+            # the read's scheduled time, not when its command returned: heartbeats keep the cadence of the reads
+            for line in follower.lines(self._read_progress(reader, args["progress_file"]), next_read):
                 display.display(line)
             next_read = max(next_read + progress.POLL_S, time.monotonic() + progress.POLL_S / 2)
         if "error" in box:
