@@ -50,6 +50,21 @@ options:
       - At most V(100000) (about 800 Gbit/s).
     type: int
     default: 0
+  capacity_mib:
+    description:
+      - The memory in MiB this host may give its guests in all, an operator's limit (Nova's accounting without
+        overcommit); V(0) declares none.
+      - Declared, the memory this host has free for guests, as every decision sees it (the evacuation's plan, the
+        room at home of a restore, the checks of M(hostmaint.libvirt.migration_preflight), the room judged again just
+        before each move), is the smaller of what it measures as free and this capacity less the memory (the maximum,
+        not the balloon) of every guest running there, incoming migrations included. O(reserve_mib) is still kept free
+        within it.
+      - Each destination's comes from its own C(hostmaint_libvirt_capacity_mib) (O(destinations[].capacity_mib)).
+        Hosts that share a machine (the lab's three share one machine's memory) declare what each may use.
+      - A whole number from V(0) to V(16777216) (16 TiB); a negative or fractional value, or one that is no number,
+        fails the task with one sentence naming the host.
+    type: raw
+    default: 0
   connect_timeout:
     description:
       - Seconds to wait for a peer's libvirt port to answer; a peer that does not is reported unreachable. The look-up of
@@ -62,9 +77,11 @@ options:
       - The other hosts. The action plugin fills them from the inventory when omitted (not from a
         C(hostmaint_libvirt_destinations) variable) - the other hosts of this host's cluster, the inventory group
         named by the host variable C(hostmaint_libvirt_cluster_group) (default C(hypervisors)); a host outside
-        that group gets the other hosts of its own groups - each with its C(ansible_host) and its generation (its
+        that group gets the other hosts of its own groups - each with its C(ansible_host), its generation (its
         C(hostmaint_libvirt_generation), else the C(hostmaint_libvirt_observed_generation) the maintenance playbooks
-        record from M(hostmaint.libvirt.hypervisor_info)).
+        record from M(hostmaint.libvirt.hypervisor_info)) and its declared capacity (its
+        C(hostmaint_libvirt_capacity_mib)). Given destinations that name inventory hosts get the same address and
+        capacity when they give none.
       - Each host once, by a name (and address) without a scheme, path or spaces; an IPv6 address in brackets. This host
         among them is left out; a list holding only this host fails the task.
     type: list
@@ -78,6 +95,11 @@ options:
       address:
         description: The address in O(uri_template) for this host. Defaults to O(destinations[].name).
         type: str
+      capacity_mib:
+        description:
+          - The memory in MiB the host may give its guests in all (see O(capacity_mib)); none declared when omitted
+            or V(0).
+        type: raw
       generation:
         description:
           - The host's generation (see O(generation)); unknown when omitted. Evacuation prefers destinations at the

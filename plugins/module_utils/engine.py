@@ -36,7 +36,13 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils import (
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.base import LibvirtModule
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.executor import Executor
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import DecisionError, Guest, HostFacts, MigrationRecord
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
+    DecisionError,
+    Guest,
+    HostFacts,
+    MigrationRecord,
+    with_capacity,
+)
 
 DEFAULT_PORTS = {"tls": 16514, "tcp": 16509, "ssh": 22, "libssh": 22, "libssh2": 22}
 
@@ -288,12 +294,37 @@ class EngineModule(LibvirtModule):
             adapter = adapter_getter(host)
             facts = adapter.host_facts(host, shared_names=self.params["shared_pools"], guests=guests,
                                        cpu_xml=cpu_xml, paths=paths, **known)
+            facts = self.declared(host, facts, adapter)
         except HostmaintError as exc:
             return HostFacts(name=host, reachable=False, unreachable_reason=exc.message)
         facts.generation = self.generation_of(host, facts)
         if host != self.self_name and facts.hostname_resolves is None:
             facts.hostname_resolves = self._resolver(facts.hostname, self.params["connect_timeout"])
         return facts
+
+    def capacity_of(self, host):
+        """The memory ``host`` (this host or a destination) may give its guests in all, as declared (``capacity_mib``,
+        hostmaint_libvirt_capacity_mib), or 0 when none is."""
+        if host == self.self_name:
+            return self.options.capacity_mib
+        return self.options.capacities.get(host, 0)
+
+    def capacities(self):
+        """{host: declared capacity} of this host and the destinations that declare one (the executor judges their
+        room again with it just before each move)."""
+        found = dict(self.options.capacities)
+        if self.options.capacity_mib:
+            found[self.self_name] = self.options.capacity_mib
+        return found
+
+    def declared(self, host, facts, adapter):
+        """``facts`` of ``host`` as every decision sees them: with its declared capacity counted (model.with_capacity,
+        over the active domains ``adapter`` reads there, incoming migrations included); as they are when it declares
+        none, without a read."""
+        capacity = self.capacity_of(host)
+        if not capacity or not facts.reachable:
+            return facts
+        return with_capacity(facts, capacity, adapter.active_memory())
 
     def generation_of(self, host, facts):
         """This host's generation (given or derived here), or a destination's as the inventory gave it (None: unknown)."""
@@ -330,7 +361,8 @@ class EngineModule(LibvirtModule):
                         bandwidth_mib=p["bandwidth_mib"], tls=p["tls"], shutdown_timeout_s=p["shutdown_timeout"],
                         unsafe_guests=unsafe, ignore_marks=ignore_marks, settle_s=p["settle_s"],
                         pause_target_ms=p["pause_target_ms"], probes=probes, stop=self.stop_reason,
-                        reopen=self.connect, storage_copy_source=p["storage_copy_source"], progress=self.progress_recorder())
+                        reopen=self.connect, storage_copy_source=p["storage_copy_source"], progress=self.progress_recorder(),
+                        capacities=self.capacities())
 
     # -- progress: the file the action plugin reads while the module runs (module_utils/progress.py) -----
     def progress_recorder(self):

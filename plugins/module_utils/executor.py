@@ -58,6 +58,7 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     MigrationOptions,
     MigrationOutcome,
     WindowChange,
+    capacity_free_mib,
     memory_need_mib,
 )
 
@@ -480,15 +481,17 @@ class Executor(object):
     ``stop()`` says why the run must stop (or None): queued moves are then not run and every migration in
     flight is aborted (within ABORT_GRACE_S); ``stopped`` holds that reason afterwards. ``progress`` (a
     module_utils.progress.Recorder, or None) is told every move's phases, its copy's samples and its end, for the
-    lines the controller prints while the run runs.
+    lines the controller prints while the run runs. ``capacities`` maps a host to its declared capacity in MiB
+    (model.capacity_free_mib): a destination's room is judged again within it just before each move.
     """
 
     def __init__(self, connect, peer_uri, policy=None, limits=None, bandwidth_mib=0, tls=False,
                  shutdown_timeout_s=120.0, unsafe_guests=(), ignore_marks=(), settle_s=SETTLE_S, probes=None,
                  definition_wait_s=DEFINITION_WAIT_S, probe_wait_s=PROBE_WAIT_S, clock=time.time, sleep=time.sleep,
                  pause_target_ms=placement.PAUSE_TARGET_MS, stop=None, reopen=None, storage_copy_source="delete",
-                 progress=None):
+                 progress=None, capacities=None):
         self.connect = connect
+        self.capacities = dict(capacities or {})
         self.progress = progress
         self.reopen = reopen
         self.stop = stop or (lambda: None)
@@ -763,17 +766,23 @@ class Executor(object):
             raise _DestinationLeft("%s went into maintenance (run %s) after the plan was made"
                                    % (move.destination, mark.get("run_id")))
         if move.action in TRANSFER_ACTIONS and move.memory_mib:
-            # its memory may have been taken since the plan (a guest started there): the room is judged again
+            # its memory may have been taken since the plan (a guest started there): the room is judged again,
+            # within its declared capacity when it has one (the guests there now, those arriving included)
+            capacity = int(self.capacities.get(move.destination) or 0)
             try:
                 _total, available = dest.memory_mib()
+                if capacity:
+                    available = capacity_free_mib(available, capacity, dest.active_memory())
             except HostmaintError:
                 available = None  # not known: the plan's word stands
             reserve = int(self.limits.reserve_mib or 0)
             if available is not None and available - reserve < int(move.memory_mib):
                 raise _DestinationLeft(
-                    "%s no longer has room for %s: %d MiB available less the %d MiB reserve, %d MiB needed (its "
+                    "%s no longer has room for %s: %d MiB available%s less the %d MiB reserve, %d MiB needed (its "
                     "memory was taken after the plan was made)" % (
-                        move.destination, move.guest, available, reserve, int(move.memory_mib)))
+                        move.destination, move.guest, available,
+                        " within its declared capacity of %d MiB" % capacity if capacity else "", reserve,
+                        int(move.memory_mib)))
         if not watch:
             return None, None
         try:

@@ -23,12 +23,15 @@ takes is far beyond any real use and only catches a typo or a unit mistake (seco
 - ``shutdown_timeout``: 3600 s; ``settle_s``: 600 s, ten minutes of watching for each guest;
 - ``pause_target_ms`` and each of ``downtime_steps_ms``: 10000 ms - a guest paused 10 s has lost its TCP
   clients' patience; the ladder's default ceiling is 500 ms;
-- ``bandwidth_mib``: 100000 MiB/s (about 800 Gbit/s); ``reserve_mib``: 1048576 MiB (1 TiB).
+- ``bandwidth_mib``: 100000 MiB/s (about 800 Gbit/s); ``reserve_mib``: 1048576 MiB (1 TiB);
+- ``capacity_mib`` (this host's and each destination's, ``capacity``): 16777216 MiB (16 TiB), beyond the memory of
+  any host libvirt runs on today; a figure in KiB or bytes by mistake is far above it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Dict
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import probe, uris
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
@@ -56,6 +59,7 @@ BOUNDS = dict(
     timeout_per_gib=(1, 3600, "seconds per GiB of guest memory"),
 )
 DOWNTIME_STEP_MS = (1, 10000)
+CAPACITY_MAX_MIB = 16777216
 
 # The options that name guests, and what they map each guest to.
 GUEST_OPTIONS = ("policies", "probes")
@@ -188,6 +192,48 @@ def check_probes(probes):
         probe.parse(probes[guest], guest, source="probes")
 
 
+def capacity(value, host):
+    """A declared capacity in MiB as an int (``capacity_mib`` of ``host``: this host's option, or a destination's, as
+    the inventory's ``hostmaint_libvirt_capacity_mib`` or the task gives it); None and 0 are "not declared" (0).
+
+    A whole number (an int, a whole float, or a string of digits, as an extra variable on the command line comes)
+    from 0 to CAPACITY_MAX_MIB; anything else raises HostmaintError in one sentence naming the host and the value.
+    """
+    if value is None or value == "":
+        return 0
+    number = None
+    if isinstance(value, bool):
+        number = None  # true and false are no amounts of memory
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value.strip())
+    if number is None:
+        raise HostmaintError("capacity_mib of %s must be a whole number of MiB (0: not declared), got %r"
+                             % (host, value), option="capacity_mib", host=host)
+    if number < 0:
+        raise HostmaintError("capacity_mib of %s must be 0 (not declared) or more, got %s" % (host, number),
+                             option="capacity_mib", host=host)
+    if number > CAPACITY_MAX_MIB:
+        raise HostmaintError("capacity_mib of %s must be %d MiB (16 TiB) or less, got %s: is it in KiB or bytes?"
+                             % (host, CAPACITY_MAX_MIB, number), option="capacity_mib", host=host)
+    return number
+
+
+def capacities(params):
+    """(this host's declared capacity, {destination: its declared capacity} of those that declare one), each judged
+    by ``capacity``; this host is named by ``name``, or "this host" before libvirt is asked."""
+    own = capacity(params.get("capacity_mib"), params.get("name") or "this host")
+    found = {}
+    for entry in params.get("destinations") or []:
+        declared = capacity(entry.get("capacity_mib"), entry.get("name"))
+        if declared:
+            found[entry["name"]] = declared
+    return own, found
+
+
 def check_conflicts(params):
     """Options that contradict each other: asked for, and turned off by another option."""
     if params.get("canary_guest") and params.get("canary") is False:
@@ -205,6 +251,7 @@ def check_engine_options(params):
     check_uri(params.get("uri_template"), "uri_template", template=True)
     check_identity(params)
     check_bounds(params)
+    capacities(params)
     check_downtime_steps(params.get("downtime_steps_ms"))
     check_policies(params.get("policies"))
     check_probes(params.get("probes"))
@@ -214,10 +261,13 @@ def check_engine_options(params):
 @dataclasses.dataclass(frozen=True)
 class EngineOptions:
     """The values an engine module's run builds from its options, judged once (``engine_options``, from
-    validate()): the placement limits and the convergence ladder."""
+    validate()): the placement limits, the convergence ladder, and the declared capacities (``capacities``: this
+    host's, and the destinations' that declare one)."""
 
     limits: Limits
     ladder: LadderPolicy
+    capacity_mib: int = 0
+    capacities: Dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def engine_options(params):
@@ -230,7 +280,8 @@ def engine_options(params):
                           postcopy=params["postcopy"], timeout_s_per_gib=float(params["timeout_per_gib"]),
                           timeout_floor_s=float(params["min_timeout"]),
                           no_progress_timeout_s=min(60.0, float(params["min_timeout"]))).validate()
-    return EngineOptions(limits=limits, ladder=ladder)
+    own, others = capacities(params)
+    return EngineOptions(limits=limits, ladder=ladder, capacity_mib=own, capacities=others)
 
 
 def named_guests(params):

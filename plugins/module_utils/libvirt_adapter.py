@@ -32,6 +32,7 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import Ho
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     STATES,
     CompletedStats,
+    Guest,
     GuestEvent,
     HostFacts,
     JobResult,
@@ -610,6 +611,25 @@ class LibvirtAdapter(object):
         total = int(stats.get("total", 0)) // 1024
         available = (int(stats.get("free", 0)) + int(stats.get("buffers", 0)) + int(stats.get("cached", 0))) // 1024
         return total, available
+
+    @_typed("read the memory of the guests of {uri}")
+    def active_memory(self):
+        """Every active domain of this host, those still arriving by an incoming migration included (which
+        ``guests`` leaves out), as a Guest with its name, UUID, state, persistence and memory only
+        (virDomainGetInfo: its current and maximum memory), sorted by name: what a declared capacity counts
+        (model.capacity_free_mib). Cheap: no domain XML is read."""
+        found = []
+        for dom in self.conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+            try:
+                state, max_kib, kib = dom.info()[:3]
+                found.append(Guest(name=dom.name(), uuid=dom.UUIDString(), state=STATES[state],
+                                   persistent=bool(dom.isPersistent()), memory_mib=int(kib) // 1024,
+                                   max_memory_mib=int(max_kib) // 1024))
+            except LIBVIRT_ERRORS as exc:
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                    continue  # gone between listing and reading: it holds no memory here any more
+                raise
+        return sorted(found, key=lambda guest: guest.name)
 
     @_typed("read the free huge pages of {uri}")
     def hugepages_free_mib(self, caps):

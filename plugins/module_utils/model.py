@@ -165,6 +165,28 @@ def memory_need_mib(guest):
     return max(int(guest.memory_mib or 0), int(guest.max_memory_mib or 0))
 
 
+def capacity_free_mib(measured_free_mib, capacity_mib, guests):
+    """The memory a host can give new guests, in MiB, as every decision sees it, given its declared capacity.
+
+    ``capacity_mib`` is the memory the host may give its guests in all, as its operator declared it (the engine
+    option ``capacity_mib``); 0 (or None) is "not declared", and ``measured_free_mib`` stands as it is. Declared,
+    the free memory is the smaller of what the host measures as free and ``capacity_mib`` less the memory need
+    (``memory_need_mib``: the maximum, not the balloon target) of every active guest among ``guests``, which are
+    to be every active domain of the host, incoming migrations included (LibvirtAdapter.active_memory); never
+    below 0.
+
+    The rule is Nova's accounting without overcommit (``ram_allocation_ratio`` 1.0: the guests of a host are
+    given together at most its memory, counted by what each may use, not by what it touches now), with the
+    operator's figure as the host's memory: a host that shares its machine with other work, or the lab's hosts,
+    which share one machine's 24 GiB and would each measure it all as free. The reserve (``Limits.reserve_mib``)
+    is still kept free within what this gives.
+    """
+    if not capacity_mib:
+        return int(measured_free_mib)
+    used = sum(memory_need_mib(guest) for guest in guests if guest.active)
+    return max(0, min(int(measured_free_mib), int(capacity_mib) - used))
+
+
 @dataclasses.dataclass
 class HostFacts(_Record):
     """One hypervisor as the decisions see it; the adapter fills it from libvirt.
@@ -181,6 +203,8 @@ class HostFacts(_Record):
     when unknown (not checked, no name, or no answer in time). ``generation`` is how far the host is
     through a rolling upgrade (``generation.derive``, or the operator's own string; None: unknown):
     placement prefers the newest and avoids hosts older than the source (``placement.plan``).
+    ``capacity_mib`` is the memory the operator declared the host may give its guests in all (0: none); when one is
+    declared, ``memory_free_mib`` already counts it (``with_capacity``).
     """
 
     name: str
@@ -207,6 +231,17 @@ class HostFacts(_Record):
     cpu_compatible: Dict[str, Tuple[bool, Optional[str]]] = dataclasses.field(default_factory=dict)
     resident_groups: List[str] = dataclasses.field(default_factory=list)
     generation: Optional[str] = None
+    capacity_mib: int = 0
+
+
+def with_capacity(facts, capacity_mib, guests):
+    """``facts`` (HostFacts) as every decision sees them when the host has a declared capacity: ``capacity_mib`` set
+    and ``memory_free_mib`` by ``capacity_free_mib`` over ``guests`` (every active domain of the host, incoming
+    migrations included). The same facts when none is declared (0 or None) or the host did not answer."""
+    if not capacity_mib or not facts.reachable:
+        return facts
+    return dataclasses.replace(facts, capacity_mib=int(capacity_mib),
+                               memory_free_mib=capacity_free_mib(facts.memory_free_mib, capacity_mib, guests))
 
 
 @dataclasses.dataclass

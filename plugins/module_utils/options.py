@@ -58,10 +58,13 @@ ENGINE_SPEC = dict(
     allow_storage_copy=dict(type="bool", default=False),
     auto_converge=dict(type="bool", default=True),
     bandwidth_mib=dict(type="int", default=0),
+    # raw, judged by inputs.capacity: a value that is not a whole number of MiB gets one sentence naming its host
+    capacity_mib=dict(type="raw", default=0),
     connect_timeout=dict(type="int", default=10),
     destinations=dict(type="list", elements="dict", default=[], options=dict(
         name=dict(type="str", required=True),
         address=dict(type="str"),
+        capacity_mib=dict(type="raw"),
         generation=dict(type="str"),
     )),
     downtime_steps_ms=dict(type="list", elements="int", default=[50, 100, 200, 300, 500]),

@@ -7,7 +7,9 @@ It runs after the guard (the hold, the maintenance mark, what was under way has 
 (module_utils.steps), through the module's connections (EngineModule: one adapter per host, which the executor
 and the aftercare use too). It changes nothing. Per host, in one go: its storage pools, its guests (read with
 those pools), its facts (given the pools and guests just read, so the adapter does not read them again), the
-CPU of every guest the plan may move, and the size of the local disks a storage copy may copy (``disk_sizes``). A
+CPU of every guest the plan may move, and the size of the local disks a storage copy may copy (``disk_sizes``); a host
+with a declared capacity (``capacity_mib``) also has its active domains' memory read, so that its facts' free memory
+counts it (EngineModule.declared, model.with_capacity). A
 peer that does not answer is in the survey as unreachable facts (a verdict, not a failure); this host's own failure
 is the run's. It imports no libvirt: it speaks to the adapter only.
 """
@@ -69,6 +71,7 @@ def evacuation(engine, local, mark=None, guests=None):
         guests = engine.local_guests(pools, local)
     source = local.host_facts(me, shared_names=shared, pools=pools, resident=None if late else guests)
     source.generation = engine.generation_of(me, source)
+    source = engine.declared(me, source, local)
     cpu_xml = engine.cpu_xml(local, guests)
     destinations, by_host, unreachable = [], {me: guests}, {}
     for dest in engine.destinations():
@@ -112,7 +115,8 @@ def restoration(engine, local):
                     cpu_xml[guest.name] = peer.guest_cpu_xml(guest.name)
             disk_bytes.update(disk_sizes(peer, [g for g in guests if g.name in cpu_xml], engine.limits()))
             by_host[name] = guests
-            hosts.append(peer.host_facts(name, shared_names=shared, pools=peer_pools, resident=guests))
+            facts = peer.host_facts(name, shared_names=shared, pools=peer_pools, resident=guests)
+            hosts.append(engine.declared(name, facts, peer))
         except HostmaintError as exc:
             by_host.pop(name, None)  # what it has is not known: nothing of it is planned, nor judged by name
             hosts.append(HostFacts(name=name, reachable=False, unreachable_reason=exc.message))

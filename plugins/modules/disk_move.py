@@ -73,6 +73,9 @@ options:
       address:
         description: The address the host is reached at.
         type: str
+      capacity_mib:
+        description: Unused here.
+        type: raw
       generation:
         description: Unused here.
         type: str

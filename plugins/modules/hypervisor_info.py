@@ -12,6 +12,7 @@ version_added: 0.1.0
 description:
   - libvirt and QEMU versions, host CPU, total and available memory, machine types, bridges, active libvirt
     networks, storage pools (and which are shared storage) and whether the host is in maintenance.
+  - With a declared capacity (O(capacity_mib)), the available memory is what the migration engine sees within it.
   - Read-only.
 author:
   - hostmaint.libvirt maintainers (@hostmaint)
@@ -19,6 +20,15 @@ extends_documentation_fragment:
   - hostmaint.libvirt.connection
   - hostmaint.libvirt.connection.attributes
 options:
+  capacity_mib:
+    description:
+      - The memory in MiB this host may give its guests in all, as the engine modules take it (their O(capacity_mib),
+        the inventory variable C(hostmaint_libvirt_capacity_mib)); V(0) means none is declared.
+      - This module has no action plugin, so the inventory variable is not read by itself; a role passes it with
+        C(capacity_mib: "{{ vars | hostmaint.libvirt.engine_option('capacity_mib') }}").
+      - A whole number from V(0) to V(16777216) (16 TiB); anything else fails with one sentence naming the host.
+    type: raw
+    default: 0
   generation:
     description:
       - The host's generation to report instead of the derived one (an operator's own scheme, such as V(2026.11)).
@@ -83,9 +93,20 @@ hypervisor:
       type: int
       sample: 24105
     memory_free_mib:
-      description: Memory available to new guests in MiB (free plus reclaimable cache).
+      description:
+        - Memory available to new guests in MiB (free plus reclaimable cache), as the engine sees it - with a declared
+          capacity, the smaller of that and the capacity less the memory of every running guest (incoming
+          migrations included).
       type: int
       sample: 23100
+    memory_measured_free_mib:
+      description: Memory available to new guests in MiB as the host measures it, whatever capacity is declared.
+      type: int
+      sample: 23100
+    capacity_mib:
+      description: The declared capacity in MiB (O(capacity_mib)), or V(0) when none is declared.
+      type: int
+      sample: 0
     hugepages_free_mib:
       description: Free huge pages in MiB per page size in KiB (empty when the host has none configured).
       type: dict
@@ -145,25 +166,32 @@ hypervisor:
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import inputs
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.base import LibvirtModule
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.engine import host_generation, local_release
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import memory_need_mib, version_string
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import memory_need_mib, version_string, with_capacity
 
 
 class HypervisorInfo(LibvirtModule):
     argument_spec = dict(
+        capacity_mib=dict(type="raw", default=0),
         generation=dict(type="str"),
         name=dict(type="str"),
         shared_pools=dict(type="list", elements="str", default=[]),
     )
+    capacity = 0  # the declared capacity, judged by validate()
 
     def validate(self):
         inputs.check_uri(self.params["uri"])
+        self.capacity = inputs.capacity(self.params["capacity_mib"], self.params["name"] or "this host")
 
     def run(self):
         adapter = self.adapter()
         name = self.params["name"] or adapter.host_identity()["hostname"]
         facts = adapter.host_facts(name, shared_names=self.params["shared_pools"])
+        measured = facts.memory_free_mib
+        if self.capacity:
+            facts = with_capacity(facts, self.capacity, adapter.active_memory())
         guests = adapter.guests(pools=facts.pools)
         data = facts.as_dict()
+        data["memory_measured_free_mib"] = measured
         for key in ("volume_paths", "cpu_compatible", "reachable", "unreachable_reason", "resident_groups"):
             data.pop(key, None)
         release = local_release()

@@ -101,6 +101,7 @@ class MigrationPreflight(EngineModule):
             guests = [g for g in guests if g.name in wanted]
         source = local.host_facts(self.self_name, shared_names=self.params["shared_pools"])
         source.generation = self.generation_of(self.self_name, source)
+        source = self.declared(self.self_name, source, local)
         cpu_xml = self.cpu_xml(local, guests)
         destinations = [self.facts(d["name"], self.peer, guests=guests, cpu_xml=cpu_xml) for d in self.destinations()]
         limits = self.limits()

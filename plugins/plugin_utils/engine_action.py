@@ -7,10 +7,12 @@
 - ``destinations``: the other hosts of this host's cluster, the inventory group named by the host
   variable ``hostmaint_libvirt_cluster_group`` (default ``hypervisors``), each with its ansible_host and
   its generation (``hostmaint_libvirt_generation``, else ``hostmaint_libvirt_observed_generation``, which
-  the maintenance playbooks record), so that `-l host3` needs no other host in the play. A host outside
+  the maintenance playbooks record) and its declared capacity (``hostmaint_libvirt_capacity_mib``, the module judges
+  it), so that `-l host3` needs no other host in the play. A host outside
   the default group gets the other hosts of its own groups (all but 'all' and 'ungrouped'); one outside
   a group it was given fails. Given destinations must be a list of dicts with a name (one sentence
-  otherwise); those that name inventory hosts without an address get that host's ansible_host. An IPv6
+  otherwise); those that name inventory hosts without an address get that host's ansible_host, and without a
+  capacity_mib that host's ``hostmaint_libvirt_capacity_mib`` when it sets one (a limit must not vanish). An IPv6
   ansible_host is put in brackets, as a URI needs it (``uris.inventory_address``, which the roles' peer_uri filter
   uses too). Destinations given as null count as not given.
 - ``progress_file``: for the modules that move something (options.PROGRESS_MODULES), unless ``progress`` is off, in
@@ -81,6 +83,25 @@ def _generation(hostvars, host):
     return str(found) if found else None
 
 
+def _capacity(hostvars, host):
+    """The capacity ``host`` declares (its ``hostmaint_libvirt_capacity_mib``), as the inventory gives it, or None."""
+    found = (hostvars.get(host) or {}).get(options.variable("capacity_mib"))
+    return None if found is None or found == "" else found
+
+
+def given_destination(entry, hostvars):
+    """A destination the task gives, completed from the inventory when it names an inventory host: its ansible_host
+    when it has no address, that host's declared capacity when it gives none."""
+    if entry["name"] not in hostvars:
+        return entry
+    entry = dict(entry)
+    if not entry.get("address"):
+        entry["address"] = uris.inventory_address(hostvars, entry["name"])
+    if entry.get("capacity_mib") is None and _capacity(hostvars, entry["name"]) is not None:
+        entry["capacity_mib"] = _capacity(hostvars, entry["name"])
+    return entry
+
+
 def cluster_peers(me, group_names, groups, cluster=None):
     """The hosts evacuating ``me`` may use: the other hosts of its cluster group (``cluster``, default
     'hypervisors'); without a cluster given, a host outside 'hypervisors' gets the other hosts of its groups."""
@@ -126,13 +147,11 @@ class EngineAction(ActionBase):
             cluster = self._templar.template(cluster) if cluster else None
             peers = cluster_peers(me, task_vars.get("group_names"), task_vars.get("groups") or {}, cluster)
             args["destinations"] = [dict(name=host, address=uris.inventory_address(hostvars, host),
-                                         generation=_generation(hostvars, host)) for host in peers]
+                                         generation=_generation(hostvars, host),
+                                         capacity_mib=_capacity(hostvars, host)) for host in peers]
         else:
             check_destinations(args["destinations"])
-            # destinations named after inventory hosts get their ansible_host unless given an address
-            args["destinations"] = [dict(d, address=uris.inventory_address(hostvars, d["name"]))
-                                    if d["name"] in hostvars and not d.get("address") else d
-                                    for d in args["destinations"]]
+            args["destinations"] = [given_destination(d, hostvars) for d in args["destinations"]]
         if self._progress_wanted(module, args):
             result.update(self._run_with_progress(module, args, task_vars, me))
         else:

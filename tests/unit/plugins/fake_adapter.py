@@ -9,7 +9,8 @@ with the same parameters (tests/unit/plugins/test_fake_adapter.py holds it to th
 model's terms: no libvirt here. A migration job finishes as soon as it is waited for: the guest lands on its
 destination with its record, unless ``cluster.migration_error`` says how it fails. The volumes of each host's pools
 are ``cluster.volumes`` ({host: {path: {capacity, allocation}}}); a storage copy makes the copied disks' volumes on the
-destination and leaves the source's where they are, as libvirt does.
+destination and leaves the source's where they are, as libvirt does. ``cluster.arriving`` ({host: {name: Guest}}) holds
+guests on their way into a host by a migration of another run: ``active_memory`` counts them, ``guests`` does not.
 
 Every call is logged in ``cluster.calls`` as (host, method, guest or None). ``cluster.fail(method, host, at=N)``
 makes the N-th call of that method on that host raise a HostmaintError, as the real adapter raises every
@@ -96,6 +97,7 @@ class FakeCluster(object):
         self.definitions = {}  # inactive XML handed out -> the Guest it defines
         self.volumes = dict((host, {}) for host in hosts)  # host -> {path: {capacity, allocation}} of its pools
         self.landing_events = {}  # guest -> [(kind, detail)] its destination's watch sees after the guest lands
+        self.arriving = dict((host, {}) for host in hosts)  # host -> {name: Guest} on its way in by another migration
         self.watches = {}  # (host, guest) -> [GuestWatch]
         self.lock = threading.RLock()
         self.uris = dict((URI_TEMPLATE.format(host=host), host) for host in hosts)
@@ -265,6 +267,12 @@ class FakeAdapter(object):
         used = sum(g.memory_mib for g in self._guests().values() if g.active)
         total = self.cluster.memory_mib[self.host]
         return total, total - used
+
+    @_logged
+    def active_memory(self):
+        guests = list(self._guests().values()) + list(self.cluster.arriving[self.host].values())
+        return [Guest(name=g.name, uuid=g.uuid, state=g.state, persistent=g.persistent, memory_mib=g.memory_mib,
+                      max_memory_mib=g.max_memory_mib) for g in sorted(guests, key=lambda g: g.name) if g.active]
 
     @_logged
     def host_facts(self, name, shared_names=(), guests=(), cpu_xml=None, paths=(), pools=None, resident=None):

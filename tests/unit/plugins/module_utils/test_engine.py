@@ -60,7 +60,7 @@ class FakePeer(object):
 
 
 def engine_module(resolver):
-    module = types.SimpleNamespace(params=dict(name="hv1", connect_timeout=7, shared_pools=[]))
+    module = types.SimpleNamespace(params=defaults(name="hv1", connect_timeout=7))
     return engine.EngineModule(module=module, adapter_factory=lambda uri: None, resolver=resolver)
 
 

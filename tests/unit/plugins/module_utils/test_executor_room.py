@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import Limits, Plan
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import Guest, Limits, Plan
 from ansible_collections.hostmaint.libvirt.tests.unit.plugins.module_utils.test_executor import (
     RECORD,
     FakeAdapter,
@@ -57,4 +57,41 @@ def test_room_enough_moves_as_planned():
     world = RoomyWorld("hv1", "hv2", hv2=1300)
     world.add("hv1", "a")
     outcome = executor(world, limits=Limits(reserve_mib=1024)).run(Plan(moves=[move("a", "hv1", "hv2")]))[0]
+    assert outcome.outcome == "migrated" and outcome.runs_on == ["hv2"]
+
+
+class DeclaredAdapter(RoomyAdapter):
+    """Every guest of the world 256 MiB, as the adapter's active_memory reads a host's active domains."""
+
+    def active_memory(self):
+        return [Guest(name=name, uuid="uuid-%s" % name, state=state, memory_mib=256, max_memory_mib=256)
+                for name, state in sorted(self._guests().items())]
+
+
+class DeclaredWorld(RoomyWorld):
+    def connect(self, host):
+        self.connects[host] = self.connects.get(host, 0) + 1
+        return DeclaredAdapter(self, host)
+
+
+def test_a_destination_is_judged_again_within_its_declared_capacity_and_the_guest_goes_elsewhere():
+    world = DeclaredWorld("hv1", "hv2", "hv3")  # both measure 64 GiB available
+    world.add("hv1", "a")
+    for name in ("b", "c", "d"):  # started on hv2 after the plan: 768 of its declared 1024 MiB are taken
+        world.add("hv2", name)
+    run = executor(world, limits=Limits(reserve_mib=0), capacities={"hv2": 1024})
+    outcome = run.run(Plan(moves=[move("a", "hv1", "hv2", memory_mib=512)]), records={"a": RECORD},
+                      survey=survey(world, ["a"]))[0]
+    assert (outcome.outcome, outcome.destination, outcome.runs_on) == ("migrated", "hv3", ["hv3"])
+    assert outcome.reason == ("placed on hv3 instead of hv2: hv2 no longer has room for a: 256 MiB available within its "
+                              "declared capacity of 1024 MiB less the 0 MiB reserve, 512 MiB needed (its memory was "
+                              "taken after the plan was made)")
+
+
+def test_room_within_the_declared_capacity_moves_as_planned():
+    world = DeclaredWorld("hv1", "hv2")
+    world.add("hv1", "a")
+    world.add("hv2", "b")
+    outcome = executor(world, limits=Limits(reserve_mib=0), capacities={"hv2": 1024}).run(
+        Plan(moves=[move("a", "hv1", "hv2", memory_mib=512)]))[0]
     assert outcome.outcome == "migrated" and outcome.runs_on == ["hv2"]

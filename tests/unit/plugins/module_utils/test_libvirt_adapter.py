@@ -389,6 +389,14 @@ def test_a_watch_sees_its_guest_and_only_its_guest_even_before_the_guest_exists(
     other.close()
 
 
+def test_active_memory_reads_every_active_domain_with_its_current_and_maximum_memory(test_driver):
+    found = test_driver.active_memory()
+    # the test driver's own running domain "test": 2 GiB current, 8 GiB maximum (what a declared capacity counts)
+    assert [(g.name, g.state, g.persistent, g.memory_mib, g.max_memory_mib) for g in found] == [
+        ("test", "running", True, 2048, 8192)]
+    assert found[0].uuid == test_driver.conn.lookupByName("test").UUIDString()
+
+
 def test_a_closed_adapter_has_no_callbacks_left(test_driver):
     test_driver.watch("x")
     assert len(test_driver._callbacks) == 2
@@ -442,6 +450,7 @@ RAISING = [
     ("pools", (), None),
     ("guests", (), None),
     ("memory_mib", (), None),
+    ("active_memory", (), None),
     ("bridges", (), None),
     ("networks", (), None),
     ("existing_paths", (["/srv/web1.qcow2"], []), None),

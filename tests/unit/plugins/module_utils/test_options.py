@@ -26,7 +26,8 @@ MODULE_OPTIONS = dict(
     restore=["canary", "canary_guest", "fail_on_not_home"],
 )
 SHARED_OPTIONS = [
-    "allow_partial", "allow_storage_copy", "auto_converge", "bandwidth_mib", "connect_timeout", "downtime_steps_ms",
+    "allow_partial", "allow_storage_copy", "auto_converge", "bandwidth_mib", "capacity_mib", "connect_timeout",
+    "downtime_steps_ms",
     "generation", "max_inbound", "max_outbound", "min_timeout", "pause_target_ms", "policies", "postcopy", "probes", "progress",
     "progress_file", "reserve_mib",
     "settle_s", "shared_pools", "shutdown_timeout", "storage_copy_source", "timeout_per_gib", "tls", "uri",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import GIB, MIB, Disk, MigrationRecord
+from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import GIB, MIB, Disk, Guest, MigrationRecord
 from ansible_collections.hostmaint.libvirt.plugins.modules import evacuate
 from ansible_collections.hostmaint.libvirt.tests.unit.plugins.fake_adapter import (
     LOCAL,
@@ -331,6 +331,61 @@ def test_options_naming_a_guest_no_host_has_fail_before_the_hold_and_the_mark(ca
                                            "name guests of these hosts, or remove ghost from policies"), result
     assert cluster.marks == {} and cluster.holds == {} and cluster.placement()["hv1"] == ["web1", "web2"]
     assert cluster.changes() == []  # judged by name on each host before anything was written
+
+
+# -- declared capacities (capacity_mib) ----------------------------------------------------------------------------
+DECLARED = dict(capacity_mib=8192, destinations=[{"name": "hv2", "capacity_mib": 1024},
+                                                 {"name": "hv3", "capacity_mib": 1024}])
+
+
+def crowded():
+    """hv1 runs g3 (600 MiB); hv2 runs two 256 MiB guests and hv3 one of 512 MiB arriving by another run's migration:
+    every host measures 16 GiB, and within 1024 MiB each has 512 MiB left."""
+    cluster = FakeCluster("hv1", "hv2", "hv3")
+    cluster.add("hv1", "g3", memory_mib=600)
+    cluster.add("hv2", "r1", memory_mib=256)
+    cluster.add("hv2", "r2", memory_mib=256)
+    cluster.arriving["hv3"]["in1"] = Guest(name="in1", uuid="uuid-in1", state="paused", memory_mib=512,
+                                           max_memory_mib=512)
+    return cluster
+
+
+def test_a_declared_capacity_is_the_room_the_plan_sees_incoming_migrations_included(capsys):
+    cluster = crowded()
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, reserve_mib=0, **DECLARED)
+    assert code == 1 and result["msg"] == (
+        "cannot evacuate hv1: 1 guest(s) cannot be placed, nothing was moved: g3 (cannot live-migrate g3 to hv2: "
+        "destination has 512 MiB free (512 MiB less the 0 MiB reserve), guest needs 600 MiB; cannot live-migrate g3 "
+        "to hv3: destination has 512 MiB free (512 MiB less the 0 MiB reserve), guest needs 600 MiB)"), result
+    assert cluster.placement()["hv1"] == ["g3"] and cluster.marks == {}
+    # undeclared, the same hosts take it; a guest that fits within the capacity moves
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, reserve_mib=0, check=True)
+    assert code == 0 and [m["guest"] for m in result["plan"]["moves"]] == ["g3"], result
+    cluster.hosts["hv1"]["g3"].memory_mib = cluster.hosts["hv1"]["g3"].max_memory_mib = 512
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, reserve_mib=0, **DECLARED)
+    assert code == 0 and result["summary"]["moved"] == 1 and cluster.placement()["hv1"] == [], result
+
+
+ROOMY = dict(capacity_mib=8192, destinations=[{"name": "hv2", "capacity_mib": 4096},
+                                              {"name": "hv3", "capacity_mib": 4096}])
+
+
+def declared_calls():
+    cluster = two_guests()
+    code, result = run_module(None, observed(evacuate.Evacuate, cluster), cluster, **ROOMY)
+    assert code == 0, result
+    return call_counts(cluster.calls)
+
+
+DECLARED_CALLS = declared_calls()
+
+
+@pytest.mark.parametrize("host", ["hv1", "hv2", "hv3"])
+def test_an_error_reading_a_declared_hosts_guests_memory_leaves_the_host_as_the_rule_says(capsys, host):
+    assert DECLARED_CALLS[(host, "active_memory")] >= 1  # each host is read (the destinations again before a move)
+    for cluster in each_fault(DECLARED_CALLS, host, "active_memory", two_guests):
+        code, result = run_module(capsys, observed(evacuate.Evacuate, cluster), cluster, **ROOMY)
+        judge(cluster, code, result)
 
 
 # -- guests whose local disks a storage copy takes along ----------------------------------------------------------

@@ -72,3 +72,23 @@ def test_the_plan_counts_the_disks_a_storage_copy_would_copy_as_evacuate_does(ca
     assert (move["copy_disks"], move["disk_bytes"]) == (["vda"], 20 << 30)
     assert move["expected_bytes"] == (512 << 20) + (20 << 30)
     assert cluster.changes() == []  # it only reads
+
+
+def test_a_declared_capacity_is_the_room_each_verdict_and_the_plan_see(capsys):
+    cluster = fake_adapter.FakeCluster("hv1", "hv2")  # hv2 measures 16 GiB free
+    cluster.add("hv1", "g3", memory_mib=600)
+    cluster.add("hv2", "r1", memory_mib=256)
+    cluster.add("hv2", "r2", memory_mib=256)
+    code, result = run_module(capsys, cluster, reserve_mib=0, destinations=[{"name": "hv2", "capacity_mib": 1024}])
+    assert code == 0 and result["ready"] is False, result
+    message = ("cannot live-migrate g3 to hv2: destination has 512 MiB free (512 MiB less the 0 MiB reserve), guest "
+               "needs 600 MiB")
+    assert result["verdicts"]["g3"]["hv2"] == {"ok": False, "problems": [
+        {"code": "memory", "message": message, "guest": "g3", "destination": "hv2"}]}
+    assert [(b["guest"], [r["message"] for r in b["reasons"]]) for b in result["blocked"]] == [("g3", [message])]
+    code, result = run_module(capsys, cluster, reserve_mib=0, destinations=[{"name": "hv2"}])
+    assert code == 0 and result["ready"] is True, result  # undeclared, the host as it measures
+    code, result = run_module(capsys, cluster, destinations=[{"name": "hv2", "capacity_mib": "plenty"}])
+    assert code == 1 and result["msg"] == ("capacity_mib of hv2 must be a whole number of MiB (0: not declared), got "
+                                           "'plenty'"), result
+    assert cluster.changes() == []

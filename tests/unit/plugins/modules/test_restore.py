@@ -119,6 +119,20 @@ def test_a_guest_that_cannot_come_home_is_named_and_the_others_come_home(capsys)
     assert cluster.records() == {"web1": "hv1"}  # it keeps its record, for the next restore
 
 
+def test_home_has_the_room_its_declared_capacity_leaves(capsys):
+    cluster = evacuated()  # hv1 measures 16 GiB free
+    cluster.add("hv1", "own", memory_mib=512)  # a guest of hv1's own that stayed: 512 of its 1024 MiB are taken
+    code, check = run_module(capsys, restore.Restore, cluster, check=True, capacity_mib=1024, reserve_mib=0)
+    assert code == 0 and [m["guest"] for m in check["plan"]["moves"]] == ["web2"], check
+    assert [(b["guest"], [(r["code"], r["message"]) for r in b["reasons"]]) for b in check["plan"]["not_home"]] == [
+        ("web1", [("capacity", "cannot bring web1 home to hv1: destination has 0 MiB free after the 0 MiB reserve once "
+                               "512 MiB of guests planned before it are placed, guest needs 1024 MiB")])]
+    code, result = run_module(capsys, restore.Restore, cluster, capacity_mib=1024, reserve_mib=0)
+    assert code == 1 and result["msg"] == "hv1: web1 did not come home", result
+    assert cluster.placement() == {"hv1": ["own", "web2"], "hv2": ["db1", "web1"], "hv3": []}
+    assert cluster.records() == {"web1": "hv1"}  # it keeps its record, for the next restore
+
+
 # -- an error at any adapter call: the host is left as the rule says --------------------------------------------
 CALLS = clean_calls(restore.Restore, evacuated)
 CHECK_CALLS = clean_calls(restore.Restore, evacuated, check=True)

@@ -55,8 +55,9 @@ def test_identity_comes_from_the_inventory():
     sent = run({})
     assert sent["module"] == "hostmaint.libvirt.evacuate"
     assert sent["args"] == {"name": "hv1", "address": "10.0.0.11",
-                            "destinations": [{"name": "hv2", "address": "10.0.0.12", "generation": None},
-                                             {"name": "hv3", "address": "hv3", "generation": None}]}
+                            "destinations": [{"name": "hv2", "address": "10.0.0.12", "generation": None,
+                                              "capacity_mib": None},
+                                             {"name": "hv3", "address": "hv3", "generation": None, "capacity_mib": None}]}
 
 
 def cluster_run(me, host_vars=None, hostvars=None):
@@ -87,6 +88,24 @@ def test_destinations_carry_the_generation_the_inventory_or_the_playbooks_record
                 "b2": {"hostmaint_libvirt_generation": "8", "hostmaint_libvirt_observed_generation": "x"}}
     found = dict((d["name"], d["generation"]) for d in cluster_run("a1", hostvars=hostvars)[1])
     assert found == {"a2": "7", "b1": "qemu-10.0.2 libvirt-11.3.0", "b2": "8"}
+
+
+def test_destinations_carry_the_capacity_each_host_declares_given_ones_too_unless_they_give_one():
+    hostvars = {"a2": {"hostmaint_libvirt_capacity_mib": 4096}, "b1": {"hostmaint_libvirt_capacity_mib": "2048"},
+                "b2": {}}
+    found = dict((d["name"], d["capacity_mib"]) for d in cluster_run("a1", hostvars=hostvars)[1])
+    assert found == {"a2": 4096, "b1": "2048", "b2": None}  # as the inventory gives it: the module judges it
+    task_vars = dict(inventory_hostname="hv1", group_names=["hypervisors"], groups={"hypervisors": ["hv1", "hv2", "hv3"]},
+                     hostvars=dict(HOSTVARS, hv2={"ansible_host": "10.0.0.12", "hostmaint_libvirt_capacity_mib": 4096},
+                                   hv3={"hostmaint_libvirt_capacity_mib": 1024}),
+                     hostmaint_libvirt_capacity_mib=8192)
+    given = [{"name": "hv2"}, {"name": "hv3", "capacity_mib": 512}, {"name": "elsewhere"}]
+    plugin = Recorder("hostmaint.libvirt.evacuate", {"destinations": given}, task_vars)
+    plugin.run(task_vars=task_vars)
+    assert plugin.sent["args"]["destinations"] == [{"name": "hv2", "address": "10.0.0.12", "capacity_mib": 4096},
+                                                   {"name": "hv3", "address": "hv3", "capacity_mib": 512},
+                                                   {"name": "elsewhere"}]
+    assert plugin.sent["args"]["capacity_mib"] == 8192  # this host's own, like every engine option
 
 
 def test_task_argument_beats_inventory_variable_beats_default():
