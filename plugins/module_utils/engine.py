@@ -362,7 +362,7 @@ class EngineModule(LibvirtModule):
                         unsafe_guests=unsafe, ignore_marks=ignore_marks, settle_s=p["settle_s"],
                         pause_target_ms=p["pause_target_ms"], probes=probes, stop=self.stop_reason,
                         reopen=self.connect, storage_copy_source=p["storage_copy_source"], progress=self.progress_recorder(),
-                        capacities=self.capacities())
+                        capacities=self.capacities(), avoid=p.get("avoid") or ())
 
     # -- progress: the file the action plugin reads while the module runs (module_utils/progress.py) -----
     def progress_recorder(self):
@@ -508,6 +508,18 @@ class EngineModule(LibvirtModule):
                 entry["note"] = "could not be removed: %s" % exc.message
             done.append(entry)
         return done
+
+    def avoided(self, destinations):
+        """The ``avoid`` option for a plan on ``destinations`` (HostFacts, the unreachable ones too): as given, with a
+        warning naming those that are none of them (ignored: a rolling upgrade may name hosts that are down)."""
+        avoid = list(self.params.get("avoid") or [])
+        names = sorted(set(facts.name for facts in destinations))
+        unknown = sorted(set(name for name in avoid if name not in names))
+        if unknown:
+            self.module.warn("avoid names %s, which %s not %s of %s (%s): ignored" % (
+                ", ".join(unknown), "are" if len(unknown) > 1 else "is",
+                "destinations" if len(unknown) > 1 else "a destination", self.self_name, ", ".join(names) or "none"))
+        return avoid
 
     # -- bad input that needs the hosts' guests (module_utils.inputs judges the options alone) --------------
     def judge_named_guests(self, survey):

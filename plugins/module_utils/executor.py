@@ -432,7 +432,7 @@ class Schedule(object):
             try:
                 again = placement.replace([guests[m.guest] for m in orphans if m.guest in guests], survey.source,
                                           remaining, survey.limits or self.limits, memory, groups,
-                                          disk_bytes=survey.disk_bytes)
+                                          disk_bytes=survey.disk_bytes, avoid=self.executor.avoid)
             except HostmaintError as exc:
                 again = None
                 for move in orphans:
@@ -482,16 +482,18 @@ class Executor(object):
     flight is aborted (within ABORT_GRACE_S); ``stopped`` holds that reason afterwards. ``progress`` (a
     module_utils.progress.Recorder, or None) is told every move's phases, its copy's samples and its end, for the
     lines the controller prints while the run runs. ``capacities`` maps a host to its declared capacity in MiB
-    (model.capacity_free_mib): a destination's room is judged again within it just before each move.
+    (model.capacity_free_mib): a destination's room is judged again within it just before each move. ``avoid`` names
+    the destinations placed last when guests are placed again (placement.plan's ``avoid``).
     """
 
     def __init__(self, connect, peer_uri, policy=None, limits=None, bandwidth_mib=0, tls=False,
                  shutdown_timeout_s=120.0, unsafe_guests=(), ignore_marks=(), settle_s=SETTLE_S, probes=None,
                  definition_wait_s=DEFINITION_WAIT_S, probe_wait_s=PROBE_WAIT_S, clock=time.time, sleep=time.sleep,
                  pause_target_ms=placement.PAUSE_TARGET_MS, stop=None, reopen=None, storage_copy_source="delete",
-                 progress=None, capacities=None):
+                 progress=None, capacities=None, avoid=()):
         self.connect = connect
         self.capacities = dict(capacities or {})
+        self.avoid = list(avoid or ())
         self.progress = progress
         self.reopen = reopen
         self.stop = stop or (lambda: None)

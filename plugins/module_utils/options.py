@@ -97,9 +97,10 @@ def _engine_spec(**extra):
 
 
 # Each engine module's argument spec (its DOCUMENTATION: the engine fragment plus its own options).
-EVACUATE_SPEC = _engine_spec()
+EVACUATE_SPEC = _engine_spec(avoid=dict(type="list", elements="str", default=[]))
 LIVE_MIGRATE_SPEC = _engine_spec(destination=dict(type="str", required=True), guest=dict(type="str", required=True))
-MIGRATION_PREFLIGHT_SPEC = _engine_spec(guests=dict(type="list", elements="str"))
+MIGRATION_PREFLIGHT_SPEC = _engine_spec(avoid=dict(type="list", elements="str", default=[]),
+                                        guests=dict(type="list", elements="str"))
 RESTORE_SPEC = _engine_spec(canary=dict(type="bool", default=True), canary_guest=dict(type="str"),
                             fail_on_not_home=dict(type="bool", default=True))
 

@@ -51,8 +51,15 @@ If the tiers leave a guest out that packing without them would place, the packin
 used (more guests moved wins, as between worst and best fit), and any move it sends to an older host
 carries the older_generation reason. With no generation on any destination nothing changes.
 
+Soft avoidance (``avoid``: the destinations a rolling upgrade empties next): an avoided destination comes after
+every tier above, the older generations included. A guest goes to one only when no other destination can take it, and
+the move says so in its reasons (code avoided, after older_generation when the host is older too, then the problems of
+the destinations not avoided). As with the tiers, when keeping guests off avoided hosts would leave out a guest that
+packing without that preference places, the packing without it is used, and its moves to avoided hosts say that too.
+Names in ``avoid`` that are no destination are ignored (the caller warns). Without ``avoid`` nothing changes.
+
 Placement adds three codes to preflight's: capacity (room used up by guests planned earlier),
-anti_affinity, no_destination; and older_generation, a note on a move, never a block.
+anti_affinity, no_destination; and older_generation and avoided, notes on a move, never a block.
 """
 
 from __future__ import annotations
@@ -134,10 +141,12 @@ def _tier(room, newest):
 
 
 class _Room(object):
-    """What is left on one destination while packing; ``tiers`` (a _Tiers) gives its generation's place."""
+    """What is left on one destination while packing; ``tiers`` (a _Tiers) gives its generation's place, ``avoided``
+    says the plan takes it last (``plan``'s ``avoid``)."""
 
-    def __init__(self, host, limits, tiers=None):
+    def __init__(self, host, limits, tiers=None, avoided=False):
         self.host = host
+        self.avoided = avoided
         self.level, self.older = tiers.levels[host.name] if tiers is not None else (None, False)
         self.reserve = int(limits.reserve_mib)
         self.memory = int(host.memory_free_mib) - self.reserve
@@ -231,29 +240,55 @@ def _refusals(guest, rooms, statics, verb_sentence):
     return reasons, contested
 
 
-def _older_note(guest, chosen, tiers, better_fit, reasons):
+def _older_note(guest, chosen, tiers, better_fit, reasons, only_avoided=False):
     """The reasons of a move to a destination older than its source: the older_generation note first, then
-    ``reasons``, the problems of the destinations that are not older (why the guest did not go there)."""
+    ``reasons``, the problems of the destinations that are not older (why the guest did not go there).
+    ``only_avoided``: the destinations not older that had room for it are all avoided."""
     text = "%s goes to %s (generation %s), older than its source %s (generation %s): " % (
         guest.name, chosen.host.name, chosen.host.generation, tiers.source_name, tiers.source_generation)
     if better_fit:
         text += "a destination of generation %s or newer had room for it, but keeping guests off older hosts " \
                 "would leave more guests without a destination" % tiers.source_generation
+    elif only_avoided:
+        text += "the destinations of generation %s or newer that have room for it are to be emptied next " \
+                "(avoid)" % tiers.source_generation
     else:
         text += "no destination of generation %s or newer can take it" % tiers.source_generation
     return [Problem(code="older_generation", guest=guest.name, destination=chosen.host.name, message=text)] + reasons
 
 
-def _pack(order, destinations, static, limits, tight, verb_sentence, tiers=None, prefer=True):
+def _avoided_note(guest, chosen, better_fit):
+    """The note of a move to an avoided destination (one a rolling upgrade empties next), one sentence."""
+    text = "%s goes to %s, a host to be emptied next (avoid): " % (guest.name, chosen.host.name)
+    if better_fit:
+        text += "another destination had room for it, but keeping guests off the hosts to be emptied next would " \
+                "leave more guests without a destination"
+    else:
+        text += "no other destination can take it"
+    return Problem(code="avoided", guest=guest.name, destination=chosen.host.name, message=text)
+
+
+def _unique(problems):
+    """``problems`` without repeats (by code, destination and message), in order."""
+    seen, kept = set(), []
+    for problem in problems:
+        key = (problem.code, problem.destination, problem.message)
+        if key not in seen:
+            seen.add(key)
+            kept.append(problem)
+    return kept
+
+
+def _pack(order, destinations, static, limits, tight, verb_sentence, tiers=None, prefer=True, avoid=frozenset()):
     """Place ``order`` (guests) greedily.
 
     Returns ({guest: destination}, {guest: [problems]} of the guests left out, {guest: [notes]} of the
-    moves to older hosts, whether another packing might place a guest left out). With ``tiers`` (a
-    _Tiers), each guest goes to the first tier that has room (when ``prefer``; without it the tiers only
-    decide which moves get the older_generation note). Problems are written only for the guests that
-    need them.
+    moves to older or avoided hosts, whether another packing might place a guest left out). With ``tiers`` (a
+    _Tiers), each guest goes to the first tier that has room, and a destination named in ``avoid`` only when no
+    other has room (when ``prefer``; without it the tiers and ``avoid`` only decide which moves get the
+    older_generation and avoided notes). Problems are written only for the guests that need them.
     """
-    rooms = [_Room(host, limits, tiers) for host in destinations]
+    rooms = [_Room(host, limits, tiers, host.name in avoid) for host in destinations]
     placed = {}  # type: Dict[str, str]
     failed = {}  # type: Dict[str, List[Problem]]
     notes = {}  # type: Dict[str, List[Problem]]
@@ -275,16 +310,26 @@ def _pack(order, destinations, static, limits, tight, verb_sentence, tiers=None,
             failed[guest.name], could = _refusals(guest, rooms, statics, verb_sentence)
             contested = contested or could
             continue
+        # avoided destinations come last, after every tier: only when no other one has room
+        welcome = [room for room in fits if not room.avoided] or fits
+        pool = welcome if prefer else fits
         if tiers is None:
-            chosen = pick(fits, key=lambda r: r.free_for(guest))
+            chosen = pick(pool, key=lambda r: r.free_for(guest))
         else:
-            ranks = [_tier(room, newest) for room in fits]
+            ranks = [_tier(room, newest) for room in pool]
             best = min(ranks)
-            within = [room for room, rank in zip(fits, ranks) if rank == best] if prefer else fits
+            within = [room for room, rank in zip(pool, ranks) if rank == best] if prefer else pool
             chosen = pick(within, key=lambda r: r.free_for(guest))
             if chosen.older:
                 reasons = _refusals(guest, [room for room in rooms if not room.older], statics, verb_sentence)[0]
-                notes[guest.name] = _older_note(guest, chosen, tiers, best in (_NEWEST, _NEWER), reasons)
+                newer = [room for room in fits if _tier(room, newest) in (_NEWEST, _NEWER)]
+                notes[guest.name] = _older_note(guest, chosen, tiers, any(not room.avoided for room in newer),
+                                                reasons, only_avoided=bool(newer))
+        if chosen.avoided:
+            reasons = _refusals(guest, [room for room in rooms if not room.avoided], statics, verb_sentence)[0]
+            older = notes.get(guest.name, [])[:1]
+            notes[guest.name] = _unique(older + [_avoided_note(guest, chosen, any(not r.avoided for r in fits))]
+                                        + notes.get(guest.name, [])[1:] + reasons)
         chosen.take(guest)
         placed[guest.name] = chosen.host.name
     return placed, failed, notes, contested
@@ -295,19 +340,20 @@ def _packing_order(guests):
     return sorted(guests, key=lambda g: (not g.active, -memory_need_mib(g), g.name))
 
 
-def _best_packing(order, destinations, static, limits, verb_sentence, tiers=None):
-    """Worst fit; while a guest is left out, best fit, then (with generation tiers) both without the tiers.
+def _best_packing(order, destinations, static, limits, verb_sentence, tiers=None, avoid=frozenset()):
+    """Worst fit; while a guest is left out, best fit, then (with generation tiers or avoided destinations) both
+    without the tiers and the avoidance.
 
     The first packing that places the most guests wins; returns (placed, failed, notes) as ``_pack``. It
     stops early once the best so far leaves out only guests no packing could place (their every problem is
     preflight's, or the room or a resident group they would never have).
     """
     attempts = [(False, True), (True, True)]
-    if tiers is not None:
+    if tiers is not None or avoid:
         attempts += [(False, False), (True, False)]
     best = None
     for tight, prefer in attempts:
-        result = _pack(order, destinations, static, limits, tight, verb_sentence, tiers, prefer)
+        result = _pack(order, destinations, static, limits, tight, verb_sentence, tiers, prefer, avoid)
         if best is None or len(result[0]) > len(best[0]):
             best = result
         if not best[3]:
@@ -428,13 +474,14 @@ def schedule(moves, limits):
     return ordered
 
 
-def plan(guests, source, destinations, limits=None, run_id=None, disk_bytes=None):
+def plan(guests, source, destinations, limits=None, run_id=None, disk_bytes=None, avoid=()):
     """The evacuation plan for every guest of ``source`` onto ``destinations``.
 
     ``disk_bytes`` (optional, the survey's) maps a guest name to {disk path: bytes}: a storage-copy migration
     counts the disks it copies in ``Move.disk_bytes`` and ``expected_bytes`` (a disk not there counts 0).
     The generations of ``source`` and ``destinations`` (``HostFacts.generation``) order the destinations in tiers
-    (module docstring); when no destination has one, the tiers play no part.
+    (module docstring); when no destination has one, the tiers play no part. ``avoid`` names destinations taken
+    last, only for a guest no other destination can take (module docstring); other names in it are ignored.
     """
     destinations = list(destinations)
     limits = _check_inputs(guests, destinations, limits)
@@ -457,8 +504,9 @@ def plan(guests, source, destinations, limits=None, run_id=None, disk_bytes=None
         movable.append(guest)
 
     tiers = _Tiers(source, destinations)
+    avoided = frozenset(name for name in (avoid or ()) if name in set(host.name for host in destinations))
     placed, failed, notes = _best_packing(_packing_order(movable), destinations, static, limits, preflight.sentence,
-                                          tiers if tiers.active else None)
+                                          tiers if tiers.active else None, avoided)
     by_name = dict((host.name, host) for host in destinations)
     for guest in movable:
         if guest.name in placed:
@@ -792,8 +840,10 @@ def adjust_window(window, limit, downtime_ms, streak, target_ms, guest=None):
         "%d ms pause target" % (who, downtime_ms, streak, round(PAUSE_WIDEN_AT * 100), target_ms)
 
 
-def replace(guests, source, destinations, limits=None, committed_mib=None, committed_groups=None, disk_bytes=None):
-    """Place ``guests`` again on ``destinations`` (the ones still in the run), under the rules of ``plan``.
+def replace(guests, source, destinations, limits=None, committed_mib=None, committed_groups=None, disk_bytes=None,
+            avoid=()):
+    """Place ``guests`` again on ``destinations`` (the ones still in the run), under the rules of ``plan`` (``avoid``
+    too).
 
     The destinations' facts are those gathered before the run; ``committed_mib`` maps a destination to
     the memory the run already gave it (guests moved there, moving there or still queued for it) and
@@ -810,4 +860,4 @@ def replace(guests, source, destinations, limits=None, committed_mib=None, commi
         remaining.append(dataclasses.replace(
             host, memory_free_mib=int(host.memory_free_mib) - int(committed_mib.get(host.name, 0)),
             resident_groups=sorted(set(host.resident_groups or []) | set(committed_groups.get(host.name, ())))))
-    return plan(guests, source, remaining, limits, disk_bytes=disk_bytes)
+    return plan(guests, source, remaining, limits, disk_bytes=disk_bytes, avoid=avoid)

@@ -28,14 +28,14 @@ def _without_copies(guests, host, copies):
     return [g for g in guests if (g.name, g.uuid) not in gone]
 
 
-def evacuation(survey, limits, run_id=None, record=None):
+def evacuation(survey, limits, run_id=None, record=None, avoid=()):
     """The RunPlan of an evacuation of ``survey.source``: remove the stale copies, then move this host's other
-    guests (placement.plan on the destinations' facts), writing ``record`` (a MigrationRecord naming this host)
-    on every guest that has no record yet."""
+    guests (placement.plan on the destinations' facts, those named in ``avoid`` last), writing ``record`` (a
+    MigrationRecord naming this host) on every guest that has no record yet."""
     source = survey.source.name
     guests = _without_copies(survey.guests, source, survey.stale_copies)
     moves = placement.plan(guests, survey.source, survey.destinations, limits, run_id=run_id,
-                           disk_bytes=survey.disk_bytes)
+                           disk_bytes=survey.disk_bytes, avoid=avoid)
     records = dict((g.name, record) for g in guests if g.record is None) if record is not None else {}
     return RunPlan(kind="evacuate", stale_copies=list(survey.stale_copies), moves=moves, guests=guests,
                    records=records)

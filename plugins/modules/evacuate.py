@@ -42,7 +42,19 @@ attributes:
     support: full
     details: Returns the exact plan (guest, destination, wave, order, expected bytes) and changes nothing.
       The plan's waves are for reading; the run itself starts each move as soon as its hosts have a free slot.
-options: {}
+options:
+  avoid:
+    description:
+      - Destinations to use last, by name - the hosts a rolling upgrade empties next, so that the guests moved now do
+        not have to move again soon.
+      - A guest goes to one only when no other destination can take it, after every generation, the older ones
+        included; such a move is kept, with a note in its C(reasons) (code C(avoided)) saying why. A note, never a
+        block. When keeping guests off these hosts would leave a guest without a destination that a plan without the
+        preference places, the plan without it is used, and the note says so.
+      - A name that is not among the destinations is ignored, with a warning.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -86,6 +98,9 @@ plan:
         - Guest, action, source, destination, wave, order, memory_mib, expected_bytes per move.
         - A storage copy (O(allow_storage_copy)) has C(storage_copy), the disks it copies (C(copy_disks), targets) and
           their size in bytes (C(disk_bytes), each volume's capacity, also in C(expected_bytes)).
+        - C(reasons) holds notes on the move, never blocks - C(older_generation) (the destination is older than this
+          host) and C(avoided) (the destination is one of O(avoid)), each a sentence saying why, followed by the
+          problems of the destinations it did not go to.
       type: list
       elements: dict
     waves:
@@ -323,7 +338,8 @@ class Evacuate(EngineModule):
         proceed (a guest cannot be placed): nothing after the survey has changed anything yet."""
         self.probes(survey.guests)  # a malformed probe in a guest's settings metadata stops the run here
         self.judge_named_guests(survey)
-        plan = run_steps.evacuation(survey, self.limits(), run_id=self.run_id, record=self.record(survey.identity))
+        plan = run_steps.evacuation(survey, self.limits(), run_id=self.run_id, record=self.record(survey.identity),
+                                    avoid=self.avoided(survey.destinations))
         if not plan.moves.proceed:  # nothing moves: the mark is taken back, the host stays in service
             blocked = ["%s (%s)" % (b.guest, "; ".join(sorted(set(r.message for r in b.reasons))))
                        for b in plan.moves.blocked]
@@ -359,7 +375,8 @@ class Evacuate(EngineModule):
             seen.update(g.name for g in newcomers)
             late.extend(sorted(g.name for g in newcomers))
             again = surveys.evacuation(self, local, mark=survey.mark, guests=newcomers)
-            plan = run_steps.evacuation(again, self.limits(), run_id=self.run_id, record=self.record(survey.identity))
+            plan = run_steps.evacuation(again, self.limits(), run_id=self.run_id, record=self.record(survey.identity),
+                                        avoid=self.params["avoid"])
             blocked += ["%s: %s" % (b.guest, "; ".join(sorted(set(r.message for r in b.reasons))))
                         for b in plan.moves.blocked]
             skipped.update(s.guest for s in plan.moves.skipped)

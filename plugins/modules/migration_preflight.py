@@ -28,6 +28,14 @@ extends_documentation_fragment:
   - hostmaint.libvirt.progress
   - hostmaint.libvirt.connection.attributes
 options:
+  avoid:
+    description:
+      - Destinations the plan uses last, as M(hostmaint.libvirt.evacuate)'s O(hostmaint.libvirt.evacuate#module:avoid)
+        (the hosts a rolling upgrade empties next). The verdicts judge every destination alike.
+      - A name that is not among the destinations is ignored, with a warning.
+    type: list
+    elements: str
+    default: []
   guests:
     description: Only judge these guests (all when omitted). Unknown names fail the task.
     type: list
@@ -107,7 +115,7 @@ class MigrationPreflight(EngineModule):
         limits = self.limits()
         verdicts = preflight.verdicts(guests, source, destinations, limits)
         plan = placement.plan(guests, source, destinations, limits, run_id=self.run_id,
-                              disk_bytes=surveys.disk_sizes(local, guests, limits))
+                              disk_bytes=surveys.disk_sizes(local, guests, limits), avoid=self.avoided(destinations))
         return dict(changed=False, verdicts=verdicts, plan=plan.as_dict(), ready=plan.proceed,
                     blocked=[b.as_dict() for b in plan.blocked])
 

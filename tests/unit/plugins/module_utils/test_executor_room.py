@@ -95,3 +95,12 @@ def test_room_within_the_declared_capacity_moves_as_planned():
     outcome = executor(world, limits=Limits(reserve_mib=0), capacities={"hv2": 1024}).run(
         Plan(moves=[move("a", "hv1", "hv2", memory_mib=512)]))[0]
     assert outcome.outcome == "migrated" and outcome.runs_on == ["hv2"]
+
+
+def test_a_guest_placed_again_keeps_off_the_avoided_destinations():
+    world = RoomyWorld("hv1", "hv2", "hv3", "hv4", hv4=1100)  # hv4's memory was taken after the plan
+    world.add("hv1", "a")
+    outcome = executor(world, limits=Limits(reserve_mib=1024), avoid=["hv2"]).run(
+        Plan(moves=[move("a", "hv1", "hv4")]), records={"a": RECORD}, survey=survey(world, ["a"]))[0]
+    # hv2 and hv3 had the same room in the survey: worst fit alone would take hv2
+    assert (outcome.outcome, outcome.destination, outcome.runs_on) == ("migrated", "hv3", ["hv3"]), outcome.reason

@@ -426,6 +426,78 @@ def test_replace_prefers_the_newest_remaining_destination():
     assert placed(again) == {"a": "hv3"}
 
 
+# --- evacuation: destinations to avoid (the hosts a rolling upgrade empties next) -----------------------------
+
+def test_an_avoided_destination_gets_nothing_while_another_has_room():
+    # worst fit alone would send both guests to the roomier hv2
+    plan = placement.plan([guest("a"), guest("b", disk="b")], HV1, [host("hv2", 64000), host("hv3", 4096)],
+                          NO_RESERVE, avoid=["hv2"])
+    assert placed(plan) == {"a": "hv3", "b": "hv3"}
+    assert all(m.reasons == [] for m in plan.moves)
+
+
+def test_an_avoided_destination_takes_a_guest_no_other_can_and_the_move_says_why():
+    plan = placement.plan([guest("big", 4096), guest("small", 2048, disk="b")], HV1,
+                          [host("hv2", 64000), host("hv3", 4096)], NO_RESERVE, avoid=["hv2"])
+    assert placed(plan) == {"big": "hv3", "small": "hv2"}
+    small = plan.move_for("small")
+    assert codes(small) == ["avoided", "capacity"]
+    assert (small.reasons[0].destination, small.reasons[0].message) == (
+        "hv2", "small goes to hv2, a host to be emptied next (avoid): no other destination can take it")
+    assert small.reasons[1].destination == "hv3"  # why not there: big took the room
+    assert plan.move_for("big").reasons == []
+    assert plan.complete and plan.proceed  # a note, never a block
+    assert plan.as_dict()["moves"][1]["reasons"][0]["code"] == "avoided"
+
+
+def test_an_avoided_destination_comes_after_every_generation_tier_the_older_ones_too():
+    # hv4 is the newest and roomiest but avoided; hv3 (unknown) and then hv2 (older than the source) come first
+    destinations = [host("hv2", 4096, generation="7"), host("hv3", 2048), host("hv4", 64000, generation="9")]
+    guests = [guest("g%d" % i, 2048, disk="abcd"[i]) for i in range(4)]
+    plan = placement.plan(guests, host("hv1", generation="8"), destinations, NO_RESERVE, avoid=["hv4"])
+    assert load(plan) == {"hv3": 2048, "hv2": 4096, "hv4": 2048}
+    older = [m for m in plan.moves if m.destination == "hv2"]
+    assert [codes(m)[0] for m in older] == ["older_generation", "older_generation"]
+    assert older[0].reasons[0].message.endswith(": the destinations of generation 8 or newer that have room for it "
+                                                "are to be emptied next (avoid)")
+    last = [m for m in plan.moves if m.destination == "hv4"][0]
+    assert codes(last)[0] == "avoided" and "no other destination can take it" in last.reasons[0].message
+
+
+def test_a_complete_plan_beats_the_avoidance_and_the_move_says_so():
+    # kept off hv2, the 3072 MiB guest takes hv3 and a 2048 one is left out; best fit without avoiding places all
+    guests = [guest("a", 3072), guest("b", 2048, disk="b"), guest("c", 2048, disk="c")]
+    plan = placement.plan(guests, HV1, [host("hv2", 3072), host("hv3", 4096)], NO_RESERVE, avoid=["hv2"])
+    assert plan.complete
+    assert placed(plan) == {"a": "hv2", "b": "hv3", "c": "hv3"}
+    assert codes(plan.move_for("a")) == ["avoided"]
+    assert plan.move_for("a").reasons[0].message == (
+        "a goes to hv2, a host to be emptied next (avoid): another destination had room for it, but keeping guests "
+        "off the hosts to be emptied next would leave more guests without a destination")
+
+
+def test_names_in_avoid_that_are_no_destination_are_ignored_and_an_empty_avoid_changes_nothing():
+    guests = [guest("g%d" % i, 1024 * (i + 1), disk="abcdef"[i]) for i in range(6)]
+    destinations = [host("hv2", 9000), host("hv3", 7000), host("hv4", 5000)]
+    before = placement.plan(guests, HV1, destinations, NO_RESERVE).as_dict()
+    assert placement.plan(guests, HV1, destinations, NO_RESERVE, avoid=["hv9", "hv1"]).as_dict() == before
+    assert placement.plan(guests, HV1, destinations, NO_RESERVE, avoid=[]).as_dict() == before
+
+
+def test_an_avoided_destination_that_cannot_take_a_guest_is_no_reason_to_block_the_others():
+    plan = placement.plan([guest("a", 4096)], HV1, [host("hv2", 1024), host("hv3", 2048)], NO_RESERVE, avoid=["hv2"])
+    assert placed(plan) == {} and [b.guest for b in plan.blocked] == ["a"]
+    assert sorted(r.code for r in plan.blocked[0].reasons) == ["memory", "memory"]  # no avoided note on a block
+
+
+def test_replace_avoids_too():
+    again = placement.replace([guest("a")], HV1, [host("hv3", 64000), host("hv4", 8192)], NO_RESERVE, avoid=["hv3"])
+    assert placed(again) == {"a": "hv4"}
+    again = placement.replace([guest("a")], HV1, [host("hv3", 64000), host("hv4", 8192)], NO_RESERVE,
+                              committed_mib={"hv4": 8000}, avoid=["hv3"])
+    assert placed(again) == {"a": "hv3"} and codes(again.move_for("a")) == ["avoided", "memory"]
+
+
 # --- waves --------------------------------------------------------------------------------------------------
 
 def wave_counts(plan):
@@ -772,6 +844,37 @@ def test_property_generations_never_cost_a_guest_and_explain_every_older_host(gu
         assert (codes(move)[:1] == ["older_generation"]) is older
     for name, used in general.items():
         assert used <= by_host[name].memory_free_mib - limits.reserve_mib
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(guests=guests_strategy(), hosts=hosts_strategy(), limits=LIMITS, source_generation=GENERATIONS,
+       generations=st.lists(GENERATIONS, min_size=4, max_size=4),
+       avoid=st.lists(st.sampled_from(["hv2", "hv3", "hv4", "hv5", "hv9"]), max_size=3))
+def test_property_avoidance_never_costs_a_guest_and_explains_every_avoided_host(guests, hosts, limits,
+                                                                              source_generation, generations, avoid):
+    source = dataclasses.replace(HV1, generation=source_generation)
+    tiered = [dataclasses.replace(h, generation=g) for h, g in zip(hosts, generations)]
+    plan = placement.plan(guests, source, tiered, limits, avoid=avoid)
+    plain = placement.plan(guests, source, tiered, limits)
+    # keeping guests off the avoided hosts never leaves out a guest packing without it would place
+    assert len(placed(plan)) >= len(placed(plain))
+    assert plan.proceed is (not plan.blocked or (limits.allow_partial and all(b.policy != "fail" for b in plan.blocked)))
+    by_host = dict((h.name, h) for h in tiered)
+    general = collections.Counter()
+    for move in plan.moves:
+        if move.action not in ("migrate", "move_definition"):
+            continue
+        if move.action == "migrate" and not [g for g in guests if g.name == move.guest][0].hugepages:
+            general[move.destination] += move.memory_mib
+        # a move to an avoided host, and only such a move, says so; an older host's note still comes first
+        assert ("avoided" in codes(move)) is (move.destination in avoid)
+        older = (source_generation is not None and by_host[move.destination].generation is not None
+                 and generation.compare(by_host[move.destination].generation, source_generation) < 0)
+        assert (codes(move)[:1] == ["older_generation"]) is older
+    for name, used in general.items():
+        assert used <= by_host[name].memory_free_mib - limits.reserve_mib
+    # a blocked guest's reasons are problems, never notes
+    assert all(r.code not in ("avoided", "older_generation") for b in plan.blocked for r in b.reasons)
 
 
 @settings(max_examples=200, deadline=None, database=None)

@@ -333,6 +333,30 @@ def test_options_naming_a_guest_no_host_has_fail_before_the_hold_and_the_mark(ca
     assert cluster.changes() == []  # judged by name on each host before anything was written
 
 
+# -- destinations to avoid (avoid) --------------------------------------------------------------------------------
+def test_avoided_destinations_come_last_and_a_name_that_is_no_destination_is_a_warning(capsys):
+    cluster = two_guests()
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, check=True, avoid=["hv2", "hv9"])
+    assert code == 0, result
+    assert sorted((m["guest"], m["destination"], m["reasons"]) for m in result["plan"]["moves"]) == [
+        ("web1", "hv3", []), ("web2", "hv3", [])]  # without avoid, worst fit spreads them over hv2 and hv3
+    said = "".join(result.get("warnings", [])) + capsys.readouterr().err  # where Ansible puts a module's warning
+    assert "avoid names hv9, which is not a destination of hv1 (hv2, hv3): ignored" in said
+
+
+def test_a_guest_goes_to_an_avoided_destination_when_no_other_can_take_it_and_its_move_says_why(capsys):
+    cluster = two_guests()
+    cluster.memory_mib["hv3"] = 2300  # with the 1024 MiB reserve, room for web1 (1024 MiB), then not for web2
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, avoid=["hv2"])
+    assert code == 0 and "avoid names" not in capsys.readouterr().err, result
+    web2 = result["plan"]["moves"][1]
+    assert (web2["guest"], web2["destination"]) == ("web2", "hv2")
+    assert [(r["code"], r["destination"]) for r in web2["reasons"]] == [("avoided", "hv2"), ("capacity", "hv3")]
+    assert web2["reasons"][0]["message"] == ("web2 goes to hv2, a host to be emptied next (avoid): no other "
+                                             "destination can take it")
+    assert cluster.placement() == {"hv1": [], "hv2": ["web2"], "hv3": ["web1"]} and result["empty"] is True
+
+
 # -- declared capacities (capacity_mib) ----------------------------------------------------------------------------
 DECLARED = dict(capacity_mib=8192, destinations=[{"name": "hv2", "capacity_mib": 1024},
                                                  {"name": "hv3", "capacity_mib": 1024}])

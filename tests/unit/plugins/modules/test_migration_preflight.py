@@ -92,3 +92,12 @@ def test_a_declared_capacity_is_the_room_each_verdict_and_the_plan_see(capsys):
     assert code == 1 and result["msg"] == ("capacity_mib of hv2 must be a whole number of MiB (0: not declared), got "
                                            "'plenty'"), result
     assert cluster.changes() == []
+
+
+def test_the_plan_takes_avoided_destinations_last_and_the_verdicts_judge_them_alike(capsys):
+    code, result = run_module(capsys, avoid=["hv2", "hv7"])
+    assert code == 0 and result["ready"] is True, result
+    assert sorted((m["guest"], m["destination"]) for m in result["plan"]["moves"]) == [("web1", "hv3"), ("web2", "hv3")]
+    assert all(result["verdicts"][g]["hv2"]["ok"] for g in ("web1", "web2"))
+    said = "".join(result.get("warnings", [])) + capsys.readouterr().err  # where Ansible puts a module's warning
+    assert "avoid names hv7, which is not a destination of hv1 (hv2, hv3): ignored" in said
