@@ -172,7 +172,7 @@ rates: setup
 sim:
 	cd "$(ROOT)"
 	python tests/sim/run.py --hosts 50 --guests-per-host 100 --memory-mib 8192 --nic-gbit 10 --nic-gbit 25 \
-		--json "$(BUILD)/sim.json"
+		--seeds 5 --jobs 2 --json "$(BUILD)/sim.json"
 
 lab-down:
 	cd "$(ROOT)"
