@@ -17,7 +17,10 @@ that one can change without touching the other:
 - the operator's per-guest settings (written by people or their automation)::
 
     <hostmaint:settings xmlns:hostmaint="urn:hostmaint:libvirt:settings:1"
-                        policy="shutdown" anti_affinity="db"/>
+                        policy="shutdown" anti_affinity="db" probe="tcp://192.0.2.50:22" return="home"/>
+
+  ``return="home"``: the guest demands its home; an evacuation that lets guests stay where they land
+  (``return_home: false``) still gives it a record naming its home. Read as written (``Guest.return_to``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import xml.etree.ElementTree as ET
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     POLICIES,
+    RETURNS,
     Disk,
     Guest,
     HostDevice,
@@ -206,8 +210,9 @@ def record_xml(record):
     return ET.tostring(element, encoding="unicode")
 
 
-def settings_xml(policy=None, anti_affinity=None, probe=None):
-    """The operator settings element string for virDomainSetMetadata (no namespace)."""
+def settings_xml(policy=None, anti_affinity=None, probe=None, return_to=None):
+    """The operator settings element string for virDomainSetMetadata (no namespace); ``return_to`` is its ``return``
+    attribute (one of model.RETURNS)."""
     element = ET.Element(SETTINGS_TAG)
     if policy:
         if policy not in POLICIES:
@@ -217,6 +222,10 @@ def settings_xml(policy=None, anti_affinity=None, probe=None):
         element.set("anti_affinity", anti_affinity)
     if probe:
         element.set("probe", probe)
+    if return_to:
+        if return_to not in RETURNS:
+            raise DomainXMLError("unknown return %r: expected %s" % (return_to, " or ".join(RETURNS)))
+        element.set("return", return_to)
     return ET.tostring(element, encoding="unicode")
 
 
@@ -303,6 +312,7 @@ def _guest(root, name, state, persistent, pools):
         policy=policy or "migrate",  # as written: one that is none of POLICIES blocks the guest (preflight)
         anti_affinity=settings.get("anti_affinity") if settings is not None else None,
         probe=settings.get("probe") if settings is not None else None,
+        return_to=settings.get("return") if settings is not None else None,  # as written: evacuate judges it
         record=parse_record(_metadata_child(root, ORIGIN_NS, ORIGIN_TAG)),
     )
 

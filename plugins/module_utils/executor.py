@@ -60,6 +60,7 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     WindowChange,
     capacity_free_mib,
     memory_need_mib,
+    record_for,
 )
 
 # After an abort, how long the migration call may take to return before we stop waiting for it.
@@ -206,11 +207,18 @@ class _DestinationLeft(HostmaintError):
 
 
 class _Run(object):
-    """What one run shares between its threads: the connections, the records, the timelines."""
+    """What one run shares between its threads: the connections, the records, the timelines.
 
-    def __init__(self, executor, records):
+    ``records`` (guest -> MigrationRecord) are written with the moves, those of the guests in ``stays`` naming the
+    host each attempt takes the guest to (model.record_for, with that host's UUID from ``uuids``); ``previous``
+    (guest -> MigrationRecord) is the record a guest had, written back when its move fails."""
+
+    def __init__(self, executor, records, stays=(), uuids=None, previous=None):
         self.executor = executor
         self.records = records
+        self.stays = frozenset(stays)
+        self.uuids = dict(uuids or {})
+        self.previous = dict(previous or {})
         self.started = executor.clock()
         self.lock = threading.Lock()
         self.adapters = {}
@@ -221,6 +229,10 @@ class _Run(object):
         self.notes = {}
         self.window_changes = []
         self.progress = executor.progress
+
+    def record_for(self, move):
+        """The record to write with this attempt of ``move``, or None (model.record_for)."""
+        return record_for(move, self.records, self.stays, self.uuids)
 
     def at(self):
         """Seconds since the run started."""
@@ -448,6 +460,8 @@ class Schedule(object):
             if new is not None and new.action in TRANSFER_ACTIONS:
                 note = "placed on %s instead of %s: %s" % (new.destination, move.destination, why(move))
                 run.notes[move.guest] = note
+                if move.guest in run.stays:  # its record names where it goes now (model.record_for)
+                    move.home_after = new.destination
                 move.destination, move.storage_copy = new.destination, new.storage_copy
                 move.copy_disks, move.expected_bytes = list(new.copy_disks), new.expected_bytes
                 move.disk_bytes = new.disk_bytes
@@ -540,15 +554,22 @@ class Executor(object):
         return self.stopped
 
     # -- plan ---------------------------------------------------------------------------------
-    def run(self, plan, records=None, survey=None, dirty_rates=None):
+    def run(self, plan, records=None, survey=None, dirty_rates=None, stays=()):
         """Every move of the plan; outcomes in plan order.
 
-        ``records`` maps guest -> MigrationRecord to write; ``survey`` (model.Survey) is what placing
+        ``records`` maps guest -> MigrationRecord to write; the record of a guest in ``stays`` names the host each
+        attempt of its move takes it to, with that host's UUID from the survey (model.record_for), and a guest whose
+        move fails gets back the record it had (its survey's); ``survey`` (model.Survey) is what placing
         guests again needs when a destination leaves the run (without it, their moves are blocked);
         ``dirty_rates`` maps guest -> bytes per second, to order the queue.
         The run's window changes are in ``window_changes`` afterwards (WindowChanges, in order).
         """
-        run = _Run(self, records or {})
+        uuids, previous = {}, {}
+        if survey is not None:
+            uuids = dict((facts.name, facts.uuid) for facts in [survey.source] + list(survey.destinations)
+                         if facts is not None)
+            previous = dict((g.name, g.record) for g in survey.guests if g.record is not None)
+        run = _Run(self, records or {}, stays, uuids, previous)
         self.window_changes = run.window_changes
         if self.progress is not None:
             self.progress.plan(progress_entries(plan.moves))
@@ -818,7 +839,7 @@ class Executor(object):
     def _migrate(self, run, move, messages, source, dest, watch, unwatched, paused, persistent):
         start = convergence.start_flags(self.policy, paused=paused)
         options = self._options(move, start, paused, persistent)
-        record = run.records.get(move.guest)
+        record = run.record_for(move)
         wrote_record, job, finished = False, None, False
         copies, existed = self._copies(source, dest, move)
         try:
@@ -912,7 +933,7 @@ class Executor(object):
             if job is not None and not finished:
                 self._abandon(job)
             if wrote_record:
-                self._clear_record(source, move)
+                self._clear_record(source, move, run.previous.get(move.guest))
             raise
         if result is not None and result.ok:
             stats = job.completed_stats()
@@ -939,7 +960,7 @@ class Executor(object):
             if note:
                 outcome.reason = "%s; %s" % (outcome.reason, note) if outcome.reason else note
             return outcome, None, None
-        clear_note = self._clear_record(source, move) if wrote_record else ""
+        clear_note = self._clear_record(source, move, run.previous.get(move.guest)) if wrote_record else ""
         left = None
         if aborted:
             reason = "aborted: %s; %s keeps running on %s" % (aborted, move.guest, move.source)
@@ -1066,11 +1087,15 @@ class Executor(object):
         job.wait(ABORT_GRACE_S)
 
     @staticmethod
-    def _clear_record(source, move):
-        """The guest stayed home: no record. '' or a note when the record could not be cleared."""
+    def _clear_record(source, move, previous=None):
+        """The guest stayed where it was: no record, or the one it had before (``previous``) written back. '' or a
+        note when that could not be done."""
         try:
             if source.has_domain(move.guest):
-                source.clear_record(move.guest)
+                if previous is not None:
+                    source.set_record(move.guest, previous)
+                else:
+                    source.clear_record(move.guest)
             return ""
         except HostmaintError as exc:
             return "; its migration record stays: %s" % exc.message
@@ -1147,7 +1172,7 @@ class Executor(object):
                                  % (move.guest, move.destination))
         dest.define(xml)
         try:
-            record = run.records.get(move.guest)
+            record = run.record_for(move)
             if record is not None:
                 dest.set_record(move.guest, record)
             source.undefine(move.guest)
@@ -1159,7 +1184,7 @@ class Executor(object):
     def shutdown(self, run, move):
         """A guest that cannot move and whose policy is shutdown: clean shutdown, bounded wait."""
         source = run.adapter(move.source)
-        record = run.records.get(move.guest)
+        record = run.record_for(move)
         if record is not None:
             source.set_record(move.guest, record)
         run.mark(move, "started")

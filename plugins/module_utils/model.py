@@ -21,6 +21,10 @@ STATES = ("nostate", "running", "blocked", "paused", "shutdown", "shutoff", "cra
 # What to do with a guest that cannot live-migrate (set per guest).
 POLICIES = ("migrate", "shutdown", "skip", "fail")
 
+# Where a guest goes once its host's maintenance ends, when its settings metadata says (its ``return`` attribute):
+# "home" demands its home, whatever the evacuation's return_home says.
+RETURNS = ("home",)
+
 
 class _Record(object):
     """Base of the dataclasses below that results show as plain dicts."""
@@ -108,6 +112,10 @@ class Guest(_Record):
     anti_affinity: Optional[str] = None
     # a URL its users reach it at (tcp://HOST:PORT or http://HOST[:PORT]/PATH), probed after it lands
     probe: Optional[str] = None
+    # the settings metadata's return attribute as written: "home" (one of RETURNS) demands its home (an evacuation with
+    # return_home false still writes it a record naming its home); None when absent; any other value is kept as
+    # written, for evacuate to refuse naming it (steps.check_returns)
+    return_to: Optional[str] = None
     record: Optional[MigrationRecord] = None
     # {disk target: job type} of the block jobs running on its disks (a copy, a commit): the adapter reads them
     block_jobs: Dict[str, str] = dataclasses.field(default_factory=dict)
@@ -119,6 +127,11 @@ class Guest(_Record):
     @property
     def active(self):
         return self.state not in ("shutoff", "shutdown", "crashed", "nostate")
+
+    @property
+    def home_demanded(self):
+        """Whether its settings metadata demands its home (return="home")."""
+        return self.return_to == "home"
 
     def as_dict(self):
         data = super().as_dict()
@@ -295,7 +308,9 @@ class Move(_Record):
 
     A storage copy (``storage_copy``) copies the disks ``copy_disks`` (targets); ``disk_bytes`` is what they hold
     as far as the survey could size them (their capacity, ``placement.plan``), counted in ``expected_bytes`` beside
-    the memory and in the migration's time limit (``convergence.timeout_for``).
+    the memory and in the migration's time limit (``convergence.timeout_for``). ``home_after`` (an evacuation's
+    moves, ``steps.evacuation``): the host the guest's migration record names once it moved, the one a restore of
+    that host brings it back to (None: no record).
     """
 
     guest: str
@@ -312,6 +327,7 @@ class Move(_Record):
     wave: int = 0
     order: int = 0
     reasons: List[Problem] = dataclasses.field(default_factory=list)
+    home_after: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -571,7 +587,8 @@ class RunPlan:
     1. ``stale_copies``: the definitions a migration left behind ({guest, uuid, host, runs_on}), removed first,
        each read again just before (placement.is_stale_copy);
     2. ``moves``: placement's Plan, run by the executor, which writes ``records`` (guest -> MigrationRecord)
-       with each guest's move; ``guests`` are the guests the moves are for;
+       with each guest's move; ``guests`` are the guests the moves are for; the record of a guest in ``stays`` (an
+       evacuation with return_home false) names the host each attempt of its move takes it to (``record_for``);
     3. ``clear_records``: then the records of the guests that are home (steps.records_to_clear; restore);
     4. ``end_maintenance``: then this host's maintenance mark is cleared (restore).
     """
@@ -581,8 +598,21 @@ class RunPlan:
     moves: Plan = dataclasses.field(default_factory=Plan)
     guests: List[Guest] = dataclasses.field(default_factory=list)
     records: Dict[str, MigrationRecord] = dataclasses.field(default_factory=dict)
+    stays: List[str] = dataclasses.field(default_factory=list)
     clear_records: bool = False
     end_maintenance: bool = False
+
+
+def record_for(move, records, stays=(), uuids=None):
+    """The migration record to write with one attempt of ``move`` (a Move), or None: ``records[guest]`` as it is, or,
+    for a guest in ``stays``, that record naming the host the attempt takes it to (its destination; its own host for
+    a move that has none, a shutdown) with that host's UUID from ``uuids`` ({host: UUID}). A move placed again on
+    another destination gets the record of the destination it goes to."""
+    record = records.get(move.guest)
+    if record is None or move.guest not in stays:
+        return record
+    host = move.destination or move.source
+    return dataclasses.replace(record, origin_host=host, origin_host_uuid=(uuids or {}).get(host))
 
 
 # What became of one move.

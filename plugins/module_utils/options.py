@@ -97,7 +97,8 @@ def _engine_spec(**extra):
 
 
 # Each engine module's argument spec (its DOCUMENTATION: the engine fragment plus its own options).
-EVACUATE_SPEC = _engine_spec(avoid=dict(type="list", elements="str", default=[]))
+EVACUATE_SPEC = _engine_spec(avoid=dict(type="list", elements="str", default=[]),
+                             return_home=dict(type="bool", default=True))
 LIVE_MIGRATE_SPEC = _engine_spec(destination=dict(type="str", required=True), guest=dict(type="str", required=True))
 MIGRATION_PREFLIGHT_SPEC = _engine_spec(avoid=dict(type="list", elements="str", default=[]),
                                         guests=dict(type="list", elements="str"))

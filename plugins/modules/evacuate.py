@@ -24,7 +24,9 @@ description:
     version and destination hostname checks (the checks of M(hostmaint.libvirt.migration_preflight)). If any
     guest cannot be placed nothing moves (unless O(allow_partial)).
   - Each migrated guest carries a migration record (origin host, its UUID, run id, time) in its own libvirt
-    metadata, which M(hostmaint.libvirt.restore) uses to bring it home, whenever that is.
+    metadata, which M(hostmaint.libvirt.restore) uses to bring it home, whenever that is. A guest that already has
+    one keeps it (its home is where it came from first); with O(return_home=false) the record names where the guest
+    lands instead (see there).
   - Fails when the host is not empty at the end (a guest blocked, aborted or failed), with the full report.
     A guest whose migration is aborted or fails keeps running on this host.
   - An error before the first move (a host that stops answering, a guest whose definition cannot be read) fails
@@ -55,11 +57,31 @@ options:
     type: list
     elements: str
     default: []
+  return_home:
+    description:
+      - Whether the guests moved keep a home to come back to. V(true) - each guest without a migration record gets one
+        naming this host, so that M(hostmaint.libvirt.restore) of this host brings it back; a guest that has one keeps
+        it.
+      - V(false) - the guests stay where they land, and a guest moved once during a rolling upgrade does not move
+        back. The record written with each move names the host the guest lands on (its name and UUID), replacing any
+        record the guest had, so that no restore of this host or of an earlier one pulls it back. A move placed again
+        on another destination during the run names that one; a guest whose move fails keeps the record it had.
+      - A guest whose settings metadata (C(urn:hostmaint:libvirt:settings:1)) says C(return="home") demands its home -
+        it is treated as with V(true). Any other value of C(return) fails the run, naming the guest and the value,
+        before anything moves (the mark this run set is taken back).
+      - The plan's moves say which host each guest's record names afterwards (C(home_after)), in check mode too.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
 - name: Empty hv3 onto the other hosts of its inventory groups
   hostmaint.libvirt.evacuate:
+
+- name: Empty hv3 for good during a rolling upgrade - its guests stay where they land, hv4 is emptied next
+  hostmaint.libvirt.evacuate:
+    return_home: false
+    avoid: [hv4]
 
 - name: Empty a host onto two given hosts over SSH, three migrations at a time
   hostmaint.libvirt.evacuate:
@@ -101,6 +123,8 @@ plan:
         - C(reasons) holds notes on the move, never blocks - C(older_generation) (the destination is older than this
           host) and C(avoided) (the destination is one of O(avoid)), each a sentence saying why, followed by the
           problems of the destinations it did not go to.
+        - C(home_after) is the host the guest's migration record names once it moved (the host a restore brings it
+          back to) - this host, the home it already had, or with O(return_home=false) its destination.
       type: list
       elements: dict
     waves:
@@ -125,7 +149,8 @@ plan:
       description: Whether the plan may run (complete, or partial allowed and no blocked guest has policy V(fail)).
       type: bool
   sample:
-    moves: [{guest: web1, action: migrate, source: hv1, destination: hv2, wave: 1, order: 1, memory_mib: 256}]
+    moves: [{guest: web1, action: migrate, source: hv1, destination: hv2, wave: 1, order: 1, memory_mib: 256,
+             home_after: hv1}]
     waves: [[web1]]
     blocked: []
     skipped: []
@@ -299,7 +324,7 @@ class Evacuate(EngineModule):
         outcomes, changes = [], []
         try:  # an error ends the run saying what moved; the host stays marked
             outcomes = executor.run(moves, records=plan.records, survey=dataclasses.replace(survey, guests=plan.guests),
-                                    dirty_rates=survey.dirty_rates)
+                                    dirty_rates=survey.dirty_rates, stays=plan.stays)
             changes = list(executor.window_changes)
             late, late_blocked, skipped = self.late_arrivals(local, survey, plan.guests, outcomes, changes)
             remaining = sorted(g.name for g in local.guests(pools=survey.pools) if g.active)
@@ -334,12 +359,12 @@ class Evacuate(EngineModule):
 
     def plan(self, survey):
         """The RunPlan of this evacuation (module_utils.steps), from the survey alone; raises on input the survey
-        proves wrong (a malformed probe in a guest's metadata, options naming no guest) and when the plan cannot
-        proceed (a guest cannot be placed): nothing after the survey has changed anything yet."""
+        proves wrong (a malformed probe or return in a guest's metadata, options naming no guest) and when the plan
+        cannot proceed (a guest cannot be placed): nothing after the survey has changed anything yet."""
         self.probes(survey.guests)  # a malformed probe in a guest's settings metadata stops the run here
         self.judge_named_guests(survey)
         plan = run_steps.evacuation(survey, self.limits(), run_id=self.run_id, record=self.record(survey.identity),
-                                    avoid=self.avoided(survey.destinations))
+                                    avoid=self.avoided(survey.destinations), return_home=self.params["return_home"])
         if not plan.moves.proceed:  # nothing moves: the mark is taken back, the host stays in service
             blocked = ["%s (%s)" % (b.guest, "; ".join(sorted(set(r.message for r in b.reasons))))
                        for b in plan.moves.blocked]
@@ -376,14 +401,14 @@ class Evacuate(EngineModule):
             late.extend(sorted(g.name for g in newcomers))
             again = surveys.evacuation(self, local, mark=survey.mark, guests=newcomers)
             plan = run_steps.evacuation(again, self.limits(), run_id=self.run_id, record=self.record(survey.identity),
-                                        avoid=self.params["avoid"])
+                                        avoid=self.params["avoid"], return_home=self.params["return_home"])
             blocked += ["%s: %s" % (b.guest, "; ".join(sorted(set(r.message for r in b.reasons))))
                         for b in plan.moves.blocked]
             skipped.update(s.guest for s in plan.moves.skipped)
             executor = self.executor(self.unsafe_guests(newcomers, survey.pools), probes=self.probes(newcomers))
             offset = time.time() - self._started
             outcomes.extend(shifted(executor.run(plan.moves, records=plan.records, survey=again,
-                                                 dirty_rates=again.dirty_rates), offset))
+                                                 dirty_rates=again.dirty_rates, stays=plan.stays), offset))
             changes.extend(executor.window_changes)
         return late, blocked, skipped
 

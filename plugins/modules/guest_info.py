@@ -14,8 +14,8 @@ description:
     where each can be live-migrated.
   - For each guest, its name, UUID, state, persistence, memory and vCPUs, disks (path, format, bus, pool and
     whether that pool is shared storage), network interfaces (bridge or network, MAC), host devices, whether it
-    can live-migrate (with every reason it cannot), its per-guest policy and anti-affinity group, and the
-    migration record that evacuation leaves on it (origin host and time).
+    can live-migrate (with every reason it cannot), its per-guest settings (policy, anti-affinity group, probe, and
+    whether it demands its home), and the migration record that evacuation leaves on it (origin host and time).
   - Read-only, it never changes anything.
 author:
   - hostmaint.libvirt maintainers (@hostmaint)
@@ -212,6 +212,14 @@ guests:
           destination: null
     probe:
       description: The URL the guest's users reach it at, from its settings metadata (checked after it lands), or null.
+      type: str
+      sample: null
+    return_to:
+      description:
+        - The C(return) attribute of the guest's settings metadata, as written, or null. V(home) - the guest demands its
+          home, also from an evacuation that lets guests stay where they land (M(hostmaint.libvirt.evacuate)'s
+          O(hostmaint.libvirt.evacuate#module:return_home=false)). Any other value makes that evacuation fail, naming
+          the guest.
       type: str
       sample: null
     anti_affinity:

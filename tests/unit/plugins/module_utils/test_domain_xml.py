@@ -174,3 +174,24 @@ def test_settings_xml_validates_policy():
     assert domain_xml.settings_xml(policy="skip", anti_affinity="db") == '<settings policy="skip" anti_affinity="db" />'
     with pytest.raises(domain_xml.DomainXMLError, match="unknown policy 'later'"):
         domain_xml.settings_xml(policy="later")
+
+
+@pytest.mark.parametrize("attributes, return_to, demanded", [
+    ("return='home'", "home", True),
+    ("return='away'", "away", False),  # kept as written: evacuate refuses it naming the guest (steps.check_returns)
+    ("return='Home'", "Home", False),  # no guessing
+    ("policy='skip'", None, False),  # not set
+])
+def test_the_return_attribute_is_read_as_written(attributes, return_to, demanded):
+    guest = domain_xml.parse_domain(SETTINGS % attributes)
+    assert (guest.return_to, guest.home_demanded) == (return_to, demanded)
+    assert guest.as_dict()["return_to"] == return_to  # what guest_info returns
+
+
+def test_settings_xml_writes_return_home_and_nothing_else():
+    written = domain_xml.settings_xml(policy="shutdown", return_to="home")
+    assert written == '<settings policy="shutdown" return="home" />'
+    back = SETTINGS % written[len("<settings "):-len(" />")]
+    assert domain_xml.parse_domain(back).return_to == "home"
+    with pytest.raises(domain_xml.DomainXMLError, match="unknown return 'away': expected home"):
+        domain_xml.settings_xml(return_to="away")

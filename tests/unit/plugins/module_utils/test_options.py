@@ -20,7 +20,7 @@ ENGINE_MODULES = sorted(options.ENGINE_MODULE_SPECS)
 
 # What each engine module accepts, written out: a new option must land here and in the specs alike.
 MODULE_OPTIONS = dict(
-    evacuate=["avoid"],
+    evacuate=["avoid", "return_home"],
     live_migrate=["destination", "guest"],
     migration_preflight=["avoid", "guests"],
     restore=["canary", "canary_guest", "fail_on_not_home"],

@@ -5,8 +5,13 @@ first. Plain data in, plain data out: no adapter, no module."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import steps
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
+    DecisionError,
     Disk,
     Guest,
     HostFacts,
@@ -14,6 +19,7 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     MigrationRecord,
     Nic,
     Survey,
+    record_for,
 )
 
 SHARED = "/var/lib/libvirt/shared"
@@ -112,3 +118,51 @@ def test_the_records_cleared_are_those_of_guests_home_that_run_or_came_home():
              guest("other", record=MigrationRecord(origin_host="hv7", origin_host_uuid="uuid-hv7"))]
     assert steps.records_to_clear(there, home, moved=["web3"]) == ["web1", "web3"]
     assert steps.records_to_clear(there, home) == ["web1"]
+
+
+# -- guests that stay where they land (return_home false) -------------------------------------------------------
+def staying_survey():
+    """hv1 with web1 (no record), web2 (a record naming hv3, where it came from) and app, whose settings demand its
+    home, and a shut-off db2 whose definition moves."""
+    here = [guest("app", return_to="home"), guest("db2", state="shutoff"), guest("web1"),
+            guest("web2", record=dataclasses.replace(RECORD, origin_host="hv3", origin_host_uuid="uuid-hv3"))]
+    paths = ["%s/%s.qcow2" % (SHARED, g.name) for g in here]
+    destinations = [dataclasses.replace(host(name), volume_paths=paths) for name in ("hv2", "hv4")]
+    return Survey(source=host("hv1"), destinations=destinations, guests=here, limits=Limits(),
+                  identity=dict(hostname="hv1", uuid="uuid-hv1"), guests_by_host={"hv1": here, "hv2": [], "hv4": []})
+
+
+def test_with_return_home_each_guest_keeps_its_home_and_the_moves_say_which():
+    plan = steps.evacuation(staying_survey(), Limits(reserve_mib=0), run_id="r1", record=RECORD)
+    assert plan.stays == [] and sorted(plan.records) == ["app", "db2", "web1"]  # web2 keeps the record it has
+    assert dict((m.guest, m.home_after) for m in plan.moves.moves) == {"app": "hv1", "db2": "hv1", "web1": "hv1",
+                                                                       "web2": "hv3"}
+
+
+def test_without_return_home_every_guest_stays_where_it_lands_but_one_that_demands_its_home():
+    plan = steps.evacuation(staying_survey(), Limits(reserve_mib=0), run_id="r1", record=RECORD, return_home=False)
+    assert plan.stays == ["db2", "web1", "web2"]
+    assert plan.records == {"app": RECORD, "db2": RECORD, "web1": RECORD, "web2": RECORD}  # web2's is replaced
+    moves = dict((m.guest, m) for m in plan.moves.moves)
+    assert dict((name, m.home_after) for name, m in moves.items()) == {
+        "app": "hv1", "db2": moves["db2"].destination, "web1": moves["web1"].destination,
+        "web2": moves["web2"].destination}
+    # what the executor writes with each attempt: the record naming where the move takes the guest
+    for name in ("web1", "web2", "db2"):
+        written = record_for(moves[name], plan.records, plan.stays, {"hv2": "uuid-hv2", "hv4": "uuid-hv4"})
+        assert (written.origin_host, written.origin_host_uuid, written.run_id) == (
+            moves[name].destination, "uuid-%s" % moves[name].destination, "r0")
+    assert record_for(moves["app"], plan.records, plan.stays, {"hv2": "uuid-hv2"}) == RECORD
+    again = dataclasses.replace(moves["web1"], destination="hv9")  # placed again on another destination
+    assert record_for(again, plan.records, plan.stays, {"hv9": "uuid-hv9"}).origin_host_uuid == "uuid-hv9"
+
+
+@pytest.mark.parametrize("value", ["away", "Home", ""])
+def test_a_return_that_is_not_home_is_one_sentence_naming_the_guest_and_the_value(value):
+    survey = staying_survey()
+    survey.guests.append(guest("odd", return_to=value))
+    with pytest.raises(DecisionError) as error:
+        steps.evacuation(survey, Limits(), run_id="r1", record=RECORD)
+    assert error.value.message == ('return %r of guest odd in its settings metadata must be "home" (it demands its '
+                                   'home) or left out' % value)
+    assert error.value.details == dict(guest="odd", value=value)

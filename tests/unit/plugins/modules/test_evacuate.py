@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import GIB, MIB, Disk, Guest, MigrationRecord
-from ansible_collections.hostmaint.libvirt.plugins.modules import evacuate
+from ansible_collections.hostmaint.libvirt.plugins.modules import evacuate, restore
 from ansible_collections.hostmaint.libvirt.tests.unit.plugins.fake_adapter import (
     LOCAL,
     MOVES_BEGIN,
@@ -331,6 +331,101 @@ def test_options_naming_a_guest_no_host_has_fail_before_the_hold_and_the_mark(ca
                                            "name guests of these hosts, or remove ghost from policies"), result
     assert cluster.marks == {} and cluster.holds == {} and cluster.placement()["hv1"] == ["web1", "web2"]
     assert cluster.changes() == []  # judged by name on each host before anything was written
+
+
+# -- guests that stay where they land (return_home false) ---------------------------------------------------------
+FROM_HV3 = MigrationRecord(origin_host="hv3", origin_host_uuid="uuid-hv3", run_id="r0", time="2026-11-25T18:00:00Z")
+
+
+def staying():
+    """hv1 runs web1 (1024 MiB), web2 (512 MiB, evacuated from hv3 earlier: its record names hv3) and app (256 MiB,
+    its settings demand its home)."""
+    cluster = two_guests()
+    cluster.hosts["hv1"]["web2"].record = FROM_HV3
+    cluster.add("hv1", "app", memory_mib=256, return_to="home")
+    return cluster
+
+
+def record_of(cluster, name):
+    """(origin host, its UUID) of the record of guest ``name``, wherever it is, or None."""
+    for guests in cluster.hosts.values():
+        if name in guests and guests[name].record is not None:
+            return guests[name].record.origin_host, guests[name].record.origin_host_uuid
+    return None
+
+
+def test_check_mode_says_which_host_each_guests_record_will_name(capsys):
+    cluster = staying()
+    code, home = run_module(capsys, evacuate.Evacuate, cluster, check=True)
+    assert code == 0 and dict((m["guest"], m["home_after"]) for m in home["plan"]["moves"]) == {
+        "app": "hv1", "web1": "hv1", "web2": "hv3"}, home
+    code, stay = run_module(capsys, evacuate.Evacuate, cluster, check=True, return_home=False)
+    assert code == 0 and dict((m["guest"], m["home_after"]) for m in stay["plan"]["moves"]) == dict(
+        (m["guest"], "hv1" if m["guest"] == "app" else m["destination"]) for m in stay["plan"]["moves"]), stay
+    assert cluster.changes() == []
+
+
+def test_without_return_home_each_guests_record_names_where_it_landed_but_a_guest_that_demands_its_home(capsys):
+    cluster = staying()
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, return_home=False)
+    assert code == 0 and result["empty"] is True, result
+    landed = dict((o["guest"], o["runs_on"][0]) for o in result["outcomes"])
+    for name in ("web1", "web2"):  # web2's record from hv3 is replaced: no restore of hv3 pulls it back either
+        assert record_of(cluster, name) == (landed[name], "uuid-%s" % landed[name])
+    assert record_of(cluster, "app") == ("hv1", "uuid-hv1")
+    assert dict((m["guest"], m["home_after"]) for m in result["plan"]["moves"]) == dict(
+        landed, app="hv1")  # what check mode would have said
+
+
+def test_a_move_placed_again_writes_the_record_of_the_destination_it_goes_to(capsys):
+    cluster = two_guests()
+    cluster.fail("maintenance", host="hv2", at=2)  # the survey reads hv2's mark; the look just before web1's move fails
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, return_home=False)
+    assert code == 0, result
+    planned = dict((m["guest"], m["destination"]) for m in result["plan"]["moves"])
+    web1 = [o for o in result["outcomes"] if o["guest"] == "web1"][0]
+    assert planned["web1"] == "hv2" and (web1["destination"], web1["runs_on"]) == ("hv3", ["hv3"]), result
+    assert web1["reason"].startswith("placed on hv3 instead of hv2: hv2 does not answer")
+    assert record_of(cluster, "web1") == ("hv3", "uuid-hv3")
+
+
+def test_a_guest_whose_move_fails_keeps_the_record_it_had(capsys):
+    cluster = staying()
+    cluster.migration_error["web2"] = "internal error: qemu unexpectedly closed the monitor"
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, return_home=False)
+    assert code == 1 and "web2" in cluster.placement()["hv1"], result
+    assert record_of(cluster, "web2") == ("hv3", "uuid-hv3")  # written back: restore of hv3 still brings it home
+    assert ("hv1", "set_record", "web2") in cluster.changes() and ("hv1", "clear_record", "web2") not in cluster.calls
+
+
+def test_a_restore_of_the_source_afterwards_brings_home_only_the_guest_that_demands_it_and_ends_the_maintenance(capsys):
+    cluster = staying()
+    code, result = run_module(capsys, evacuate.Evacuate, cluster, return_home=False)
+    assert code == 0 and cluster.marks["hv1"]["run_id"] == result["run_id"], result
+    stayed = dict((name, host) for host, names in cluster.placement().items() for name in names if name != "app")
+    code, back = run_module(capsys, restore.Restore, cluster)
+    assert code == 0, back
+    assert [(o["guest"], o["outcome"]) for o in back["outcomes"]] == [("app", "migrated")]
+    assert back["maintenance_cleared"] is True and cluster.marks == {}
+    assert cluster.placement()["hv1"] == ["app"] and record_of(cluster, "app") is None
+    assert dict((name, host) for host, names in cluster.placement().items() for name in names if name != "app") == stayed
+    # nor does a restore of hv3, where web2 came from first
+    code, other = run_module(capsys, restore.Restore, cluster, name="hv3", uri=cluster.uri("hv3"),
+                             destinations=[{"name": "hv1"}, {"name": "hv2"}])
+    assert code == 0 and [m for m in other["plan"]["moves"] if m["guest"] == "web2"] == [], other
+
+
+@pytest.mark.parametrize("value", ["away", "Home"])
+def test_a_return_that_is_not_home_fails_naming_the_guest_and_the_value_and_changes_nothing(capsys, value):
+    cluster = staying()
+    cluster.add("hv1", "odd", return_to=value)
+    for check in (True, False):
+        code, result = run_module(capsys, evacuate.Evacuate, cluster, check=check, return_home=False)
+        assert code == 1 and result["msg"] == ('return %r of guest odd in its settings metadata must be "home" (it '
+                                               'demands its home) or left out' % value), result
+        assert cluster.marks == {} and cluster.holds == {} and cluster.records() == {"web2": "hv3"}
+        assert cluster.placement()["hv1"] == ["app", "odd", "web1", "web2"]
+    assert [c[1] for c in cluster.changes()] == ["set_maintenance", "clear_maintenance"]  # taken back at once
 
 
 # -- destinations to avoid (avoid) --------------------------------------------------------------------------------

@@ -84,6 +84,15 @@ def test_an_unknown_policy_is_shown_as_written_with_the_problem_it_is(capsys):
     assert (by_name["a"]["policy"], by_name["a"]["problems"]) == ("migrate", [])
 
 
+def test_the_return_attribute_of_the_settings_is_shown_as_written(capsys):
+    homing = ("<domain><name>web1</name><uuid>u-w</uuid><memory unit='MiB'>256</memory><metadata>"
+              "<s:settings xmlns:s='urn:hostmaint:libvirt:settings:1' return='home'/></metadata></domain>")
+    code, result = run_module(capsys, {}, FakeAdapter("qemu:///system", GUESTS + [homing]))
+    assert code == 0, result
+    by_name = dict((g["name"], g) for g in result["guests"])
+    assert (by_name["web1"]["return_to"], by_name["a"]["return_to"]) == ("home", None)
+
+
 def test_a_malformed_domain_xml_fails_with_one_sentence(capsys):
     code, result = run_module(capsys, {}, FakeAdapter("qemu:///system", GUESTS + ["<domain"]))
     assert code == 1 and result["msg"].startswith("unreadable domain XML: ") and "\n" not in result["msg"], result
