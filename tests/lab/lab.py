@@ -569,6 +569,18 @@ def ssh_opts():
             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
 
 
+def cluster_groups(state):
+    """[(group, [hosts])]: the lab's clusters, its hosts cut into ``state['clusters']`` runs of consecutive hosts
+    (4 hosts in 2 clusters: cluster_a hv1 hv2, cluster_b hv3 hv4); one cluster is the group hypervisors itself."""
+    count = int(state.get("clusters") or 1)
+    hosts = state["hosts"]
+    if count <= 1:
+        return [("hypervisors", list(hosts))]
+    size = -(-len(hosts) // count)
+    return [("cluster_%s" % chr(ord("a") + index), hosts[index * size:(index + 1) * size]) for index in range(count)
+            if hosts[index * size:(index + 1) * size]]
+
+
 def write_inventory(state):
     """The lab's inventory: what a real fleet's inventory would say (addresses, groups, role variables),
     nothing that bends the engine: after playbooks/setup.yml the engine runs on its defaults (TLS)."""
@@ -580,10 +592,21 @@ def write_inventory(state):
         "all:",
         "  children:",
         "    hypervisors:",
-        "      hosts:",
     ]
-    for name in state["hosts"]:
-        lines += ["        %s:" % name, "          ansible_host: %s" % host_address(state, name)]
+    clusters = cluster_groups(state)
+    if len(clusters) == 1:
+        lines.append("      hosts:")
+        for name in state["hosts"]:
+            lines += ["        %s:" % name, "          ansible_host: %s" % host_address(state, name)]
+    else:
+        # clusters: a group of its own for each, named by its hosts' hostmaint_libvirt_cluster_group, so that the
+        # engine never moves a guest out of its cluster; setup.yml still sets up every host of hypervisors
+        lines.append("      children:")
+        for group, members in clusters:
+            lines += ["        %s:" % group, "          hosts:"]
+            for name in members:
+                lines += ["            %s:" % name, "              ansible_host: %s" % host_address(state, name)]
+            lines += ["          vars:", "            hostmaint_libvirt_cluster_group: %s" % group]
     lines += [
         "      vars:",
         "        ansible_user: root",
@@ -624,7 +647,8 @@ def cmd_up(args):
     state = load_state()
     if state and state.get("complete"):
         alive = [h for h in state["hosts"] if pid_of(h)]
-        if len(alive) == len(state["hosts"]) and len(state["hosts"]) == args.hosts:
+        if len(alive) == len(state["hosts"]) and len(state["hosts"]) == args.hosts and \
+                int(state.get("clusters") or 1) == args.clusters:
             log("the lab is already up (%s)" % ", ".join(state["hosts"]))
             return 0
         raise LabError("a lab with hosts %s already exists (%d running): run `tests/lab/lab down` first"
@@ -637,6 +661,8 @@ def cmd_up(args):
         raise LabError("missing tools %s: run scripts/setup first" % ", ".join(missing))
     if not 1 <= args.hosts <= 9:
         raise LabError("--hosts must be between 1 and 9, got %d" % args.hosts)
+    if not 1 <= args.clusters <= args.hosts:
+        raise LabError("--clusters must be between 1 and the number of hosts (%d), got %d" % (args.hosts, args.clusters))
     existing = set(run(["ip", "netns", "list"]).stdout.split())
     names = ["hv%d" % i for i in range(1, args.hosts + 1)]
     clash = sorted(existing & set(names + [SWITCH_NS, MIGRATION_NS, STORAGE_NS]))
@@ -646,7 +672,7 @@ def cmd_up(args):
     migration_subnet = choose_subnet(None, MIGRATION_SUBNET_CANDIDATES, avoid=[subnet])
     started = time.time()
     state = {"subnet": str(subnet), "migration_subnet": str(migration_subnet), "hosts": names, "complete": False,
-             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+             "clusters": args.clusters, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     save_state(state)  # from here on `down` knows what to remove
     kernel, initrd = build_image()
     state["kernel"], state["initrd"] = kernel, initrd
@@ -1177,6 +1203,9 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command_name", required=True)
     up = sub.add_parser("up", help="build the lab's hypervisor hosts")
     up.add_argument("--hosts", type=int, default=3, help="number of hosts hv1..hvN (default 3)")
+    up.add_argument("--clusters", type=int, default=1,
+                    help="cut the hosts into this many clusters of consecutive hosts, each an inventory group "
+                         "cluster_a, cluster_b, ... under hypervisors (default 1: the group hypervisors itself)")
     up.add_argument("--subnet", help="IPv4 subnet for the lab (default: the first free of %s)" % ", ".join(SUBNET_CANDIDATES))
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="remove everything the lab made")

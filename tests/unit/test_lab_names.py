@@ -24,3 +24,17 @@ def test_names_libvirt_takes_are_valid(name):
                                   "8a2c5d3e-0f4b-4c5a-9d2e-1b3c4d5e6f70"])
 def test_names_libvirt_or_virsh_would_refuse_are_not(name):
     assert not LAB.valid_guest_name(name)
+
+
+def test_a_lab_cut_into_clusters_writes_one_group_per_cluster_under_hypervisors(tmp_path, monkeypatch):
+    state = {"hosts": ["hv1", "hv2", "hv3", "hv4"], "clusters": 2, "subnet": "10.213.7.0/24"}
+    assert LAB.cluster_groups(state) == [("cluster_a", ["hv1", "hv2"]), ("cluster_b", ["hv3", "hv4"])]
+    assert LAB.cluster_groups(dict(state, clusters=1)) == [("hypervisors", ["hv1", "hv2", "hv3", "hv4"])]
+    monkeypatch.setattr(LAB, "LAB", str(tmp_path))
+    LAB.write_inventory(state)
+    import yaml  # pylint: disable=import-outside-toplevel
+    inventory = yaml.safe_load((tmp_path / "inventory.yml").read_text())
+    clusters = inventory["all"]["children"]["hypervisors"]["children"]
+    assert sorted(clusters["cluster_a"]["hosts"]) == ["hv1", "hv2"] and sorted(clusters["cluster_b"]["hosts"]) == ["hv3", "hv4"]
+    assert clusters["cluster_b"]["vars"]["hostmaint_libvirt_cluster_group"] == "cluster_b"
+    assert clusters["cluster_a"]["hosts"]["hv2"]["ansible_host"] == "10.213.7.12"
