@@ -559,6 +559,31 @@ def lower_bound(fleet_, options=None, hosts=None):
     return max(cycles / float(at_once), total / aggregate, slowest)
 
 
+def slot_bound(fleet_, options=None, hosts=None):
+    """The least time the roll's own rule allows, in seconds: a host holds one of the k maintenance slots (k per
+    cluster with parallel clusters; one for a reference) from its turn to enter until its gate after the reboot, and
+    its restore too when guests return home without overlap, so the hosts' slot times over the slots: each slot time
+    its gates, its reboot, its drain at its NIC rate (and its restore at its NIC rate). Never below ``lower_bound``;
+    the gap between the two is the drains (and restores) that cannot overlap their own host's reboot."""
+    options = options or Options()
+    reference = options.planner != "collection"
+    home = reference or options.return_mode == "home"
+    k = 1 if reference else int(options.parallel_hosts)
+    clusters = sorted(set(h.cluster for h in fleet_.hosts))
+    at_once = k * (len(clusters) if not reference and options.parallel_clusters else 1)
+    taken = [h for h in fleet_.hosts if (h.name in hosts if hosts is not None else h.phase != roll.SKIPPED)]
+    per_host = {}
+    for guest in fleet_.guests:
+        per_host[guest.host] = per_host.get(guest.host, 0.0) + _sent_bytes(guest)
+    total = 0.0
+    for host in taken:
+        out = per_host.get(host.name, 0.0)
+        total += host.gate_before_s + out / host.nic_out_bps + host.reboot_s + host.gate_after_s
+        if home and (reference or not options.overlap):
+            total += out / host.nic_in_bps
+    return max(total / float(at_once), lower_bound(fleet_, options, hosts))
+
+
 # ---------------------------------------------------------------------------------------------
 # One migration in flight
 # ---------------------------------------------------------------------------------------------
@@ -1359,6 +1384,7 @@ class Sim(object):
         taken = [h for h in self.order if any(p["phase"] == "restore" for p in self.phases[h])]
         complete = not self.refused and not self.stopped
         bound = lower_bound(self.fleet, options, hosts=None if complete else taken)
+        slots = slot_bound(self.fleet, options, hosts=None if complete else taken)
         blackouts = sorted(self.blackouts)
         if options.planner == "collection" and self.state is not None:
             empty = roll.empty_at_end(self.state) if complete else []
@@ -1369,6 +1395,7 @@ class Sim(object):
         result = dict(
             planner=options.label, makespan_s=round(makespan, 1), bound_s=round(bound, 1),
             efficiency=round(bound / makespan, 4) if makespan > 0 else (1.0 if not self.refused else 0.0),
+            slot_bound_s=round(slots, 1), slot_efficiency=round(slots / makespan, 4) if makespan > 0 else 0.0,
             blackout_p50_ms=round(_quantile(blackouts, 0.5) * 1000, 1),
             blackout_p99_ms=round(_quantile(blackouts, 0.99) * 1000, 1),
             blackout_max_ms=round(blackouts[-1] * 1000, 1) if blackouts else 0.0,
@@ -1415,7 +1442,8 @@ def overlapping(phases, first, second):
 
 
 def simulate(fleet_, options=None, calibration=None, trace=False):
-    """One roll over ``fleet_``: {planner, makespan_s, bound_s, efficiency, blackout_p50_ms, blackout_p99_ms,
+    """One roll over ``fleet_``: {planner, makespan_s, bound_s, efficiency, slot_bound_s and slot_efficiency (against
+    ``slot_bound``), blackout_p50_ms, blackout_p99_ms,
     blackout_max_ms, moves, moves_per_guest, bytes_sent, min_headroom_mib, failed_moves, violations, empty_at_end,
     hosts_empty, hosts_done, stopped (why the roll stopped, or None), refused (roll.refusal's sentence, or None),
     max_in_maintenance, drain_s and restore_s ({total, median}), overlap_s (a restore beside another host's drain),
