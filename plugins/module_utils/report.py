@@ -56,6 +56,7 @@ import datetime
 import json
 import re
 
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import roll
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import (
     FAILED_OUTCOMES,
@@ -513,6 +514,31 @@ def _extreme(moves, key):
     return dict((field, best[field]) for field in ("guest", "host", "kind", "source", "destination", key))
 
 
+def _roll(value, duration_s):
+    """The roll's part of a rolling upgrade's report, from ``run['roll']`` ({plan: roll_plan's result, state: the
+    roll's final state}): its options, the forecast beside the measured time, the hosts' phases, the hosts left
+    empty, and its turns. None for any other run."""
+    value = _dict(value)
+    plan, state = _dict(value.get("plan")), _dict(value.get("state"))
+    if not plan and not state:
+        return None
+    forecast = _dict(plan.get("forecast"))
+    empty = []
+    if state.get("order") and state.get("guests") is not None and state.get("phase"):
+        try:
+            empty = roll.empty_at_end(state)
+        except (KeyError, TypeError):
+            empty = []
+    return dict(options=_dict(plan.get("options") or state.get("options")), order=_list(plan.get("order")),
+                forecast_s=_number(forecast.get("makespan_s")),
+                forecast_range_s=[_number(v) for v in _list(forecast.get("range_s"))][:2],
+                forecast_calibration=_text(forecast.get("calibration")), measured_s=duration_s,
+                phases=dict((str(h), _text(p)) for h, p in _dict(state.get("phase")).items()),
+                empty_at_end=empty, stopped=_text(state.get("stopped")),
+                turns=[dict(host=_text(t.get("host")), what=_text(t.get("what")), at=_text(t.get("at")),
+                            note=_text(t.get("note"))) for t in _list(state.get("history")) if isinstance(t, dict)])
+
+
 def build(run):
     """The report of one run (see the module docstring for ``run``'s shape and the rules).
 
@@ -559,13 +585,20 @@ def build(run):
         disks_refused=sum(len(h["disks_refused"]) for h in hosts.values()),
         disk_bytes=sum(int(d["bytes"] or 0) for h in hosts.values() for d in h["disk_moves"] if d["outcome"] == "moved"),
     )
+    duration_s = seconds_between(run.get("started"), run.get("ended"))
+    rolled = _roll(run.get("roll"), duration_s)
+    if rolled and rolled["empty_at_end"]:
+        next_steps.append("%s end%s the roll with no guest (guests stayed on the upgraded hosts): %s ready to take "
+                          "guests again" % (", ".join(rolled["empty_at_end"]), "s" if len(rolled["empty_at_end"]) == 1
+                                            else "", "it is" if len(rolled["empty_at_end"]) == 1 else "they are"))
     return dict(
         report_version=REPORT_VERSION,
         run_id=run_id,
         playbook=playbook,
         started=_text(run.get("started")),
         ended=_text(run.get("ended")),
-        duration_s=seconds_between(run.get("started"), run.get("ended")),
+        duration_s=duration_s,
+        roll=rolled,
         check_mode=checking,
         status=max(statuses, key=STATUSES.index),
         hosts=hosts,
@@ -633,6 +666,21 @@ def markdown(report):
         totals["moved"], totals["failed"], totals["blocked"], totals["not_run"], _bytes(totals["bytes_transferred"])))
     if totals["planned"]:
         lines.append("- Planned moves (check mode): %d" % totals["planned"])
+    rolled = report.get("roll")
+    if rolled:
+        options = rolled.get("options") or {}
+        text = "- Roll: %s host(s) of a cluster at once, guests %s" % (
+            options.get("parallel_hosts", 1), "stay where they land" if options.get("return_mode") == "stay"
+            else "return home")
+        if rolled.get("forecast_s") is not None:
+            low, high = (list(rolled.get("forecast_range_s") or []) + [None, None])[:2]
+            text += "; forecast %s s (%s to %s s, calibrated on %s)" % (
+                _seconds(rolled["forecast_s"]), _seconds(low), _seconds(high), rolled.get("forecast_calibration") or "?")
+        if rolled.get("measured_s") is not None:
+            text += ", took %s s" % _seconds(rolled["measured_s"])
+        if rolled.get("empty_at_end"):
+            text += "; empty at the end: %s" % ", ".join(rolled["empty_at_end"])
+        lines.append(_line(text))
     worst, longest = totals["worst_pause"], totals["longest_move"]
     if worst:
         worst = "%s, %s ms (%s)" % (worst["guest"], worst["downtime_ms"], _route(worst))

@@ -342,6 +342,22 @@ def _header(report, moves):
     hosts = sorted(report.get("hosts") or {})
     when.append("hosts: %s" % (", ".join(hosts) if hosts else "none"))
     out.append('<p class="sub">%s</p>' % _e("; ".join(when)))
+    rolled = report.get("roll")
+    if rolled:
+        options = rolled.get("options") or {}
+        said = ["roll: %s host(s) of a cluster at once" % options.get("parallel_hosts", 1),
+                "guests stay where they land" if options.get("return_mode") == "stay" else "guests return home"]
+        if options.get("overlap"):
+            said.append("a restore overlaps the next drain")
+        if rolled.get("forecast_s") is not None:
+            low, high = (list(rolled.get("forecast_range_s") or []) + [None, None])[:2]
+            said.append("forecast %s (%s to %s)" % (_clock(rolled["forecast_s"]), _clock(low) if low is not None
+                                                    else "?", _clock(high) if high is not None else "?"))
+        if rolled.get("measured_s") is not None:
+            said.append("took %s" % _clock(rolled["measured_s"]))
+        if rolled.get("empty_at_end"):
+            said.append("empty at the end: %s" % ", ".join(rolled["empty_at_end"]))
+        out.append('<p class="sub">%s</p>' % _e("; ".join(said)))
 
     pauses = _pauses(moves)
     worst, longest = totals.get("worst_pause"), totals.get("longest_move")

@@ -381,17 +381,19 @@ def _decide(state, host, action):
 
 
 def _log(state, host, what, note=None):
-    entry = dict(host=host, what=what)
+    entry = dict(host=host, what=what, at=state.get("_now"))
     if note:
         entry["note"] = note
     state["history"].append(entry)
 
 
-def apply(state, host, action, turn=None, moves=None, reason=None):
+def apply(state, host, action, turn=None, moves=None, reason=None, at=None):
     """The state after ``host`` took a granted turn (``action`` enter or drain, with the ``turn`` decide gave) or
     reported an event (drained, upgraded, restored with its ``moves``; failed with its ``reason``; released: a
-    host the roll marked that leaves it untouched). A new dict; ``state`` is not changed."""
+    host the roll marked that leaves it untouched). ``at`` (the caller's clock, any JSON value) is kept with each
+    entry of the state's history. A new dict; ``state`` is not changed."""
     state = copy.deepcopy(state)
+    state["_now"] = at
     phase = state["phase"].get(host)
     if phase is None:
         raise DecisionError("%s is not a host of this roll" % host)
@@ -436,6 +438,7 @@ def apply(state, host, action, turn=None, moves=None, reason=None):
         _log(state, host, SKIPPED, reason)
     else:
         raise DecisionError("invalid roll event %r" % (action,))
+    del state["_now"]
     return state
 
 

@@ -405,3 +405,32 @@ def test_a_failed_disk_move_fails_the_host_and_a_refused_disk_makes_it_partial()
         target="vdb", code="shareable", reason="vdb of web1 is shareable")]))}))
     assert refused["status"] == "partial" and refused["totals"]["disks_refused"] == 1
     assert any("vdb of web1 stays where it is" in s for s in refused["next_steps"])
+
+
+def test_a_roll_reports_its_forecast_beside_the_time_it_took_and_the_hosts_it_left_empty():
+    from ansible_collections.hostmaint.libvirt.plugins.module_utils import report_html, roll  # pylint: disable=import-outside-toplevel
+    state = roll.new([dict(name=h, cluster="c", capacity_mib=8192) for h in ("hv1", "hv2", "hv3")],
+                     [dict(name="a", host="hv1", memory_mib=512), dict(name="b", host="hv2", memory_mib=512)],
+                     return_mode="stay")
+    for host, moves in (("hv1", {"a": "hv2"}), ("hv2", {"a": "hv1", "b": "hv1"}), ("hv3", {})):
+        state = roll.apply(state, host, "enter", turn=roll.decide(state, host, "enter"), at="t")
+        state = roll.apply(state, host, "drain", at="t")
+        state = roll.apply(state, host, "drained", moves=[dict(guest=g, destination=d, outcome="migrated")
+                                                          for g, d in moves.items()], at="t")
+        state = roll.apply(roll.apply(state, host, "upgraded"), host, "restored")
+    plan = dict(options=state["options"], order=state["order"],
+                forecast=dict(makespan_s=100.0, range_s=[90.0, 120.0], calibration="the lab"))
+    built = report.build(run_of({}, playbook="rolling_upgrade", started="2026-12-07T10:00:00Z",
+                                ended="2026-12-07T10:01:50Z", roll=dict(plan=plan, state=state)))
+    rolled = built["roll"]
+    assert rolled["forecast_s"] == 100.0 and rolled["forecast_range_s"] == [90.0, 120.0]
+    assert rolled["measured_s"] == 110.0 and rolled["empty_at_end"] == ["hv2", "hv3"]
+    assert rolled["turns"][0] == dict(host="hv1", what="entered", at="t", note=None)
+    assert "hv2, hv3 end the roll with no guest (guests stayed on the upgraded hosts): they are ready to take " \
+           "guests again" in built["next_steps"]
+    assert ("- Roll: 1 host(s) of a cluster at once, guests stay where they land; forecast 100.0 s (90.0 to 120.0 s, "
+            "calibrated on the lab), took 110.0 s; empty at the end: hv2, hv3") in report.markdown(built)
+    page = report_html.render(built)
+    assert "roll: 1 host(s) of a cluster at once; guests stay where they land; forecast " in page
+    assert "; empty at the end: hv2, hv3</p>" in page
+    assert report.build(run_of({}))["roll"] is None

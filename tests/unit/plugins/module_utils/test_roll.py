@@ -72,10 +72,11 @@ def test_one_host_at_a_time_each_cycle_ends_before_the_next_host_enters():
     state, turn = take(state, "hv1", "enter")
     assert turn["mark"] == ["hv1"] and turn["avoid"] == ["hv2"]
     assert roll.decide(state, "hv2", "enter") == dict(
-        granted=False, final=False, mark=[], avoid=[], in_maintenance=["hv1"],
+        granted=False, final=False, mark=[], avoid=[], in_maintenance=["hv1"], phase="queued",
         why="hv2 waits: 1 host(s) of cluster c1 in maintenance (hv1), at most 1 at once")
     state, _turn = take(state, "hv1", "drain")
     state = drained(state, "hv1")
+    assert state["history"][-1] == dict(host="hv1", what="upgrading", at=None)
     assert state["phase"]["hv1"] == roll.UPGRADING and all(g["home"] == "hv1" for n, g in state["guests"].items()
                                                           if n.startswith("g1-"))
     assert not roll.decide(state, "hv2", "enter")["granted"]
