@@ -23,6 +23,9 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat()
 
 
+# Seconds a decision keeps the lock before it writes (tests widen the window in which a missing lock would show).
+CRITICAL_PAUSE_S = 0.0
+
 # How often a host that waits for its turn looks again (the lock is held for milliseconds each time).
 POLL_S = 1.0
 
@@ -71,6 +74,8 @@ def take_turn(path, host, action, timeout_s, say=None, poll_s=POLL_S, check_mode
         with locked(path) as box:
             try:
                 turn = roll.decide(box["state"], host, action)
+                if CRITICAL_PAUSE_S:
+                    sleep(CRITICAL_PAUSE_S)
                 if turn["granted"] and not check_mode:
                     box["state"] = roll.apply(box["state"], host, action, turn=turn, at=_now())
                     box["changed"] = True
@@ -95,6 +100,8 @@ def report(path, host, event, moves=None, reason=None, check_mode=False):
     with locked(path) as box:
         try:
             state = roll.apply(box["state"], host, event, moves=moves, reason=reason, at=_now())
+            if CRITICAL_PAUSE_S:
+                time.sleep(CRITICAL_PAUSE_S)
         except DecisionError as exc:
             raise HostmaintError(exc.message)
         if not check_mode:
