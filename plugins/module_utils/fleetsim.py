@@ -382,8 +382,8 @@ class Fleet:
 
 def fleet(hosts=50, guests_per_host=100, memory_mib=8192, host_memory_mib=None, reserve_mib=1024, nic_gbit=10.0,
           reboot_s=600.0, gate_s=60.0, zero_fraction=0.5, dirty_mib_s=(0.0, 200.0), working_set=(0.02, 0.2),
-          disk_bytes=0.0, seed=0, fail_rate=0.0, stop_rate=0.0, lost_hosts=0, clusters=1, home_demanded_rate=0.0,
-          spare_hosts=2):
+          disk_bytes=0.0, seed=0, fail_rate=0.0, stop_rate=0.0, lost_hosts=0, lost_rate=0.0, clusters=1,
+          home_demanded_rate=0.0, spare_hosts=2):
     """A random fleet, deterministic per seed: ``hosts`` hosts (hv01...) in ``clusters`` clusters of consecutive
     hosts, each with ``guests_per_host`` guests of ``memory_mib``; dirty rates uniform in ``dirty_mib_s`` (MiB/s),
     working sets uniform in ``working_set`` (fractions of the memory); ``gate_s`` split evenly before and after.
@@ -391,8 +391,10 @@ def fleet(hosts=50, guests_per_host=100, memory_mib=8192, host_memory_mib=None, 
     Host memory: ``host_memory_mib``, else sized so that ``spare_hosts`` hosts of a cluster may be out at once
     (N+2 by default: the guests of two hosts spread over the others, whole guests, with the reserve on each).
     Faults: each guest's first migration fails with ``fail_rate``, it stops during it with ``stop_rate``; the last
-    ``lost_hosts`` hosts of the roll's order do not come back from their reboot."""
+    ``lost_hosts`` hosts, and each other host with ``lost_rate``, do not come back from their reboot."""
     rng = random.Random(seed)
+    draw = random.Random("%s hosts" % seed)  # the hosts' own draws: the guests' stay those of their seed
+    lost = [draw.random() < lost_rate or index >= hosts - lost_hosts for index in range(hosts)]
     per_cluster = max(1, int(math.ceil(hosts / float(max(1, clusters)))))
     if host_memory_mib is None:
         others = max(1, per_cluster - spare_hosts)
@@ -404,7 +406,7 @@ def fleet(hosts=50, guests_per_host=100, memory_mib=8192, host_memory_mib=None, 
         specs.append(HostSpec(name="hv%0*d" % (max(2, width), index + 1), cluster="c%d" % (index // per_cluster + 1),
                               capacity_mib=int(host_memory_mib), reserve_mib=reserve_mib, nic_out_bps=nic_gbit * GBIT,
                               nic_in_bps=nic_gbit * GBIT, reboot_s=reboot_s, gate_before_s=gate_s / 2.0,
-                              gate_after_s=gate_s / 2.0, returns=index < hosts - lost_hosts))
+                              gate_after_s=gate_s / 2.0, returns=not lost[index]))
     guests = []
     for host in specs:
         for number in range(guests_per_host):

@@ -180,6 +180,15 @@ def test_a_host_that_does_not_come_back_stops_the_roll():
     assert result["makespan_s"] >= result["bound_s"]
 
 
+def test_hosts_lost_at_a_rate_are_drawn_per_seed_and_the_first_one_stops_the_roll():
+    fleet = small(lost_rate=0.4, seed=5)
+    lost = [h.name for h in fleet.hosts if not h.returns]
+    assert lost and lost == [h.name for h in small(lost_rate=0.4, seed=5).hosts if not h.returns]
+    assert [g.dirty_bps for g in fleet.guests] == [g.dirty_bps for g in small(seed=5).guests]
+    result = fleetsim.simulate(fleet, fleetsim.Options())
+    assert result["stopped"] == "the roll stopped after %s failed" % lost[0] and result["violations"] == 0
+
+
 def test_a_host_marked_with_the_one_that_fails_leaves_the_roll_untouched():
     fleet = small()
     fleet.hosts[0].returns = False  # hv01, which marks hv02 with it
