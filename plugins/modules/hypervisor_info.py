@@ -24,8 +24,8 @@ options:
     description:
       - The memory in MiB this host may give its guests in all, as the engine modules take it (their O(capacity_mib),
         the inventory variable C(hostmaint_libvirt_capacity_mib)); V(0) means none is declared.
-      - This module has no action plugin, so the inventory variable is not read by itself; a role passes it with
-        C(capacity_mib: "{{ vars | hostmaint.libvirt.engine_option('capacity_mib') }}").
+      - This module has no action plugin, so the inventory variable is not read by itself; a role passes it with the
+        P(hostmaint.libvirt.engine_option#filter) filter, C(vars | hostmaint.libvirt.engine_option('capacity_mib')).
       - A whole number from V(0) to V(16777216) (16 TiB); anything else fails with one sentence naming the host.
     type: raw
     default: 0

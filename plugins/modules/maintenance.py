@@ -103,8 +103,8 @@ def refusal(host, current, why, state):
         return ("cannot %s: a run is taking its hold this moment (hostmaint:hold has no details yet); wait for it to "
                 "end or stop it (playbooks/stop.yml -l %s)" % (doing, host))
     return ("cannot %s: run %s (%s) holds it since %s and owns its mark (%s); wait for it to end or stop it "
-            "(playbooks/stop.yml -l %s)" % (doing, current.get("run_id"), current.get("action"), current.get("since"),
-                                             why, host))
+            "(playbooks/stop.yml -l %s)" % (
+                doing, current.get("run_id"), current.get("action"), current.get("since"), why, host))
 
 
 class Maintenance(LibvirtModule):

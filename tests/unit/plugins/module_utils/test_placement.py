@@ -850,8 +850,8 @@ def test_property_generations_never_cost_a_guest_and_explain_every_older_host(gu
 @given(guests=guests_strategy(), hosts=hosts_strategy(), limits=LIMITS, source_generation=GENERATIONS,
        generations=st.lists(GENERATIONS, min_size=4, max_size=4),
        avoid=st.lists(st.sampled_from(["hv2", "hv3", "hv4", "hv5", "hv9"]), max_size=3))
-def test_property_avoidance_never_costs_a_guest_and_explains_every_avoided_host(guests, hosts, limits,
-                                                                              source_generation, generations, avoid):
+def test_property_avoidance_never_costs_a_guest_and_explains_every_avoided_host(
+        guests, hosts, limits, source_generation, generations, avoid):
     source = dataclasses.replace(HV1, generation=source_generation)
     tiered = [dataclasses.replace(h, generation=g) for h, g in zip(hosts, generations)]
     plan = placement.plan(guests, source, tiered, limits, avoid=avoid)
