@@ -10,7 +10,8 @@ What it drives (the collection's code, not a copy of it)
 - the roll (``module_utils.roll``): each host's cycle is a process that asks ``roll.decide`` for its turns
   (``enter``, ``drain``) and reports its events with ``roll.apply`` (drained, upgraded, restored with their moves;
   failed; released), as the maintain role does through the roll_turn action; a turn is asked and applied in one
-  step, as the action does under its lock;
+  step, as the action does under its lock, and a waiting host asks again half a poll interval after each change
+  (``turn_poll_s``, the action's POLL_S, on average); ``roll.refusal`` refuses a roll before anything moves;
 - evacuations: ``placement.plan`` on the destinations' facts (free memory = capacity less the guests committed
   there, incoming ones included; ``maintenance`` true for the hosts the roll marked, so they are never
   destinations; generation "2" for upgraded hosts and "1" for the others, so placement's generation tiers send
@@ -37,8 +38,8 @@ of settle periods, the steps of each host's cycle.
   recomputed at every flow start and end, for the flows that share a NIC (or the machine) with it.
 - A migration: a fixed start cost (``start_s``, holding its slots), pre-copy rounds, the switchover, then libvirt's
   finish (``finish_s``; the slots are free from the switchover on, as the executor frees them on the guest's
-  ``resumed`` event). Both fixed costs grow by ``fixed_cost_growth`` for each other migration in flight on the
-  same machine. Round 1 sends the non-zero memory (zero pages cost no link time) and the local disks a storage
+  ``resumed`` event). Both fixed costs, and the switchover's, grow by ``fixed_cost_growth`` for each other
+  migration in flight on the same machine. Round 1 sends the non-zero memory (zero pages cost no link time) and the local disks a storage
   copy must send; each next round sends what the guest dirtied during the one before (dirty rate x round time,
   capped by its working set). At each round's end the guest switches over when that round's bytes at the flow's
   current rate fit the downtime limit; the blackout is that time plus ``switchover_s``. Otherwise the ladder
@@ -53,6 +54,10 @@ of settle periods, the steps of each host's cycle.
   second run of the playbook would resume it, else the cycle fails); a guest that stops in the middle of its
   first migration (it stays shut off on its source and its definition moves in the next pass); a host that does
   not come back from its reboot (its cycle fails: ``roll.apply(failed)`` and the roll stops, as the real one does).
+  A migration that starts for a guest another run is moving, or that is no longer on its source, fails at once
+  (libvirt refuses a second job), counted in ``conflicts``: a drain and its guests' home's restore can meet so.
+- Ansible: ``step_overhead_s`` per step of a cycle (the turns, preflight, the gates, evacuate, each event, patch,
+  restore), ``engine_overhead_s`` per engine module run, beside the gates and the reboot.
 
 Reference planners (``serial``: Nova, one live migration at a time; ``ovirt22``: 2 out and 2 in per host;
 ``vmware8``: 8 per host) run on the same fleet, network and migration model, one host at a time with every
@@ -61,7 +66,8 @@ returns, no canary and no adaptive window.
 
 The lower bound of a case (``lower_bound``) is the largest of: the hosts' reboots and gates over the hosts that
 may be in reboot at once, the bytes the case must send over the fleet's aggregate bandwidth, and the slowest
-single host's own sequence (gate, drain at its NIC rate, reboot, gate, and in home mode its restore).
+single host's own sequence (gate, drain at its NIC rate, reboot, gate, and in home mode its restore). The roll's
+own bound (``slot_bound``) also puts each host's drain at its NIC rate in the maintenance slot it holds.
 """
 
 from __future__ import annotations
