@@ -147,9 +147,29 @@ def test_with_overlap_the_next_host_drains_while_the_last_one_restores_unless_a_
     state = roll.apply(state, "hv1", "upgraded")
     state, _turn = take(state, "hv2", "enter")  # hv1 restoring does not count against k
     assert roll.decide(state, "hv2", "drain")["why"] == \
-        "hv2 waits: hv1, whose guest g1-1 runs here, is bringing its guests home"
+        "hv2 waits: hv1, whose guest g1-1 runs here, brings its guests home first"
     state = roll.apply(state, "hv1", "restored", moves=[dict(guest="g1-1", destination="hv1", outcome="migrated")])
     assert roll.decide(state, "hv2", "drain")["granted"]
+
+
+def test_a_host_is_not_emptied_while_a_guest_on_it_waits_for_its_home_s_restore():
+    # k=2: hv1 was emptied partly onto hv3 before hv3 was in the batch; hv3 drains only after hv1 took its guest back
+    state = fleet(parallel_hosts=2, capacity=16384)
+    state, _turn = take(state, "hv1", "enter")
+    state, _turn = take(state, "hv1", "drain")
+    state = drained(state, "hv1", {"g1-0": "hv3", "g1-1": "hv4"})
+    state, _turn = take(state, "hv2", "enter")
+    state, _turn = take(state, "hv2", "drain")
+    state = drained(state, "hv2", {"g2-0": "hv4", "g2-1": "hv4"})
+    state = roll.apply(state, "hv2", "upgraded")
+    state = home_again(state, "hv2")
+    state, _turn = take(state, "hv3", "enter")
+    assert roll.decide(state, "hv3", "drain")["why"] == \
+        "hv3 waits: hv1, whose guest g1-0 runs here, brings its guests home first"
+    before = state
+    state = home_again(roll.apply(state, "hv1", "upgraded"), "hv1")
+    assert roll.decide(state, "hv3", "drain")["granted"]
+    assert before["guests"]["g1-0"]["host"] == "hv3"  # apply never changes the state it was given
 
 
 def test_with_stay_a_guest_s_home_moves_with_it_unless_it_demands_home():
