@@ -127,8 +127,10 @@ class Calibration:
     settle_s: the executor's settle period after each switchover (a move is done at the switchover plus the
       longer of it and finish_s).
     reboot_s, gate_before_s, gate_after_s: a host's patch and reboot, and its gates (for ``from_cluster``).
-    step_overhead_s: Ansible's own seconds per step of a cycle (preflight, gates, evacuate, patch, restore, and
-      each turn); engine_overhead_s: an engine module's seconds outside its executor (survey, plan, guard);
+    step_overhead_s: Ansible's own seconds per task of a cycle (each turn, each event, the report of an engine
+      step); engine_overhead_s: an engine module's seconds outside its executor (survey, plan, guard);
+      playbook_overhead_s: a playbook's own seconds around one engine run (start-up, the report: evacuate.yml);
+      preflight_s: the preflight step (one migration_preflight run);
       turn_poll_s: how often a host waiting for its turn asks again (plugin_utils.roll_state.POLL_S): a turn
       the roll can grant is taken half of it later, on average.
     zero_fraction, dirty_bps, working_set_fraction: the guests' zero pages, dirty rate (mean of a uniform draw
@@ -148,8 +150,10 @@ class Calibration:
     reboot_s: float = 600.0
     gate_before_s: float = 30.0
     gate_after_s: float = 30.0
-    step_overhead_s: float = 2.1
+    step_overhead_s: float = 0.5
     engine_overhead_s: float = 1.2
+    playbook_overhead_s: float = 2.1
+    preflight_s: float = 2.0
     turn_poll_s: float = 1.0
     zero_fraction: float = 0.5
     dirty_bps: float = 0.0
@@ -187,16 +191,20 @@ class Calibration:
           the machine (its two cores are shared by every QEMU and libvirtd).
         - switchover_s 0.04 (growing as the fixed costs): the engine's pauses of idle guests at the 50 ms first
           step (M11 p50 42 ms; C p50 52 ms at 3.6 migrations in flight).
-        - engine_overhead_s 1.2, step_overhead_s 2.1: C's phases (the module outside its executor 1.2 s; Ansible
-          2.1 s: start-up, facts, the report); E, the module on an emptied host, took 1.28 s.
+        - engine_overhead_s 1.2, playbook_overhead_s 2.1: C's phases (the module outside its executor 1.2 s;
+          Ansible 2.1 s: start-up, facts, the report); E, the module on an emptied host, took 1.28 s.
+        - step_overhead_s 0.4, preflight_s 0.8, gate_before_s 2.8, gate_after_s 2.4, reboot_s 13: the lab's
+          rolling upgrade of 3 hosts of 2026-12-07 (its report: the turns and events took 0.3-0.7 s each, the
+          preflight steps 0.6-1.2 s, the gates 2.5-3.4 s and 2.2-2.5 s, patch and reboot 12.5-13.6 s with the lab's
+          stand-ins).
         - zero_fraction 0.63: 757 MiB sent for 8 x 256 MiB.
-        - reboot_s 10, gates 3 s each: not measured (the lab's stand-in reboot kills every QEMU and restarts
-          libvirtd; its gates are a few commands); ``from_reports`` of a lab roll replaces them."""
+        - spread 0.1: every bench row above is predicted within 10 % (a forecast's range widens by it).
+        ``from_reports`` of the fleet's own reports replaces what they hold."""
         values = dict(nic_bps=1106 * MIB, stream_bps=160 * MIB, machine_bps=160 * MIB, shared_machine=True,
                       start_s=1.0, finish_s=1.2, fixed_cost_growth=0.2, switchover_s=0.04,
-                      settle_s=executing.SETTLE_S, reboot_s=10.0, gate_before_s=3.0, gate_after_s=3.0,
-                      step_overhead_s=2.1, engine_overhead_s=1.2, zero_fraction=0.63, dirty_bps=0.0,
-                      working_set_fraction=0.1, spread=0.0, source="the lab's figures (make bench, 2026-12-02)")
+                      settle_s=executing.SETTLE_S, reboot_s=13.0, gate_before_s=2.8, gate_after_s=2.4,
+                      step_overhead_s=0.4, engine_overhead_s=1.2, playbook_overhead_s=2.1, preflight_s=0.8, zero_fraction=0.63, dirty_bps=0.0,
+                      working_set_fraction=0.1, spread=0.1, source="the lab's figures (make bench, 2026-12-02)")
         values.update(changes)
         return cls(**values)
 
@@ -237,7 +245,7 @@ class Calibration:
         if steps.get("patch") or steps.get("reboot"):
             values["reboot_s"] = _median(steps.get("patch") or [0.0]) + _median(steps.get("reboot") or [0.0])
             found.append("reboot")
-        for name, key in (("gate_before", "gate_before_s"), ("gate_after", "gate_after_s")):
+        for name, key in (("preflight", "preflight_s"), ("gate_before", "gate_before_s"), ("gate_after", "gate_after_s")):
             if steps.get(name):
                 values[key] = _median(steps[name])
                 found.append(name)
@@ -1153,24 +1161,31 @@ class Sim(object):
             self._leave(host, turn)
             return
         self.phase(host, "wait_enter", began)
-        start = self.now
-        yield ("sleep", cal.step_overhead_s * 2 + cal.engine_overhead_s)  # the turn, then preflight
-        self.phase(host, "preflight", start)
-        start = self.now
-        yield ("sleep", spec.gate_before_s + cal.step_overhead_s)
-        self.phase(host, "gate_before", start)
+        yield ("sleep", cal.step_overhead_s * len(turn["mark"] or [host]))  # the turn's task, then each mark
         start = self.now
         turn = yield ("turn", "drain")
         self.phase(host, "wait_drain", start)
         if not turn["granted"]:
             self._leave(host, turn)
             return
+        # the checks run once the host's turn to be emptied came: they judge the cluster it will be emptied into
+        start = self.now
+        yield ("sleep", cal.step_overhead_s + cal.preflight_s)  # the turn's task, then preflight
+        self.phase(host, "preflight", start)
+        start = self.now
+        yield ("sleep", spec.gate_before_s)
+        self.phase(host, "gate_before", start)
+        turn = yield ("turn", "drain")  # once more, just before the evacuation: has the roll stopped meanwhile?
+        if not turn["granted"]:
+            self._leave(host, turn)
+            return
+        yield ("sleep", cal.step_overhead_s)
         start = self.now
         outcomes = []
         for attempt in range(1 + max(0, int(self.options.retries))):
             if not self._on(host):
                 break
-            yield ("sleep", cal.step_overhead_s * 2 + cal.engine_overhead_s)  # the turn's task and the module
+            yield ("sleep", cal.step_overhead_s + cal.engine_overhead_s)  # the module's task and its own work
             job, blocked = self.evacuation(host, turn["avoid"], attempt)
             if blocked:
                 break
@@ -1225,7 +1240,7 @@ class Sim(object):
 
     def _leave(self, host, turn):
         """A host the roll lets go without its cycle: a marked one leaves maintenance untouched."""
-        if self.state["phase"][host] == roll.ENTERED:
+        if self.state["phase"][host] in (roll.ENTERED, roll.DRAINING):
             self.marked.discard(host)
             self.event(host, "released", reason=turn["why"])
 
@@ -1556,7 +1571,7 @@ def predict_evacuation(guests=8, memory_mib=256, calibration=None, destinations=
     sim = Sim(Fleet(hosts=hosts, guests=specs), options, calibration, trace=True)
     overhead = 0.0
     if planner == "collection":
-        overhead = calibration.engine_overhead_s + (calibration.step_overhead_s if playbook else 0.0)
+        overhead = calibration.engine_overhead_s + (calibration.playbook_overhead_s if playbook else 0.0)
         job = _EngineJob(sim, placement.plan([sim.guest_object(g.name) for g in specs], sim.facts(names[0]),
                                              [sim.facts(n) for n in names[1:]], sim.limits).moves, "evacuate", names[0])
     else:

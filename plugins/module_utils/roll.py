@@ -33,6 +33,10 @@ The turns (``decide``)
   of a guest, and a run would fail).
 - ``restore`` needs no turn: a host's guests come home as soon as it passed its gate.
 
+A host's checks (preflight, gate) run after its drain turn, so that they judge the cluster it will be emptied
+into; it asks for the drain turn once more just before its evacuation, and leaves the roll untouched if the roll
+stopped meanwhile.
+
 Room is memory: each host's ``capacity_mib`` (what it can give guests in all: its free memory and what its own
 guests use when the roll was planned, or the capacity its inventory declares) less the guests on it. ``fits``
 packs biggest first, each on the host with the most room left, and keeps anti-affinity groups apart, as placement
@@ -300,6 +304,13 @@ def in_maintenance(state, host):
     return _maintained(state, state["clusters"][host])
 
 
+def down(state, host):
+    """The other hosts of ``host``'s cluster that may not answer now: emptied and upgrading (patch, reboot, gate).
+    They hold no guest (their evacuation moved every one), so an evacuation or a restore leaves them out of its
+    hosts rather than wait for one that reboots."""
+    return [h for h in cluster_hosts(state, state["clusters"][host]) if h != host and state["phase"][h] == UPGRADING]
+
+
 def _maintained(state, cluster):
     return [h for h in cluster_hosts(state, cluster) if state["phase"][h] in IN_MAINTENANCE]
 
@@ -314,10 +325,11 @@ def decide(state, host, action):
     """The answer to ``host`` asking for its turn to ``action`` (enter or drain), from ``state`` alone:
     {granted, why (a sentence), final (true: it will never be granted; the host leaves the roll), mark (the hosts
     the caller marks in maintenance now, itself first), avoid (hosts its evacuation should use last: the next ones
-    to be emptied), in_maintenance (the hosts of its cluster in maintenance, for its gates), phase (the host's phase
-    when it asked)}."""
+    to be emptied), in_maintenance (the hosts of its cluster in maintenance, for its gates), down (``down``),
+    phase (the host's phase when it asked)}."""
     turn = _decide(state, host, action)
     turn["phase"] = state["phase"][host]
+    turn["down"] = down(state, host)
     return turn
 
 
@@ -330,7 +342,7 @@ def _decide(state, host, action):
     phase = state["phase"][host]
     k = state["options"]["parallel_hosts"]
     maintained = _maintained(state, cluster)
-    if state["stopped"] and phase in (QUEUED, ENTERED):
+    if state["stopped"] and (phase in (QUEUED, ENTERED) or (phase == DRAINING and action == "drain")):
         return _turn(False, "%s leaves the roll untouched: %s" % (host, state["stopped"]), final=True,
                      in_maintenance=maintained)
     if action == "enter":
@@ -360,8 +372,9 @@ def _decide(state, host, action):
         return _turn(True, "%s enters maintenance%s" % (host, (" with %s" % _names(mark[1:])) if mark[1:] else ""),
                      mark=mark, avoid=_next_queued(state, cluster, mark)[:1], in_maintenance=maintained + mark)
     # drain
-    if phase in (DRAINING, UPGRADING, RESTORING):  # a resumed cycle: nothing to wait for
-        return _turn(True, "%s is %s already" % (host, phase), in_maintenance=maintained)
+    if phase in (DRAINING, UPGRADING, RESTORING):  # asked again before its evacuation, or a resumed cycle
+        return _turn(True, "%s is %s already" % (host, phase), avoid=_next_queued(state, cluster)[:1],
+                     in_maintenance=maintained)
     if phase != ENTERED:
         return _turn(False, "%s cannot be emptied: it is %s" % (host, phase), final=True, in_maintenance=maintained)
     draining = [h for h in cluster_hosts(state, cluster) if state["phase"][h] == DRAINING]

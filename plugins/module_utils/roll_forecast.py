@@ -7,7 +7,10 @@ the lab's figures otherwise. Standard library only."""
 
 from __future__ import annotations
 
-from ansible_collections.hostmaint.libvirt.plugins.module_utils import roll
+import json
+import os
+
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import fleetsim, roll
 
 GIB = 1024.0
 
@@ -22,9 +25,50 @@ def duration(seconds):
     return "%dh%02dm" % (seconds // 3600, (seconds % 3600) // 60)
 
 
-def forecast(state, report_dir=None, batch_size=0):
-    """The forecast of the roll ``state`` describes, or None when the simulator cannot give one."""
-    return None
+# The newest run reports read to calibrate a forecast (older ones describe a fleet that may have changed).
+REPORTS_READ = 20
+SEEDS = 5
+
+
+def past_reports(report_dir, limit=REPORTS_READ):
+    """The newest run reports (the run_report module's JSON) in ``report_dir`` that hold a move or a step, newest
+    first; unreadable files and other JSON (a roll's state file) are left out."""
+    if not report_dir or not os.path.isdir(report_dir):
+        return []
+    names = [n for n in os.listdir(report_dir) if n.endswith(".json") and not n.endswith(".roll.json")]
+    found = []
+    for name in sorted(names, key=lambda n: os.path.getmtime(os.path.join(report_dir, n)), reverse=True):
+        try:
+            with open(os.path.join(report_dir, name)) as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        hosts = data.get("hosts") if isinstance(data, dict) else None
+        if isinstance(hosts, dict) and any(isinstance(h, dict) and (h.get("moves") or h.get("steps"))
+                                           for h in hosts.values()):
+            found.append(data)
+        if len(found) >= limit:
+            break
+    return found
+
+
+def forecast(state, report_dir=None, batch_size=0, seeds=SEEDS):
+    """The forecast of the roll ``state`` describes (module_utils.fleetsim on the roll's own decisions): {makespan_s,
+    range_s, moves, bytes, blackout_p99_ms, calibration, steps}, calibrated on the newest run reports in
+    ``report_dir`` and on the lab's measured figures for what they lack."""
+    reports = past_reports(report_dir)
+    calibration = fleetsim.Calibration.lab()
+    if reports:
+        calibration = fleetsim.Calibration.from_reports(reports, base=calibration)
+    options = fleetsim.Options(parallel_hosts=state["options"]["parallel_hosts"],
+                               return_mode=state["options"]["return_mode"], overlap=state["options"]["overlap"],
+                               parallel_clusters=state["options"]["parallel_clusters"],
+                               batch_size=int(batch_size) if batch_size and int(batch_size) < len(state["order"])
+                               else None)
+    found = fleetsim.forecast(lambda seed: fleetsim.from_state(state, calibration, seed=seed), calibration, options,
+                              seeds=seeds)
+    return dict((key, found.get(key)) for key in ("makespan_s", "range_s", "moves", "bytes", "blackout_p99_ms",
+                                                  "calibration", "steps", "runs"))
 
 
 def lines(state, forecast_=None):

@@ -117,6 +117,13 @@ in_maintenance:
   type: list
   elements: str
   sample: [hv1, hv3]
+down:
+  description: The other hosts of the cluster that may not answer now (emptied and upgrading - patch, reboot, gate);
+    they hold no guest, so the host's next evacuation or restore leaves them out.
+  returned: always
+  type: list
+  elements: str
+  sample: [hv1]
 waited_s:
   description: Seconds the host waited for its turn.
   returned: for enter and drain

@@ -91,7 +91,7 @@ def _capacity(hostvars, host):
 
 def given_destination(entry, hostvars):
     """A destination the task gives, completed from the inventory when it names an inventory host: its ansible_host
-    when it has no address, that host's declared capacity when it gives none."""
+    when it has no address, that host's declared capacity and its generation when it gives none."""
     if entry["name"] not in hostvars:
         return entry
     entry = dict(entry)
@@ -99,6 +99,8 @@ def given_destination(entry, hostvars):
         entry["address"] = uris.inventory_address(hostvars, entry["name"])
     if entry.get("capacity_mib") is None and _capacity(hostvars, entry["name"]) is not None:
         entry["capacity_mib"] = _capacity(hostvars, entry["name"])
+    if not entry.get("generation") and _generation(hostvars, entry["name"]):
+        entry["generation"] = _generation(hostvars, entry["name"])
     return entry
 
 

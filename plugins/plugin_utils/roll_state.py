@@ -96,7 +96,7 @@ def take_turn(path, host, action, timeout_s, say=None, poll_s=POLL_S, check_mode
 
 def report(path, host, event, moves=None, reason=None, check_mode=False):
     """Record ``event`` of ``host`` (drained, upgraded, restored, failed, released): {phase (the host's, after it),
-    in_maintenance (the hosts of its cluster in maintenance now)}."""
+    in_maintenance (the hosts of its cluster in maintenance now), down (those of them that may not answer)}."""
     with locked(path) as box:
         try:
             state = roll.apply(box["state"], host, event, moves=moves, reason=reason, at=_now())
@@ -106,4 +106,5 @@ def report(path, host, event, moves=None, reason=None, check_mode=False):
             raise HostmaintError(exc.message)
         if not check_mode:
             box["state"], box["changed"] = state, True
-        return dict(phase=state["phase"][host], in_maintenance=roll.in_maintenance(state, host))
+        return dict(phase=state["phase"][host], in_maintenance=roll.in_maintenance(state, host),
+                    down=roll.down(state, host))

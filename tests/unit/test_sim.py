@@ -192,7 +192,7 @@ def test_hosts_lost_at_a_rate_are_drawn_per_seed_and_the_first_one_stops_the_rol
 def test_a_host_marked_with_the_one_that_fails_leaves_the_roll_untouched():
     fleet = small()
     fleet.hosts[0].returns = False  # hv01, which marks hv02 with it
-    fleet.hosts[1].gate_before_s = 1000.0  # hv02 is still at its gate when hv01 fails: it never drains
+    fleet.hosts[1].gate_before_s = 1000.0  # hv02 is still at its gate when hv01 fails: asked again, it leaves
     sim = fleetsim.Sim(fleet, fleetsim.Options(parallel_hosts=2))
     result = sim.run()
     assert sim.state["phase"]["hv01"] == "failed" and sim.state["phase"]["hv02"] == "skipped"

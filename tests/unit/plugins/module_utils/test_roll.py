@@ -72,7 +72,7 @@ def test_one_host_at_a_time_each_cycle_ends_before_the_next_host_enters():
     state, turn = take(state, "hv1", "enter")
     assert turn["mark"] == ["hv1"] and turn["avoid"] == ["hv2"]
     assert roll.decide(state, "hv2", "enter") == dict(
-        granted=False, final=False, mark=[], avoid=[], in_maintenance=["hv1"], phase="queued",
+        granted=False, final=False, mark=[], avoid=[], in_maintenance=["hv1"], phase="queued", down=[],
         why="hv2 waits: 1 host(s) of cluster c1 in maintenance (hv1), at most 1 at once")
     state, _turn = take(state, "hv1", "drain")
     state = drained(state, "hv1")
@@ -218,6 +218,20 @@ def test_a_failed_host_stops_the_roll_hosts_marked_leave_untouched_and_hosts_pas
         assert turn["final"] and turn["why"] == "%s leaves the roll untouched: the roll stopped after hv1 failed" % host
     state = roll.apply(state, "hv2", "released", reason="the roll stopped")
     assert roll.summary(state)["phases"] == {"failed": ["hv1"], "skipped": ["hv2"], "queued": ["hv3", "hv4"]}
+
+
+def test_a_host_asks_again_just_before_its_evacuation_and_leaves_untouched_if_the_roll_stopped_meanwhile():
+    state = fleet(parallel_hosts=2, capacity=16384)
+    state, _turn = take(state, "hv1", "enter")
+    state, _turn = take(state, "hv1", "drain")
+    state = drained(state, "hv1", {"g1-0": "hv3", "g1-1": "hv4"})
+    state, _turn = take(state, "hv2", "drain")  # its gates run now
+    assert roll.decide(state, "hv2", "drain")["granted"]  # asked again: nothing changed
+    state = roll.apply(state, "hv1", "failed", reason="hv1 did not come back")
+    turn = roll.decide(state, "hv2", "drain")
+    assert turn["final"] and turn["phase"] == roll.DRAINING
+    state = roll.apply(state, "hv2", "released", reason=turn["why"])
+    assert state["phase"]["hv2"] == roll.SKIPPED
 
 
 def test_a_resumed_host_holds_its_slot_and_needs_no_turn_to_drain():

@@ -78,7 +78,8 @@ def test_a_turn_is_waited_for_its_reasons_said_once_and_events_recorded_with_the
     assert roll_state.take_turn(path, "hv1", "drain", 60)["granted"]
     assert roll_state.report(path, "hv1", "drained", moves=[dict(guest="hv1-g0", destination="hv2",
                                                                    outcome="migrated")]) == dict(
-        phase="upgrading", in_maintenance=["hv1"])
+        phase="upgrading", in_maintenance=["hv1"], down=[])
+    assert roll_state.take_turn(path, "hv2", "enter", 0, check_mode=True)["down"] == ["hv1"]  # it may reboot now
     assert roll_state.report(path, "hv1", "upgraded")["phase"] == "restoring"
     assert roll_state.report(path, "hv1", "restored", moves=[dict(guest="hv1-g0", destination="hv1",
                                                                     outcome="migrated")])["phase"] == "done"
