@@ -1422,7 +1422,7 @@ class Sim(object):
             restore_s=dict(total=round(sum(restores), 1), median=round(_median(restores), 1)),
             overlap_s=round(overlapping(self.phases, "restore", "drain"), 1), calibration=self.cal.source)
         if self.trace:
-            result["trace"] = dict(hosts=self.phases, moves=self.moves)
+            result["trace"] = dict(hosts=self.phases, moves=self.moves, batches=batches_of(self.state))
         return result
 
 
@@ -1503,6 +1503,7 @@ def forecast(fleet_, calibration=None, options=None, seeds=5):
             scaled_fleet, scaled = _scaled(build(seed), calibration, faster)
             spans.append(simulate(scaled_fleet, options, scaled)["makespan_s"])
     return dict(makespan_s=median["makespan_s"], range_s=[min(spans), max(spans)], trace=median["trace"],
+                batches=median["trace"].get("batches") or [],
                 bytes=median["bytes_sent"], moves=median["moves"], blackout_p99_ms=median["blackout_p99_ms"],
                 stopped=median["stopped"], refused=median["refused"], calibration=calibration.source,
                 steps=trace_lines(median["trace"]), runs=[r["makespan_s"] for r, _s in runs])
@@ -1513,6 +1514,21 @@ def _clock(seconds):
     if seconds < 3600:
         return "%d:%02d" % (seconds // 60, seconds % 60)
     return "%d:%02d:%02d" % (seconds // 3600, (seconds % 3600) // 60, seconds % 60)
+
+
+def batches_of(state):
+    """The hosts marked in maintenance together, in the order they entered: [[hv1, hv2], [hv3]] (a roll's history:
+    the host that entered first, then those it marked with it)."""
+    batches = []
+    for entry in state.get("history") or []:
+        if entry.get("what") != "entered":
+            continue
+        note = entry.get("note") or ""
+        if note.startswith("marked by ") and batches and note[len("marked by "):] in batches[-1]:
+            batches[-1].append(entry["host"])
+        else:
+            batches.append([entry["host"]])
+    return batches
 
 
 def trace_lines(trace):

@@ -35,7 +35,7 @@ def past_reports(report_dir, limit=REPORTS_READ):
     first; unreadable files and other JSON (a roll's state file) are left out."""
     if not report_dir or not os.path.isdir(report_dir):
         return []
-    names = [n for n in os.listdir(report_dir) if n.endswith(".json") and not n.endswith(".roll.json")]
+    names = [n for n in os.listdir(report_dir) if n.endswith(".json") and os.path.isfile(os.path.join(report_dir, n))]
     found = []
     for name in sorted(names, key=lambda n: os.path.getmtime(os.path.join(report_dir, n)), reverse=True):
         try:
@@ -68,7 +68,7 @@ def forecast(state, report_dir=None, batch_size=0, seeds=SEEDS):
     found = fleetsim.forecast(lambda seed: fleetsim.from_state(state, calibration, seed=seed), calibration, options,
                               seeds=seeds)
     return dict((key, found.get(key)) for key in ("makespan_s", "range_s", "moves", "bytes", "blackout_p99_ms",
-                                                  "calibration", "steps", "runs"))
+                                                  "calibration", "steps", "runs", "batches"))
 
 
 def lines(state, forecast_=None):
@@ -104,5 +104,8 @@ def lines(state, forecast_=None):
         out.append("forecast: %s (%s to %s), %d move(s), %.1f GiB to send; calibrated on %s" % (
             duration(forecast_["makespan_s"]), duration(forecast_["range_s"][0]), duration(forecast_["range_s"][1]),
             forecast_.get("moves", 0), forecast_.get("bytes", 0) / float(1 << 30), forecast_.get("calibration", "?")))
+        if any(len(batch) > 1 for batch in forecast_.get("batches") or []):
+            out.append("  batches (in maintenance together): %s" % "; ".join(
+                ", ".join(batch) for batch in forecast_["batches"]))
         out.extend("  " + line for line in forecast_.get("steps") or [])
     return out

@@ -90,7 +90,7 @@ EXAMPLES = r"""
     hosts: "{{ ansible_play_hosts | map('extract', hostvars, 'rolling_upgrade_entry') | list }}"
     parallel_hosts: 2
     return_mode: stay
-    state_file: /srv/reports/20261207T220000Z-1a2b3c.roll.json
+    state_file: /srv/reports/rolls/20261207T220000Z-1a2b3c.json
   run_once: true
   register: roll
 """
@@ -100,7 +100,7 @@ state_file:
   description: The state file written, or null (check mode).
   returned: always
   type: str
-  sample: /srv/reports/20261207T220000Z-1a2b3c.roll.json
+  sample: /srv/reports/rolls/20261207T220000Z-1a2b3c.json
 order:
   description: The hosts of the roll in inventory order.
   returned: always

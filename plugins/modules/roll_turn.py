@@ -72,13 +72,13 @@ options:
 EXAMPLES = r"""
 - name: Wait for this host's turn to enter maintenance
   hostmaint.libvirt.roll_turn:
-    state_file: /srv/reports/20261207T220000Z-1a2b3c.roll.json
+    state_file: /srv/reports/rolls/20261207T220000Z-1a2b3c.json
     action: enter
   register: turn
 
 - name: Tell the roll that the host is empty
   hostmaint.libvirt.roll_turn:
-    state_file: /srv/reports/20261207T220000Z-1a2b3c.roll.json
+    state_file: /srv/reports/rolls/20261207T220000Z-1a2b3c.json
     action: drained
     moves: "{{ evacuate_result.outcomes }}"
 """

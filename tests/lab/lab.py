@@ -1028,7 +1028,7 @@ def cmd_guest_rm(args):
 def cmd_status(args):
     state = load_state()
     if not state:
-        result = {"hosts": [], "guests": []}
+        result = {"hosts": [], "guests": [], "clusters": 0}
     else:
         hosts = []
         for name in state["hosts"]:
@@ -1037,7 +1037,7 @@ def cmd_status(args):
             hosts.append({"name": name, "address": host_address(state, name),
                           "migration_address": migration_address(state, name) if "migration_subnet" in state else None,
                           "libvirtd": "running" if alive else "stopped", "maintenance": bool(marked)})
-        result = {"hosts": hosts, "guests": all_guests(state)}
+        result = {"hosts": hosts, "guests": all_guests(state), "clusters": int(state.get("clusters") or 1)}
     if args.json:
         print(json.dumps(result, indent=2))
     else:

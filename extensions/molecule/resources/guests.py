@@ -1,9 +1,11 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The Molecule scenarios' guests and their judge: what a user would see, read from the lab itself.
 
-    guests.py add NAME@HOST[:dirty=MIB][:disk=local|shared[:writer=RATE]] ...
+    guests.py add NAME@HOST[:dirty=MIB][:disk=local|shared[:writer=RATE]][:home] ...
                                                start lab guests, record who each is, probe them from now on
-    guests.py check --expect origin|away|HOST [--marked HOST ...] [--unmarked HOST ...] [--disks-on POOL_DIR]
+                                               (home: its settings say return="home")
+    guests.py check --expect origin|away|HOST|NAME=WHERE,... [--marked HOST ...] [--unmarked HOST ...]
+                    [--disks-on POOL_DIR]
     guests.py stop                             stop the probes, forget the guests (destroy calls it; nothing to stop is fine)
 
 Everything lives in $MOLECULE_EPHEMERAL_DIRECTORY: guests.json (name, origin host, address, HTTP answer
@@ -12,7 +14,8 @@ probes.json (the HTTP prober's figures, 10 Hz), ping-NAME.txt (iputils ping at 5
 with no TCP retransmission in it) and probes.pids.
 
 check fails, with one line per problem, unless every recorded guest: is defined on exactly one host and runs
-there, persistently; runs where --expect says (origin: the host it started on; away: any other; HOST: that one);
+there, persistently; runs where --expect says (origin: the host it started on; away: any other; HOST: that one;
+or per guest, NAME=WHERE separated by commas, each WHERE one of those);
 answers as the same instance (same boot id, so it never restarted); found no more lost writes in its own memory
 than when it started (guests given dirty=); answered HTTP as that one instance only, all the time it was probed;
 and never went more than ICMP_GAP_MAX_S without answering a ping. A guest given writer= (the disk writer,
@@ -88,16 +91,20 @@ def first_acked(address, within=10.0):
 def cmd_add(specs):
     recorded = read_json(ephemeral("guests.json"), [])
     for spec in specs:
-        match = re.match(r"^([^@]+)@(hv[0-9]+)((?::(?:dirty=[0-9]+|disk=(?:local|shared)|writer=[0-9]+))*)$", spec)
-        options = dict(o.split("=") for o in match.group(3).split(":")[1:]) if match else {}
+        match = re.match(r"^([^@]+)@(hv[0-9]+)((?::(?:dirty=[0-9]+|disk=(?:local|shared)|writer=[0-9]+|home))*)$", spec)
+        options = dict((o.split("=") + [True])[:2] for o in match.group(3).split(":")[1:]) if match else {}
         if not match or ("writer" in options and "disk" not in options):
-            raise SystemExit("guests.py add: %r is not NAME@HOST[:dirty=MIB][:disk=local|shared[:writer=RATE]]" % spec)
+            raise SystemExit("guests.py add: %r is not NAME@HOST[:dirty=MIB][:disk=local|shared[:writer=RATE]][:home]"
+                             % spec)
         name, host = match.group(1), match.group(2)
         dirty, disk, writer = options.get("dirty"), options.get("disk"), options.get("writer")
         extra = (["--dirty", dirty] if dirty else []) + (["--disk", disk] if disk else []) + (
             ["--disk-writer", writer] if writer else [])
         added = json.loads(lab("guest", "add", name, "--host", host, *extra))
         address = added["address"]
+        if options.get("home"):  # it demands its home: a roll whose guests stay brings it back all the same
+            lab("exec", host, "virsh", "-q", "metadata", name, "--uri", "urn:hostmaint:libvirt:settings:1", "--key",
+                "hostmaint", "--set", '<settings return="home"/>', "--live", "--config")
         recorded.append(dict(name=name, host=host, address=address, answer=answer(address, timeout=2.0),
                              lost_writes=memory_errors(address) if dirty else None, disk=disk,
                              disk_writer=int(writer) if writer else None,
@@ -226,9 +233,14 @@ def cmd_check(expect, marked, unmarked, disks_on=None):
         if state != "running" or not persistent:
             problems.append("%s on %s is %s%s" % (name, host, state, "" if persistent else " and transient"))
         problems += disk_problems(guest, host, disks_on)
-        wanted = {"origin": host == guest["host"], "away": host != guest["host"]}.get(expect, host == expect)
+        where_wanted = expect
+        if "=" in expect:  # per guest: NAME=WHERE,...
+            where_wanted = dict(item.split("=", 1) for item in expect.split(",")).get(name, "origin")
+        wanted = {"origin": host == guest["host"], "away": host != guest["host"]}.get(where_wanted,
+                                                                                    host == where_wanted)
         if not wanted:
-            problems.append("%s runs on %s; expected %s (it started on %s)" % (name, host, expect, guest["host"]))
+            problems.append("%s runs on %s; expected %s (it started on %s)" % (name, host, where_wanted,
+                                                                              guest["host"]))
         try:
             said = answer(guest["address"], timeout=5)
         except OSError as exc:
