@@ -88,6 +88,7 @@ LAB = os.path.join(ROOT, "tests", "lab", "lab")
 INVENTORY = os.path.join(ROOT, ".lab", "inventory.yml")
 REPORTS = os.path.join(ROOT, ".cache", "bench", "reports")
 sys.path.insert(0, os.path.join(ROOT, ".build"))
+from ansible_collections.hostmaint.libvirt.plugins.module_utils import fleetsim  # noqa: E402  pylint: disable=wrong-import-position
 
 # name -> [(guest, memory MiB, dirty MiB/s)]
 WORKLOADS = {
@@ -650,6 +651,11 @@ def main():
         if moved:
             data["bound"] = dict(bytes=moved["median"],
                                  seconds=round(moved["median"] / results["throughput_bytes_s"], 2))
+        if workload_name == "idle8":  # the workload the simulator's lab calibration describes
+            calibration = fleetsim.Calibration.lab()
+            data["simulator"] = figures.simulator_check(
+                data["summary"], lambda **kwargs: fleetsim.predict_evacuation(calibration=calibration, **kwargs))
+            data["simulator"]["calibration"] = calibration.source
         results["workloads"][workload_name] = data
         if not args.keep_guests:
             for name, _m, _d in WORKLOADS[workload_name]:
@@ -689,6 +695,9 @@ def report(results):
             print(line)
         for line in figures.progress_pair_lines(data.get("progress_pairs") or []):
             print("%-8s %s" % (name, line))
+        if data.get("simulator"):
+            for line in figures.simulator_lines(data["simulator"], data["simulator"]["calibration"]):
+                print("%-8s %s" % (name, line))
         for rnd in data["rounds"]:
             print("%-8s round %d: load %s at its start, %s at its end; order %s" % (
                 name, rnd["round"], " ".join("%.2f" % v for v in rnd["loadavg_start"]),

@@ -639,3 +639,60 @@ def progress_pair_lines(runs):
         lines.append("progress %-7s %d pairs: on %.2f s, off %.2f s (medians); on - off %+.2f s (median of the "
                      "pairs); %d progress lines" % (state, len(both), on, off, diff, shown))
     return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# The fleet simulator against this run (issue 19: the lab's own evacuation of 8 guests predicted within 25 % of a
+# measurement made in the same run)
+# ---------------------------------------------------------------------------------------------
+
+# How module_utils.fleetsim.predict_evacuation runs each contender (the same as tests/sim/run.py's LAB_ROWS).
+SIM_ROWS = (
+    ("A", dict(planner="serial", slots=None)),
+    ("B", dict(planner="reference", slots=8)),
+    ("P2", dict(planner="reference", slots=2)),
+    ("C", dict(playbook=True)),
+    ("M", dict()),
+    ("M11", dict(max_outbound=1, max_inbound=1, pause_target_ms=0, settle_s=0)),
+    ("W", dict(max_outbound=2, max_inbound=2, pause_target_ms=0, settle_s=0)),
+)
+SIM_TARGET = 0.25
+
+
+def simulator_check(summary, predict, guests=8, memory_mib=256):
+    """The simulator's predictions against this run's medians: {rows: [{key, measured_s, predicted_s, error}],
+    scaled: the same from the serial loop A alone (its measured / predicted ratio applied to every prediction: the
+    machine's speed today, from the operator's own loop), target: whether C (evacuate.yml) is predicted within
+    SIM_TARGET both ways}. ``predict(**kwargs)`` is fleetsim.predict_evacuation with its calibration."""
+    measured = dict((s["key"], s["wall"]["median"]) for s in summary if s.get("wall") and s["wall"].get("median"))
+    rows = []
+    for key, kwargs in SIM_ROWS:
+        if key in measured:
+            predicted = predict(guests=guests, memory_mib=memory_mib, **kwargs)["seconds"]
+            rows.append(dict(key=key, measured_s=measured[key], predicted_s=round(predicted, 2),
+                             error=round(predicted / measured[key] - 1, 3)))
+    found = dict((r["key"], r) for r in rows)
+    scale = found["A"]["measured_s"] / found["A"]["predicted_s"] if "A" in found else None
+    scaled = [dict(r, predicted_s=round(r["predicted_s"] * scale, 2),
+                   error=round(r["predicted_s"] * scale / r["measured_s"] - 1, 3)) for r in rows if r["key"] != "A"] \
+        if scale else []
+    target = None
+    if "C" in found:
+        errors = [found["C"]["error"]] + [r["error"] for r in scaled if r["key"] == "C"]
+        target = all(abs(e) <= SIM_TARGET for e in errors)
+    return dict(rows=rows, scale_from_a=round(scale, 3) if scale else None, scaled=scaled, target=target)
+
+
+def simulator_lines(check, source):
+    out = ["simulator (module_utils.fleetsim.predict_evacuation, calibrated on %s) against this run's medians:"
+           % source]
+    for row in check["rows"]:
+        out.append("  %-4s measured %6.1f s  predicted %6.1f s  %+4.0f %%" % (
+            row["key"], row["measured_s"], row["predicted_s"], row["error"] * 100))
+    if check["scaled"]:
+        out.append("  from this run's serial loop A alone (ratio %.2f applied): %s" % (check["scale_from_a"], ", ".join(
+            "%s %.1f s (%+.0f %%)" % (r["key"], r["predicted_s"], r["error"] * 100) for r in check["scaled"])))
+    if check["target"] is not None:
+        out.append("  target: evacuate.yml (C) predicted within %d %%: %s" % (
+            SIM_TARGET * 100, "met" if check["target"] else "MISS"))
+    return out

@@ -383,3 +383,24 @@ def test_progress_pairs_give_the_medians_of_each_setting_and_of_the_pairs_differ
         "progress empty   3 pairs: on 1.70 s, off 1.75 s (medians); on - off -0.05 s (median of the pairs); 0 "
         "progress lines"]
     assert FIG.progress_pair_lines([]) == []
+
+
+def test_the_simulator_check_compares_each_contender_and_scales_by_the_serial_loop():
+    summary = [dict(key="A", wall=dict(median=20.0)), dict(key="C", wall=dict(median=16.0)),
+               dict(key="M", wall=dict(median=10.0))]
+    said = dict(A=25.0, C=14.0, M=13.0)
+
+    def predict(guests, memory_mib, **kwargs):
+        key = "A" if kwargs.get("planner") == "serial" else ("C" if kwargs.get("playbook") else "M")
+        assert guests == 8 and memory_mib == 256
+        return dict(seconds=said[key])
+    check = FIG.simulator_check(summary, predict)
+    assert [(r["key"], r["predicted_s"], r["error"]) for r in check["rows"]] == [
+        ("A", 25.0, 0.25), ("C", 14.0, -0.125), ("M", 13.0, 0.3)]
+    assert check["scale_from_a"] == 0.8 and [(r["key"], r["predicted_s"]) for r in check["scaled"]] == [
+        ("C", 11.2), ("M", 10.4)]
+    assert check["target"] is False  # scaled, C is 30 % short
+    said["A"] = 20.0
+    assert FIG.simulator_check(summary, predict)["target"] is True
+    lines = FIG.simulator_lines(FIG.simulator_check(summary, predict), "the lab")
+    assert lines[-1] == "  target: evacuate.yml (C) predicted within 25 %: met"
