@@ -9,29 +9,19 @@ from __future__ import annotations
 
 import os
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import roll, roll_forecast
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import DecisionError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.roll_options import ROLL_PLAN_SPEC
 from ansible_collections.hostmaint.libvirt.plugins.plugin_utils import roll_state
+from ansible_collections.hostmaint.libvirt.plugins.plugin_utils.controller_action import ControllerAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(ControllerAction):
+    argument_spec = ROLL_PLAN_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        _validation, params = self.validate_argument_spec(argument_spec=ROLL_PLAN_SPEC)
-        try:
-            result.update(plan(params, check_mode=bool(self._task.check_mode)))
-        except HostmaintError as exc:
-            result.update(exc.details, failed=True, msg=exc.message)
-        return result
+    def work(self, params, task_vars):
+        return plan(params, check_mode=self.check_mode)
 
 
 def plan(params, check_mode=False):

@@ -9,23 +9,12 @@ without this plugin."""
 
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.hostmaint.libvirt.plugins.module_utils import report_files
-from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
+from ansible_collections.hostmaint.libvirt.plugins.plugin_utils.controller_action import ControllerAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(ControllerAction):
+    argument_spec = report_files.ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        _validation, params = self.validate_argument_spec(argument_spec=report_files.ARGUMENT_SPEC)
-        try:
-            result.update(report_files.write(params, check_mode=bool(self._task.check_mode)))
-        except HostmaintError as exc:
-            result.update(exc.details, failed=True, msg=exc.message)
-        return result
+    def work(self, params, task_vars):
+        return report_files.write(params, check_mode=self.check_mode)

@@ -21,18 +21,13 @@ description:
     there are some, on the lab's measured figures otherwise.
 author:
   - hostmaint.libvirt maintainers (@hostmaint)
+extends_documentation_fragment:
+  - hostmaint.libvirt.controller.attributes
 attributes:
   check_mode:
     description: Can run in check mode and return the changes a real run would make.
     support: full
     details: Returns the plan and the forecast; writes no state file.
-  diff_mode:
-    description: Will return details on what has changed (or might change in check mode) when in diff mode.
-    support: none
-  platform:
-    description: Runs on the controller.
-    support: full
-    platforms: posix
 options:
   batch_size:
     description: How many hosts the roll's play runs at once (its C(serial), from the controller's forks); V(0) - all.

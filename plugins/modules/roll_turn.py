@@ -28,18 +28,13 @@ description:
   - The decisions are those of C(module_utils/roll.py), which the fleet simulator drives too.
 author:
   - hostmaint.libvirt maintainers (@hostmaint)
+extends_documentation_fragment:
+  - hostmaint.libvirt.controller.attributes
 attributes:
   check_mode:
     description: Can run in check mode and return the changes a real run would make.
     support: full
     details: Decides without waiting and writes nothing.
-  diff_mode:
-    description: Will return details on what has changed (or might change in check mode) when in diff mode.
-    support: none
-  platform:
-    description: Runs on the controller.
-    support: full
-    platforms: posix
 options:
   action:
     description: The turn the host asks for (V(enter), V(drain)), or what it reports (V(drained), V(upgraded),
