@@ -182,3 +182,32 @@ def test_two_hosts_at_once_are_refused_without_room_for_every_guest_and_run_with
     # one evacuation at a time: hv2 was emptied only after hv1 was
     order = [(t["host"], t["what"]) for t in turns if t["what"] in ("draining", "upgrading")]
     assert order[:4] == [("hv1", "draining"), ("hv1", "upgrading"), ("hv2", "draining"), ("hv2", "upgrading")], order
+
+
+def step_times(report, host, name):
+    step = [s for s in report["hosts"][host]["steps"] if s["name"] == name][0]
+    return step["started"], step["ended"]
+
+
+def test_with_overlap_a_host_is_emptied_while_the_one_before_brings_its_guests_home(lab, guests, reports):
+    probers = dict((name, guests(name, host)) for name, host in (("ov1", "hv1"), ("ov2", "hv1"), ("ov3", "hv1"),
+                                                                ("ov4", "hv2")))
+    placed = lab.placement()
+    before = pending_upgrade()
+    for prober in probers.values():
+        prober.start()
+    try:
+        real = roll(reports, "-e", "rolling_upgrade_overlap=true")
+        assert real.returncode == 0, real.stdout[-4000:]
+    finally:
+        judge(lab, probers)
+    assert all(upgraded(before).values()) and not any(lab.in_maintenance(h) for h in HOSTS)
+    assert lab.placement() == placed
+    report, _path = latest_report(reports, "rolling_upgrade")
+    # hv1's guests went to hv3, not to hv2, the next host to be emptied (avoid)
+    out = [m for m in report["hosts"]["hv1"]["moves"] if m["source"] == "hv1"]
+    assert sorted(m["destination"] for m in out) == ["hv3", "hv3", "hv3"], out
+    # hv2 was being emptied while hv1's guests came home: the two steps overlap on the clock
+    restore_started, restore_ended = step_times(report, "hv1", "restore")
+    evacuate_started, _ended = step_times(report, "hv2", "evacuate")
+    assert restore_started < evacuate_started < restore_ended, (restore_started, evacuate_started, restore_ended)
