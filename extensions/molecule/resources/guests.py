@@ -6,6 +6,7 @@
                                                (home: its settings say return="home")
     guests.py check --expect origin|away|HOST|NAME=WHERE,... [--marked HOST ...] [--unmarked HOST ...]
                     [--disks-on POOL_DIR]
+    guests.py watch                            from now on, note the most memory of guests each host runs or receives
     guests.py stop                             stop the probes, forget the guests (destroy calls it; nothing to stop is fine)
 
 Everything lives in $MOLECULE_EPHEMERAL_DIRECTORY: guests.json (name, origin host, address, HTTP answer
@@ -22,7 +23,8 @@ and never went more than ICMP_GAP_MAX_S without answering a ping. A guest given 
 tests/lab/guest/diskwriter.c) must read back every record it had acknowledged (/cgi-bin/diskverify ok, none missing
 or damaged) up to at least the number recorded at add and at the last check. With --disks-on, every guest given
 disk= must have its disk (live and inactive definitions) under POOL_DIR. --marked and --unmarked say which hosts
-must (and must not) be in maintenance.
+must (and must not) be in maintenance. With --most-mib MIB (after watch), no host ever ran or received guests of
+more than MIB in all (every lab guest counts its memory: 256 MiB unless added otherwise).
 """
 
 import json
@@ -46,6 +48,8 @@ ICMP_INTERVAL = 0.02
 ICMP_GAP_MAX_S = 1.0
 HTTP_INTERVAL = 0.1
 PROBE_LIMIT_S = 1800
+WATCH_INTERVAL = 0.3
+MEMORY_MIB = 256  # a lab guest's memory (tests/lab/lab guest add's default)
 
 
 def ephemeral(name):
@@ -158,6 +162,35 @@ def cmd_probe():
     return 0
 
 
+def cmd_watch():
+    """Start the memory watch in the background (its pid joins the probes', so stop ends it)."""
+    pids = read_json(ephemeral("probes.pids"), [])
+    watch = subprocess.Popen([sys.executable, os.path.abspath(__file__), "watching"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=open(ephemeral("watch.log"), "w"), start_new_session=True)
+    pids.append(watch.pid)
+    write_json(ephemeral("probes.pids"), pids)
+    return 0
+
+
+def cmd_watching():
+    """Every WATCH_INTERVAL until PROBE_LIMIT_S: each host's guests as its libvirt lists them, running or paused (an
+    incoming migration is a paused guest there), by their memory; memory.json holds the most each host held."""
+    status = json.loads(lab("status", "--json"))
+    hosts = [h["name"] for h in status["hosts"]]
+    sizes = dict((g["name"], MEMORY_MIB) for g in read_json(ephemeral("guests.json"), []))
+    most, samples, started = dict((h, 0) for h in hosts), 0, time.time()
+    while time.time() - started < PROBE_LIMIT_S:
+        for host in hosts:
+            out = subprocess.run([LAB, "exec", host, "virsh", "-q", "list", "--name"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, universal_newlines=True, timeout=60, check=False)
+            names = [line.strip() for line in out.stdout.splitlines() if line.strip()]
+            most[host] = max(most[host], sum(sizes.get(name, MEMORY_MIB) for name in names))
+        samples += 1
+        write_json(ephemeral("memory.json"), dict(most_mib=most, samples=samples))
+        time.sleep(WATCH_INTERVAL)
+    return 0
+
+
 def defined_on(status_hosts, name):
     """{host: (state, persistent)} of every host whose libvirt lists the guest."""
     found = {}
@@ -209,7 +242,7 @@ def disk_problems(guest, host, disks_on):
     return problems
 
 
-def cmd_check(expect, marked, unmarked, disks_on=None):
+def cmd_check(expect, marked, unmarked, disks_on=None, most_mib=None):
     recorded = read_json(ephemeral("guests.json"))
     if not recorded:
         raise SystemExit("guests.py check: no guests were recorded (guests.py add)")
@@ -272,6 +305,17 @@ def cmd_check(expect, marked, unmarked, disks_on=None):
         else:
             print("%s: on %s, same instance, longest ping gap %.3f s, HTTP longest gap %s s, %s failed probes" % (
                 name, host, gap["longest_gap_s"], seen and seen["longest_gap_s"], seen and seen["failed"]))
+    if most_mib is not None:
+        watched = read_json(ephemeral("memory.json"))
+        if not watched or watched["samples"] < 10:
+            problems.append("the memory watch has too few samples (%s): was guests.py watch started?" % (
+                watched and watched["samples"]))
+        else:
+            over = dict((h, m) for h, m in watched["most_mib"].items() if m > most_mib)
+            if over:
+                problems.append("hosts held more than %d MiB of guests at a time: %s" % (most_mib, over))
+            print("memory watch: the most each host held, %d samples: %s (at most %d MiB allowed)" % (
+                watched["samples"], watched["most_mib"], most_mib))
     write_json(ephemeral("guests.json"), recorded)  # the writers' acknowledged numbers, for the next check
     if problems:
         print("; ".join(problems), file=sys.stderr)
@@ -288,7 +332,8 @@ def cmd_stop():
     # and forget the guests: the next scenario run records its own (destroy runs first and last)
     directory = os.path.dirname(ephemeral("probes.pids"))
     for entry in os.listdir(directory):
-        if entry in ("probes.pids", "guests.json", "probes.json", "prober.log") or re.match(r"^ping-.+\.txt$", entry):
+        if entry in ("probes.pids", "guests.json", "probes.json", "prober.log", "memory.json", "watch.log") or \
+                re.match(r"^ping-.+\.txt$", entry):
             os.unlink(os.path.join(directory, entry))
     return 0
 
@@ -300,13 +345,19 @@ def main(argv):
         return cmd_probe()
     if argv[:1] == ["stop"]:
         return cmd_stop()
+    if argv[:1] == ["watch"]:
+        return cmd_watch()
+    if argv[:1] == ["watching"]:
+        return cmd_watching()
     if argv[:1] == ["check"]:
-        expect, marked, unmarked, key, disks_on = None, [], [], None, None
+        expect, marked, unmarked, key, disks_on, most_mib = None, [], [], None, None, None
         for arg in argv[1:]:
-            if arg in ("--expect", "--marked", "--unmarked", "--disks-on"):
+            if arg in ("--expect", "--marked", "--unmarked", "--disks-on", "--most-mib"):
                 key = arg
             elif key == "--expect":
                 expect = arg
+            elif key == "--most-mib":
+                most_mib = int(arg)
             elif key == "--disks-on":
                 disks_on = arg
             elif key == "--marked":
@@ -315,7 +366,7 @@ def main(argv):
                 unmarked.append(arg)
         if not expect:
             raise SystemExit("guests.py check: give --expect origin, away or a host")
-        return cmd_check(expect, marked, unmarked, disks_on)
+        return cmd_check(expect, marked, unmarked, disks_on, most_mib)
     raise SystemExit(__doc__)
 
 
