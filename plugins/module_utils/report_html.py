@@ -65,7 +65,7 @@ AXIS = 26
 COLOURS = dict(
     waiting="#c9d1d9", precopy="#4f8fd6", pause="#d4570b", settle="#8fd19e", failed="#cf222e", aborted="#b62324",
     rung="#1f2328", planned="#a371f7", inflight="#4f8fd6", rate="#d4570b", step_ok="#2da44e", step_failed="#cf222e",
-    step_skipped="#c9d1d9", step_other="#7d8590", disk="#8250df",
+    step_skipped="#c9d1d9", step_other="#7d8590", disk="#8250df", maintenance="#57606a",
 )
 STATUS_COLOURS = dict(ok="#1a7f37", partial="#9a6700", failed="#cf222e")
 
@@ -216,7 +216,9 @@ class _Axis(object):
         while tick <= self.last + 1e-9:
             x = self.x(tick)
             parts.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" class="grid"/>' % (x, top, x, bottom))
-            parts.append(_text(x, bottom + 14, self.label(tick), anchor="middle", cls="muted"))
+            # half-second ticks of a short run's clock would print twice the same whole second
+            label = ("%.1f s" % tick) if step < 1 and self.label is _clock else self.label(tick)
+            parts.append(_text(x, bottom + 14, label, anchor="middle", cls="muted"))
             tick += step
         return parts
 
@@ -441,6 +443,27 @@ def _utc(seconds):
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%H:%M:%S")
 
 
+def _maintenance_windows(report):
+    """{host: [(first, last, note)]}: when each host of a rolling upgrade was in maintenance, from its turns (entered,
+    then done, skipped or failed; a window still open ends with the run)."""
+    windows, opened = {}, {}
+    end = _moment(report.get("ended"))
+    for turn in ((report.get("roll") or {}).get("turns") or []):
+        at = _moment(turn.get("at"))
+        host = turn.get("host")
+        if at is None or not host:
+            continue
+        if turn.get("what") == "entered":
+            opened[host] = (at, " (%s)" % turn["note"] if turn.get("note") else "")
+        elif turn.get("what") in ("done", "skipped", "failed") and host in opened:
+            first, note = opened.pop(host)
+            windows.setdefault(host, []).append((first, at, note))
+    for host, (first, note) in opened.items():
+        if end is not None and end >= first:
+            windows.setdefault(host, []).append((first, end, note + " (still at the run's end)"))
+    return windows
+
+
 def _host_lanes(report):
     """The steps of every host on the run's clock; '' when no step has both times."""
     lanes = []
@@ -454,17 +477,23 @@ def _host_lanes(report):
             lanes.append((name, steps))
     if not lanes:
         return ""
+    windows = _maintenance_windows(report)
     times = [t for _name, steps in lanes for first, last, _s in steps for t in (first, last)]
+    times += [t for spans in windows.values() for first, last, _w in spans for t in (first, last)]
     for key in ("started", "ended"):
         if _moment(report.get(key)) is not None:
             times.append(_moment(report.get(key)))
     axis = _Axis(min(times), max(times), label=_utc)
-    lane = 34
+    lane = 40 if windows else 34
     height = len(lanes) * lane + AXIS + 8
     body = axis.draw(4, height - AXIS)
     for index, (name, steps) in enumerate(lanes):
         y = 6 + index * lane
         body.append(_text(LABEL - 8, y + 16, _short(name, 26), anchor="end"))
+        for first, last, what in windows.get(name, []):  # a rolling upgrade: the host's time in maintenance
+            body.append(_rect(axis.x(first), y + 28, max(axis.width(first, last), 2.0), 5, COLOURS["maintenance"],
+                              "%s in maintenance, %s to %s UTC (%s s)%s" % (
+                                  name, _utc(first), _utc(last), _f(last - first), what)))
         for first, last, step in steps:
             width = max(axis.width(first, last), 2.0)
             title = "%s on %s: %s, %s to %s UTC (%s s)%s" % (
@@ -478,12 +507,14 @@ def _host_lanes(report):
     rows = [(name, step["name"], step["status"], step.get("started") or "-", step.get("ended") or "-",
              _f(step.get("duration_s")), step.get("msg") or "")
             for name, steps in lanes for _first, _last, step in steps]
+    maintenance = ('<span><i style="background:%s"></i>in maintenance (the roll\'s turns)</span>'
+                   % COLOURS["maintenance"]) if windows else ""
     return "".join([
         "<h2>Host lanes</h2>",
         '<p class="note">Each host\'s steps on the run\'s clock (UTC); hover a step for its figures.</p>',
-        '<div class="legend">%s<span><i style="background:%s"></i>failed (any step)</span></div>' % (
+        '<div class="legend">%s<span><i style="background:%s"></i>failed (any step)</span>%s</div>' % (
             "".join('<span><i style="background:%s"></i>%s</span>' % (colour, name) for name, colour in STEP_COLOURS),
-            COLOURS["step_failed"]),
+            COLOURS["step_failed"], maintenance),
         _svg(height, body, "steps per host over the run"),
         _table(("host", "step", "status", "started", "ended", "took s", "message"), rows, numeric=(5,),
                row_class=lambda i: "failed" if rows[i][2] in ("failed", "unreachable") else None),

@@ -254,3 +254,26 @@ def test_a_report_with_nothing_in_it_renders():
     _built, _text, page = page_of(dict(run_id="empty"))
     words = " ".join(" ".join(page.texts).split())
     assert "Nothing left to do." in words and "Guests moved 0 of 0 moves" in words
+
+
+def test_a_short_run_s_axis_labels_each_tick_once():  # pylint: disable=protected-access
+    labels = re.findall(r'class="muted"[^>]*>([^<]+)</text>', "".join(report_html._Axis(0.0, 4.5).draw(0, 10)))
+    assert labels[:3] == ["0.0 s", "0.5 s", "1.0 s"] and len(labels) == len(set(labels))
+
+
+def test_a_roll_draws_each_host_s_time_in_maintenance_under_its_lane():  # pylint: disable=protected-access
+    turns = [dict(host="hv1", what="entered", at="2026-12-07T10:00:00Z"),
+             dict(host="hv2", what="entered", at="2026-12-07T10:00:00Z", note="marked by hv1"),
+             dict(host="hv1", what="done", at="2026-12-07T10:00:40Z"),
+             dict(host="hv2", what="done", at="2026-12-07T10:01:00Z"),
+             dict(host="hv3", what="entered", at="2026-12-07T10:00:50Z")]
+    found = report_html._maintenance_windows(dict(roll=dict(turns=turns), ended="2026-12-07T10:01:30Z"))
+    assert [(round(b - a), note) for a, b, note in found["hv2"]] == [(60, " (marked by hv1)")]
+    assert [round(b - a) for a, b, _n in found["hv1"]] == [40]
+    assert found["hv3"][0][2] == " (still at the run's end)"
+    built = report.build(dict(report_samples.maintain_run(), roll=dict(state=dict(history=[
+        dict(host="hv1", what="entered", at="2026-12-03T02:00:00Z"), dict(host="hv1", what="done",
+                                                                          at="2026-12-03T02:02:00Z")]))))
+    page = report_html.render(built)
+    assert "in maintenance (the roll&#x27;s turns)" in page or "in maintenance (the roll's turns)" in page
+    assert "hv1 in maintenance, 02:00:00 to 02:02:00 UTC (120.0 s)" in page
