@@ -27,7 +27,7 @@ export VIRTUAL_ENV := $(VENV)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)
 
-.PHONY: bench bench-disk rates sim demo help setup unit sanity lint build integration test-faults soak molecule test lab lab-down clean
+.PHONY: bench bench-disk rates sim demo help setup unit sanity lint build integration lab-setup test-faults soak molecule test lab lab-down clean
 
 help:
 	@echo "make setup        Debian packages, .venv, ansible-test's pip bootstrap, .build collection link"
@@ -39,7 +39,8 @@ help:
 	echo "make test-faults  pytest tests/faults: faults injected into real runs, overlapping runs, cancellation, bad input;"
 	echo "                  writes docs/FAULTS.md from the cases' results"
 	echo "make molecule     molecule test --all (scenarios in extensions/molecule/)"
-	echo "make test         all of the above, in that order; stops at the first failure"
+	echo "make test         all of the above, in that order, the lab brought up beside unit, sanity, lint and build;"
+	echo "                  stops at the first failure"
 	echo "make soak CYCLES=N [SEED=S]  N evacuate/restore cycles with a random fault each (outside CI)"
 	echo "make bench        empty hv1 with virsh loops, evacuate.yml and the module ad hoc, 3 interleaved rounds;"
 	echo "                  print medians, ratios, phases, probe gaps and the targets, write JSON; then the bench-disk row"
@@ -59,9 +60,10 @@ setup:
 # points ANSIBLE_COLLECTIONS_PATH there for the test run.
 PYTEST := python -m pytest --ansible-unit-inject-only -p no:cacheprovider
 
+# two workers: the unit tests take half the time on the 2-core machine
 unit: setup
 	cd "$(ROOT)"
-	$(PYTEST) tests/unit
+	$(PYTEST) -n 2 tests/unit
 
 sanity: setup
 	mkdir -p "$(SANITY_ROOT)"
@@ -103,9 +105,17 @@ build: setup
 	echo "build: $$tarball installs, and ansible-doc renders its modules from the installed copy"
 
 # KEEP_LAB=1 (make test) leaves the lab up for test-faults, which then uses it instead of building another.
+# PREPARED_LAB=1 (make test) takes the lab lab-setup brought up and set up beside the checks that need none.
 integration: setup
 	cd "$(ROOT)"
-	$(if $(KEEP_LAB),HOSTMAINT_LAB_LEAVE_UP=1) $(PYTEST) --durations=25 tests/integration
+	$(if $(KEEP_LAB),HOSTMAINT_LAB_LEAVE_UP=1) $(if $(PREPARED_LAB),HOSTMAINT_LAB_PREPARED=1) \
+		$(PYTEST) --durations=25 tests/integration
+
+# The lab up and set up with playbooks/setup.yml as the lab tests' session fixture would (tests/integration/
+# prepare_lab.py), for make test to run beside unit, sanity, lint and build.
+lab-setup: setup
+	cd "$(ROOT)"
+	python tests/integration/prepare_lab.py
 
 # Uses the lab that is up (make test: the one integration left), else builds one; takes it down at the end,
 # unless KEEP_LAB=1 (make test: the Molecule scenarios reuse it, from its saved state).
@@ -134,15 +144,28 @@ molecule: setup
 # playbooks/setup.yml left, test-faults uses it, the Molecule scenarios start from its saved state, and
 # molecule takes it down. The whole run must stay under 50 minutes on the 2-core machine.
 STAGE_LOG := $(BUILD)/stages.tsv
-STAGES := setup unit sanity lint build integration test-faults molecule
+CHECKS := unit sanity lint build
+LAB_STAGES := integration test-faults molecule
 test:
 	cd "$(ROOT)"
 	mkdir -p "$(BUILD)"
 	: > "$(STAGE_LOG)"
 	export HOSTMAINT_STAGE_LOG="$(STAGE_LOG)"
-	trap 'python3 scripts/stages.py "$(STAGE_LOG)"; tests/lab/lab down >/dev/null 2>&1 || true' EXIT
-	for stage in $(STAGES); do
-		python3 scripts/stages.py --run "$(STAGE_LOG)" "$$stage" $(MAKE) --no-print-directory "$$stage" KEEP_LAB=1
+	python3 scripts/stages.py --run "$(STAGE_LOG)" setup $(MAKE) --no-print-directory setup
+	# the lab comes up and is set up (lab-setup) while the checks that need no lab run; its output is printed after
+	python3 scripts/stages.py --run "$(STAGE_LOG)" lab-setup $(MAKE) --no-print-directory lab-setup \
+		> "$(BUILD)/lab-setup.log" 2>&1 & preparing=$$!
+	trap 'kill $$preparing 2>/dev/null; wait $$preparing 2>/dev/null; python3 scripts/stages.py "$(STAGE_LOG)"; \
+		tests/lab/lab down >/dev/null 2>&1 || true' EXIT
+	for stage in $(CHECKS); do
+		python3 scripts/stages.py --run "$(STAGE_LOG)" "$$stage" $(MAKE) --no-print-directory "$$stage"
+	done
+	echo "== $$(date +%T) waiting for lab-setup"
+	if ! wait $$preparing; then cat "$(BUILD)/lab-setup.log"; exit 1; fi
+	cat "$(BUILD)/lab-setup.log"
+	for stage in $(LAB_STAGES); do
+		python3 scripts/stages.py --run "$(STAGE_LOG)" "$$stage" $(MAKE) --no-print-directory "$$stage" KEEP_LAB=1 \
+			PREPARED_LAB=1
 	done
 	echo "== $$(date +%T) make test passed"
 

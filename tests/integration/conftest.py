@@ -22,6 +22,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB_CMD = os.path.join(ROOT, "tests", "lab", "lab")
 INVENTORY = os.path.join(ROOT, ".lab", "inventory.yml")
+# what prepare_lab.py leaves for the session fixture: the lab brought up and set up ahead of the lab tests
+PREPARED = os.path.join(ROOT, ".lab", "prepared.json")
 
 # A guest with a PCI device passed through from the host: definable, never startable here, never migratable.
 PASSTHROUGH = """<domain type='qemu'>
@@ -377,6 +379,18 @@ def lab():
     """The lab with three hosts, built bare and set up with playbooks/setup.yml (TLS, migration network,
     shared storage) once for the session, and removed at its end. Lab.machine_before holds the machine's
     own configuration files as they were before."""
+    if os.environ.get("HOSTMAINT_LAB_PREPARED") and os.path.exists(PREPARED):
+        # make test brought it up and set it up beside the checks that need no lab (prepare_lab.py)
+        with open(PREPARED) as handle:
+            prepared = json.load(handle)
+        os.unlink(PREPARED)  # once: a later session builds its own
+        the_lab = Lab()
+        the_lab.machine_before = prepared["machine_before"]
+        the_lab.setup_output = prepared["setup_output"]
+        yield the_lab
+        if not os.environ.get("HOSTMAINT_LAB_LEAVE_UP"):
+            lab_cli("down", timeout=300)
+        return
     before = machine_files()
     if os.environ.get("HOSTMAINT_LAB_KEEP") and os.path.exists(os.path.join(ROOT, ".lab", "state.json")):
         # a developer's shortcut: use the lab that is up (set up already) and leave it up

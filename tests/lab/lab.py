@@ -631,6 +631,7 @@ def write_inventory(state):
         "        hypervisor_patch_pending_command: /etc/hostmaint-lab/pending",
         "        hypervisor_patch_upgrade_command: /etc/hostmaint-lab/upgrade",
         "        hypervisor_patch_reboot_command: /etc/hostmaint-lab/reboot",
+        "        hypervisor_patch_poll_interval: 1  # the stand-ins take a second: look every second",
         "",
     ]
     write(os.path.join(LAB, "inventory.yml"), "\n".join(lines))
