@@ -19,6 +19,7 @@ from ansible_collections.hostmaint.libvirt.plugins.module_utils import roll
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.errors import HostmaintError
 from ansible_collections.hostmaint.libvirt.plugins.module_utils.model import DecisionError
 
+
 def _now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat()
 

@@ -59,8 +59,8 @@ def step_times(report, host, name):
 
 
 def test_with_overlap_a_host_is_emptied_while_the_one_before_brings_its_guests_home(lab, guests, reports):
-    probers = dict((name, guests(name, host)) for name, host in (("ov1", "hv1"), ("ov2", "hv1"), ("ov3", "hv1"),
-                                                                ("ov4", "hv2")))
+    where = (("ov1", "hv1"), ("ov2", "hv1"), ("ov3", "hv1"), ("ov4", "hv2"))
+    probers = dict((name, guests(name, host)) for name, host in where)
     placed = lab.placement()
     before = pending_upgrade()
     for prober in probers.values():

@@ -269,11 +269,11 @@ def cmd_check(expect, marked, unmarked, disks_on=None, most_mib=None):
         where_wanted = expect
         if "=" in expect:  # per guest: NAME=WHERE,...
             where_wanted = dict(item.split("=", 1) for item in expect.split(",")).get(name, "origin")
-        wanted = {"origin": host == guest["host"], "away": host != guest["host"]}.get(where_wanted,
-                                                                                    host == where_wanted)
+        wanted = {"origin": host == guest["host"], "away": host != guest["host"]}.get(
+            where_wanted, host == where_wanted)
         if not wanted:
-            problems.append("%s runs on %s; expected %s (it started on %s)" % (name, host, where_wanted,
-                                                                              guest["host"]))
+            problems.append("%s runs on %s; expected %s (it started on %s)" % (
+                name, host, where_wanted, guest["host"]))
         try:
             said = answer(guest["address"], timeout=5)
         except OSError as exc:

@@ -77,8 +77,8 @@ def test_one_host_at_a_time_each_cycle_ends_before_the_next_host_enters():
     state, _turn = take(state, "hv1", "drain")
     state = drained(state, "hv1")
     assert state["history"][-1] == dict(host="hv1", what="upgrading", at=None)
-    assert state["phase"]["hv1"] == roll.UPGRADING and all(g["home"] == "hv1" for n, g in state["guests"].items()
-                                                          if n.startswith("g1-"))
+    assert state["phase"]["hv1"] == roll.UPGRADING
+    assert all(g["home"] == "hv1" for n, g in state["guests"].items() if n.startswith("g1-"))
     assert not roll.decide(state, "hv2", "enter")["granted"]
     state = roll.apply(state, "hv1", "upgraded")
     assert not roll.decide(state, "hv2", "enter")["granted"]  # no overlap: its restore counts
@@ -235,8 +235,8 @@ def test_a_host_asks_again_just_before_its_evacuation_and_leaves_untouched_if_th
 
 
 def test_a_resumed_host_holds_its_slot_and_needs_no_turn_to_drain():
-    hosts = [dict(name="hv1", cluster="c", capacity_mib=8192), dict(name="hv2", cluster="c", capacity_mib=8192,
-                                                                     phase=roll.UPGRADING)]
+    hosts = [dict(name="hv1", cluster="c", capacity_mib=8192),
+             dict(name="hv2", cluster="c", capacity_mib=8192, phase=roll.UPGRADING)]
     state = roll.new(hosts, [dict(name="g", host="hv1", memory_mib=512)])
     assert roll.decide(state, "hv2", "enter")["granted"] and roll.decide(state, "hv2", "drain")["granted"]
     assert "in maintenance (hv2)" in roll.decide(state, "hv1", "enter")["why"]

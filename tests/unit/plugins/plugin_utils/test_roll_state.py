@@ -76,13 +76,13 @@ def test_a_turn_is_waited_for_its_reasons_said_once_and_events_recorded_with_the
                                    "1 host(s) of cluster c in maintenance (hv1), at most 1 at once")
     assert said == ["hv2 waits: 1 host(s) of cluster c in maintenance (hv1), at most 1 at once"]  # once, not 5 times
     assert roll_state.take_turn(path, "hv1", "drain", 60)["granted"]
-    assert roll_state.report(path, "hv1", "drained", moves=[dict(guest="hv1-g0", destination="hv2",
-                                                                   outcome="migrated")]) == dict(
+    away = [dict(guest="hv1-g0", destination="hv2", outcome="migrated")]
+    assert roll_state.report(path, "hv1", "drained", moves=away) == dict(
         phase="upgrading", in_maintenance=["hv1"], down=[])
     assert roll_state.take_turn(path, "hv2", "enter", 0, check_mode=True)["down"] == ["hv1"]  # it may reboot now
     assert roll_state.report(path, "hv1", "upgraded")["phase"] == "restoring"
-    assert roll_state.report(path, "hv1", "restored", moves=[dict(guest="hv1-g0", destination="hv1",
-                                                                    outcome="migrated")])["phase"] == "done"
+    home = [dict(guest="hv1-g0", destination="hv1", outcome="migrated")]
+    assert roll_state.report(path, "hv1", "restored", moves=home)["phase"] == "done"
     state = json.loads(open(path).read())
     assert [(h["host"], h["what"]) for h in state["history"]] == [
         ("hv1", "entered"), ("hv1", "draining"), ("hv1", "upgrading"), ("hv1", "restoring"), ("hv1", "done")]
@@ -116,6 +116,6 @@ def test_two_hosts_reporting_at_the_same_moment_both_count(tmp_path):
         worker.start()
     for worker in workers:
         worker.join(20)
-    assert sorted(results.get(timeout=5) for _ in workers) == [("hv1", "restoring"), ("hv3", "restoring")]
+    assert sorted(results.get(timeout=5) for _worker in workers) == [("hv1", "restoring"), ("hv3", "restoring")]
     state = json.loads(open(path).read())
     assert state["phase"]["hv1"] == state["phase"]["hv3"] == "restoring"
