@@ -76,7 +76,11 @@ def test_with_overlap_a_host_is_emptied_while_the_one_before_brings_its_guests_h
     # hv1's guests went to hv3, not to hv2, the next host to be emptied (avoid)
     out = [m for m in report["hosts"]["hv1"]["moves"] if m["source"] == "hv1"]
     assert sorted(m["destination"] for m in out) == ["hv3", "hv3", "hv3"], out
-    # hv2 was being emptied while hv1's guests came home: the two steps overlap on the clock
+    # the roll let hv2 in while hv1's guests came home: hv2 entered maintenance and got its turn to be emptied (its
+    # checks, then its evacuation) before hv1 was done, and its checks ran while hv1's restore did
+    turns = report["roll"]["turns"]
+    at = dict(((t["host"], t["what"]), t["at"]) for t in turns)
+    assert at[("hv1", "restoring")] < at[("hv2", "entered")] < at[("hv2", "draining")] < at[("hv1", "done")], turns
     restore_started, restore_ended = step_times(report, "hv1", "restore")
-    evacuate_started, _ended = step_times(report, "hv2", "evacuate")
-    assert restore_started < evacuate_started < restore_ended, (restore_started, evacuate_started, restore_ended)
+    checks_started, _ended = step_times(report, "hv2", "preflight")
+    assert restore_started < checks_started < restore_ended, (restore_started, checks_started, restore_ended)
