@@ -155,8 +155,9 @@ test:
 	# the lab comes up and is set up (lab-setup) while the checks that need no lab run; its output is printed after
 	python3 scripts/stages.py --run "$(STAGE_LOG)" lab-setup $(MAKE) --no-print-directory lab-setup \
 		> "$(BUILD)/lab-setup.log" 2>&1 & preparing=$$!
-	trap 'kill $$preparing 2>/dev/null; wait $$preparing 2>/dev/null; python3 scripts/stages.py "$(STAGE_LOG)"; \
-		tests/lab/lab down >/dev/null 2>&1 || true' EXIT
+	# (|| true: errexit holds inside the trap, and a lab-setup that ended already cannot be killed)
+	trap 'kill $$preparing 2>/dev/null || true; wait $$preparing 2>/dev/null || true; \
+		python3 scripts/stages.py "$(STAGE_LOG)" || true; tests/lab/lab down >/dev/null 2>&1 || true' EXIT
 	for stage in $(CHECKS); do
 		python3 scripts/stages.py --run "$(STAGE_LOG)" "$$stage" $(MAKE) --no-print-directory "$$stage"
 	done
