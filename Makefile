@@ -104,17 +104,24 @@ build: setup
 	ansible-doc -t module $$(cut -d' ' -f1 "$$installed/modules.txt") >/dev/null
 	echo "build: $$tarball installs, and ansible-doc renders its modules from the installed copy"
 
+comma := ,
+
 # KEEP_LAB=1 (make test) leaves the lab up for test-faults, which then uses it instead of building another.
+# TESTS=FILES runs those test files only (make test splits them between its two labs).
 # PREPARED_LAB=1 (make test) takes the lab lab-setup brought up and set up beside the checks that need none.
+# (lab-setup has run the lab's lifecycle tests already: they take any lab down.)
+LIFECYCLE := tests/integration/test_00_lab_lifecycle.py
 integration: setup
 	cd "$(ROOT)"
 	$(if $(KEEP_LAB),HOSTMAINT_LAB_LEAVE_UP=1) $(if $(PREPARED_LAB),HOSTMAINT_LAB_PREPARED=1) \
-		$(PYTEST) --durations=25 tests/integration
+		$(PYTEST) --durations=25 $(if $(PREPARED_LAB),--ignore=$(LIFECYCLE)) $(or $(TESTS),tests/integration)
 
-# The lab up and set up with playbooks/setup.yml as the lab tests' session fixture would (tests/integration/
-# prepare_lab.py), for make test to run beside unit, sanity, lint and build.
+# The lab's own lifecycle tests (they bring labs up and take them down), then the lab up and set up with
+# playbooks/setup.yml as the lab tests' session fixture would (tests/integration/prepare_lab.py): make test runs
+# this beside unit, sanity, lint and build.
 lab-setup: setup
 	cd "$(ROOT)"
+	$(if $(LIFECYCLE),$(PYTEST) $(LIFECYCLE))
 	python tests/integration/prepare_lab.py
 
 # Uses the lab that is up (make test: the one integration left), else builds one; takes it down at the end,
@@ -134,40 +141,75 @@ soak: setup
 # The scenarios share one lab: the first builds it (or finds it up, as make test leaves it) and saves what
 # playbooks/setup.yml left; each scenario starts from that saved state (`lab reset setup`, seconds). The lab goes
 # down at the end. Each scenario's time goes to $(STAGE_LOG) (extensions/molecule/resources/create.yml, destroy.yml).
+# SCENARIOS=a,b runs those scenarios only, in that order (make test splits them between its two labs).
+SCENARIOS ?=
 molecule: setup
 	cd "$(ROOT)"
 	trap 'tests/lab/lab down >/dev/null 2>&1 || true' EXIT
-	HOSTMAINT_STAGE_LOG="$${HOSTMAINT_STAGE_LOG:-$(STAGE_LOG)}" molecule test --all
+	export HOSTMAINT_STAGE_LOG="$${HOSTMAINT_STAGE_LOG:-$(STAGE_LOG)}"
+	$(if $(SCENARIOS),for scenario in $(subst $(comma), ,$(SCENARIOS)); do molecule test -s "$$scenario"; done,molecule test --all)
 
 # Every stage, timed: its start is printed, and at the end (passed or not) a table of the stages' times and of
-# the Molecule scenarios' (scripts/stages.py). One lab for the lab stages: integration builds it and saves what
-# playbooks/setup.yml left, test-faults uses it, the Molecule scenarios start from its saved state, and
-# molecule takes it down. The whole run must stay under 50 minutes on the 2-core machine.
+# the Molecule scenarios' (scripts/stages.py). Two labs, one from this tree and one from a copy of it (LAB_B: its
+# own .lab; its namespaces and veth prefixed b-, its subnet 10.231.77.0/24), each brought up and set up while unit,
+# sanity, lint and build run; then each takes its share of the lab tests (lab A: its integration tests, the fault
+# suite and its scenarios; lab B: the rest), side by side on the 2-core machine. Each saves what
+# playbooks/setup.yml left; the Molecule scenarios start from it; each lab goes down at its end. Lab B's output is
+# printed when it ends. The whole run must stay under 60 minutes.
 STAGE_LOG := $(BUILD)/stages.tsv
 CHECKS := unit sanity lint build
-LAB_STAGES := integration test-faults molecule
+LAB_B := $(BUILD)/lab-b
+TESTS_B := tests/integration/test_maintain.py tests/integration/test_roll.py tests/integration/test_progress.py \
+	tests/integration/test_playbooks.py tests/integration/test_stay_and_capacity.py \
+	tests/integration/test_maintenance_mark.py tests/integration/test_live_migrate.py
+SCENARIOS_A := default,maintain,storage,tls
+SCENARIOS_B := rolling_parallel,rolling_stay,rolling_upgrade,setup,two_clusters
 test:
 	cd "$(ROOT)"
 	mkdir -p "$(BUILD)"
 	: > "$(STAGE_LOG)"
 	export HOSTMAINT_STAGE_LOG="$(STAGE_LOG)"
 	python3 scripts/stages.py --run "$(STAGE_LOG)" setup $(MAKE) --no-print-directory setup
-	# the lab comes up and is set up (lab-setup) while the checks that need no lab run; its output is printed after
-	python3 scripts/stages.py --run "$(STAGE_LOG)" lab-setup $(MAKE) --no-print-directory lab-setup \
-		> "$(BUILD)/lab-setup.log" 2>&1 & preparing=$$!
-	# (|| true: errexit holds inside the trap, and a lab-setup that ended already cannot be killed)
-	trap 'kill $$preparing 2>/dev/null || true; wait $$preparing 2>/dev/null || true; \
-		python3 scripts/stages.py "$(STAGE_LOG)" || true; tests/lab/lab down >/dev/null 2>&1 || true' EXIT
+	# lab B's tree: what git tracks, as it is here; the tools and the guest image's cache are shared
+	rm -rf "$(LAB_B)" && mkdir -p "$(LAB_B)/.cache"
+	git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$(LAB_B)/"
+	ln -s "$(VENV)" "$(LAB_B)/.venv" && mkdir -p .cache/lab && ln -s "$(ROOT)/.cache/lab" "$(LAB_B)/.cache/lab"
+	$(MAKE) --no-print-directory -C "$(LAB_B)" setup >/dev/null
+	# the labs come up (A first: it builds the guest image B shares) while the checks that need no lab run
+	( python3 scripts/stages.py --run "$(STAGE_LOG)" lab-setup-a $(MAKE) --no-print-directory lab-setup \
+		> "$(BUILD)/lab-setup-a.log" 2>&1 && cd "$(LAB_B)" && HOSTMAINT_LAB_PREFIX=b- \
+		HOSTMAINT_LAB_SUBNET=10.231.77.0/24 python3 scripts/stages.py --run "$(STAGE_LOG)" lab-setup-b \
+		$(MAKE) --no-print-directory lab-setup LIFECYCLE= > "$(BUILD)/lab-setup-b.log" 2>&1 ) & preparing=$$!
+	lab_b=
+	# (|| true: errexit holds inside the trap, and a job that ended already cannot be killed)
+	trap 'for job in $$preparing $$lab_b; do kill $$job 2>/dev/null || true; wait $$job 2>/dev/null || true; done; \
+		python3 scripts/stages.py "$(STAGE_LOG)" || true; tests/lab/lab down >/dev/null 2>&1 || true; \
+		(cd "$(LAB_B)" && HOSTMAINT_LAB_PREFIX=b- tests/lab/lab down >/dev/null 2>&1) || true' EXIT
 	for stage in $(CHECKS); do
 		python3 scripts/stages.py --run "$(STAGE_LOG)" "$$stage" $(MAKE) --no-print-directory "$$stage"
 	done
-	echo "== $$(date +%T) waiting for lab-setup"
-	if ! wait $$preparing; then cat "$(BUILD)/lab-setup.log"; exit 1; fi
-	cat "$(BUILD)/lab-setup.log"
-	for stage in $(LAB_STAGES); do
-		python3 scripts/stages.py --run "$(STAGE_LOG)" "$$stage" $(MAKE) --no-print-directory "$$stage" KEEP_LAB=1 \
-			PREPARED_LAB=1
-	done
+	echo "== $$(date +%T) waiting for the labs to be set up"
+	if ! wait $$preparing; then cat "$(BUILD)"/lab-setup-*.log; exit 1; fi
+	cat "$(BUILD)/lab-setup-a.log" "$(BUILD)/lab-setup-b.log"
+	# lab B: its integration tests, then its scenarios, in the copy, in the background
+	( cd "$(LAB_B)" && export HOSTMAINT_LAB_PREFIX=b- HOSTMAINT_LAB_SUBNET=10.231.77.0/24 && \
+		python3 scripts/stages.py --run "$(STAGE_LOG)" integration-b $(MAKE) --no-print-directory integration \
+			KEEP_LAB=1 PREPARED_LAB=1 TESTS="$(TESTS_B)" && \
+		python3 scripts/stages.py --run "$(STAGE_LOG)" molecule-b $(MAKE) --no-print-directory molecule \
+			SCENARIOS=$(SCENARIOS_B) ) > "$(BUILD)/lab-b.log" 2>&1 & lab_b=$$!
+	echo "== $$(date +%T) lab B runs $(TESTS_B) and the scenarios $(SCENARIOS_B) (its output: $(BUILD)/lab-b.log)"
+	# lab A: the other integration tests, the fault suite, its scenarios
+	status=0
+	python3 scripts/stages.py --run "$(STAGE_LOG)" integration-a $(MAKE) --no-print-directory integration \
+		KEEP_LAB=1 PREPARED_LAB=1 TESTS="$(filter-out $(TESTS_B) $(LIFECYCLE),$(wildcard tests/integration/test_*.py))" \
+		&& python3 scripts/stages.py --run "$(STAGE_LOG)" test-faults $(MAKE) --no-print-directory test-faults KEEP_LAB=1 \
+		&& python3 scripts/stages.py --run "$(STAGE_LOG)" molecule-a $(MAKE) --no-print-directory molecule \
+			SCENARIOS=$(SCENARIOS_A) || status=$$?
+	echo "== $$(date +%T) lab A's stages ended ($$status); waiting for lab B"
+	wait $$lab_b || status=$$?
+	echo "== lab B's output"
+	cat "$(BUILD)/lab-b.log"
+	if [ "$$status" != 0 ]; then exit "$$status"; fi
 	echo "== $$(date +%T) make test passed"
 
 lab: setup

@@ -124,7 +124,8 @@ def libvirtd_alive(host):
 def links(host, state, which=("mig", "sw")):
     """Take host's links in the lab's switches down or up: ``mig`` (the migration network) and ``sw`` (the
     management network, where libvirt's own connections and the guests' traffic go)."""
-    for prefix, ns in (("mig", "hvmig"), ("sw", "hvlab")):
+    lab_prefix = os.environ.get("HOSTMAINT_LAB_PREFIX", "")  # tests/lab/lab's namespaces carry it
+    for prefix, ns in (("mig", lab_prefix + "hvmig"), ("sw", lab_prefix + "hvlab")):
         if prefix in which:
             subprocess.run(["ip", "-n", ns, "link", "set", "%s-%s" % (prefix, host), state], check=False)
 

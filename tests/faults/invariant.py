@@ -138,7 +138,8 @@ def silence(host, guest, address):
                     timeout=30).stdout.strip()
     macs = re.findall(r"([0-9a-f]{2}(?::[0-9a-f]{2}){5})", lab_cli(
         "exec", host, "virsh", "-c", "qemu:///system", "domiflist", guest, check=False, timeout=30).stdout)
-    fdb = subprocess.run(["ip", "netns", "exec", "hvlab", "bridge", "fdb", "show"], stdout=subprocess.PIPE,
+    switch = os.environ.get("HOSTMAINT_LAB_PREFIX", "") + "hvlab"  # tests/lab/lab's switch namespace
+    fdb = subprocess.run(["ip", "netns", "exec", switch, "bridge", "fdb", "show"], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, universal_newlines=True, check=False).stdout
     ports = [line.split()[2] for line in fdb.splitlines() if macs and line.startswith(macs[0] + " ")]
     ping = subprocess.run(["ping", "-c", "1", "-W", "1", address], stdout=subprocess.DEVNULL,

@@ -13,9 +13,21 @@ import threading
 from conftest import LAB_CMD, ROOT, lab_cli
 
 
+# tests/lab/lab's namespaces carry HOSTMAINT_LAB_PREFIX (make test runs a second lab, from another copy, beside this)
+PREFIX = os.environ.get("HOSTMAINT_LAB_PREFIX", "")
+NAMESPACES = set(PREFIX + name for name in ("hvlab", "hvmig", "hvstore", "hv1", "hv2", "hv3"))
+
+
 def netns():
     return set(subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE, universal_newlines=True,
                               check=True).stdout.split())
+
+
+def another_labs(pid):
+    """Whether process ``pid`` lives in a network namespace of another lab (named, and not with this lab's prefix)."""
+    names = subprocess.run(["ip", "netns", "identify", pid], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           universal_newlines=True, check=False).stdout.split()
+    return bool(names) and not any(name in NAMESPACES for name in names)
 
 
 def lab_processes():
@@ -30,14 +42,14 @@ def lab_processes():
         except OSError:
             continue
         if (os.path.join(ROOT, ".lab") in cmdline or "/run/libvirt/libvirtd.pid" in cmdline or "lab_name_hex=" in cmdline
-                or "glusterd -p /run/glusterd.pid" in cmdline):
+                or "glusterd -p /run/glusterd.pid" in cmdline) and not another_labs(pid):
             found.append(cmdline)
     return found
 
 
 def assert_nothing_left():
-    assert not (netns() & {"hvlab", "hvmig", "hvstore", "hv1", "hv2", "hv3"})
-    assert not os.path.exists("/sys/class/net/hvlab0")
+    assert not (netns() & NAMESPACES)
+    assert not os.path.exists("/sys/class/net/%shvlab0" % PREFIX)
     assert not os.path.exists(os.path.join(ROOT, ".lab"))
     assert lab_processes() == []
 
@@ -76,7 +88,7 @@ def test_down_cleans_up_after_a_crash_half_way_through_up():
     proc.wait(10)
     proc.stderr.close()
     assert not os.path.exists(os.path.join(ROOT, ".lab", "inventory.yml")), "up got to its end before the kill"
-    assert {"hvlab", "hv1", "hv2", "hv3"} <= netns()
+    assert set(PREFIX + name for name in ("hvlab", "hv1", "hv2", "hv3")) <= netns()
     assert lab_processes(), "hv1's daemons should be running"
     lab_cli("down")
     assert_nothing_left()

@@ -38,12 +38,23 @@ LAB = os.path.join(ROOT, ".lab")
 CACHE = os.path.join(ROOT, ".cache", "lab")
 GUEST_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest")
 STATE = os.path.join(LAB, "state.json")
-SWITCH_NS = "hvlab"
-MIGRATION_NS = "hvmig"
-STORAGE_NS = "hvstore"
+# HOSTMAINT_LAB_PREFIX (default empty): a prefix for every name the lab gives the machine (network namespaces, the
+# controller's veth), so that a second lab, run from another copy of the tree (its own .lab), can be up beside the
+# first: make test runs two at once. Its hosts keep their names (hv1...) in its inventory; only the namespaces differ.
+PREFIX = os.environ.get("HOSTMAINT_LAB_PREFIX", "")
+if not re.match(r"^[a-z0-9]{0,3}-?$", PREFIX):
+    sys.exit("lab: HOSTMAINT_LAB_PREFIX must be up to 3 letters or digits and an optional dash, got %r" % PREFIX)
+SWITCH_NS = PREFIX + "hvlab"
+MIGRATION_NS = PREFIX + "hvmig"
+STORAGE_NS = PREFIX + "hvstore"
 STORAGE_NAME = "store1"
 STORAGE_VOLUME = "labshared"
-CTL_VETH = "hvlab0"
+CTL_VETH = PREFIX + "hvlab0"
+
+
+def host_ns(name):
+    """The network namespace of lab host ``name`` (its name, after the lab's prefix)."""
+    return PREFIX + name
 HOST_RE = re.compile(r"^hv[0-9]+$")
 SUBNET_CANDIDATES = ("10.213.7.0/24", "10.231.77.0/24", "172.30.213.0/24", "192.168.213.0/24")
 MIGRATION_SUBNET_CANDIDATES = ("10.213.8.0/24", "10.231.78.0/24", "172.30.214.0/24", "192.168.214.0/24")
@@ -494,7 +505,7 @@ def start_host(state, name):
         "/etc/init.d/libvirtd start",
         "/usr/sbin/sshd -f '%s'" % os.path.join(hdir, "sshd_config"),
     ])
-    enter_namespaces(name, script, os.path.join(hdir, "anchor.pid"))
+    enter_namespaces(host_ns(name), script, os.path.join(hdir, "anchor.pid"))
     deadline = time.time() + BOUND_S
     while time.time() < deadline:
         if pid_of(name) and virsh(name, "version", check=False).returncode == 0:
@@ -666,7 +677,7 @@ def cmd_up(args):
         raise LabError("--clusters must be between 1 and the number of hosts (%d), got %d" % (args.hosts, args.clusters))
     existing = set(run(["ip", "netns", "list"]).stdout.split())
     names = ["hv%d" % i for i in range(1, args.hosts + 1)]
-    clash = sorted(existing & set(names + [SWITCH_NS, MIGRATION_NS, STORAGE_NS]))
+    clash = sorted(existing & set([host_ns(n) for n in names] + [SWITCH_NS, MIGRATION_NS, STORAGE_NS]))
     if clash:
         raise LabError("network namespaces %s already exist and are not this lab's: remove them first" % ", ".join(clash))
     subnet = choose_subnet(args.subnet)
@@ -699,28 +710,29 @@ def cmd_up(args):
     run(["ip", "-n", STORAGE_NS, "link", "set", "eth0", "up"])
     for name in names:
         index = int(name[2:])
-        run(["ip", "netns", "add", name])
-        run(["ip", "link", "add", "sw-" + name, "netns", SWITCH_NS, "type", "veth", "peer", "name", "eth0", "netns", name])
+        ns = host_ns(name)
+        run(["ip", "netns", "add", ns])
+        run(["ip", "link", "add", "sw-" + name, "netns", SWITCH_NS, "type", "veth", "peer", "name", "eth0", "netns", ns])
         run(["ip", "-n", SWITCH_NS, "link", "set", "sw-" + name, "master", "sw0", "up"])
-        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        run(["ip", "-n", ns, "link", "set", "lo", "up"])
         # A fixed bridge address: otherwise Linux gives a bridge the lowest address among its ports,
         # and a guest's tap (fe:54:00:...) joining or leaving would change the host's MAC under its
         # peers' ARP caches and stall their connections (seen: migrations failing with "client
         # socket is closed" after a keepalive timeout).
-        run(["ip", "-n", name, "link", "add", "br0", "address", "02:00:00:00:01:%02x" % index, "type", "bridge"])
-        run(["ip", "-n", name, "link", "set", "eth0", "address", "02:00:00:00:02:%02x" % index])
-        run(["ip", "-n", name, "link", "set", "eth0", "master", "br0", "up"])
-        run(["ip", "-n", name, "addr", "add", "%s/%d" % (host_address(state, name), prefix), "dev", "br0"])
-        run(["ip", "-n", name, "link", "set", "br0", "up"])
+        run(["ip", "-n", ns, "link", "add", "br0", "address", "02:00:00:00:01:%02x" % index, "type", "bridge"])
+        run(["ip", "-n", ns, "link", "set", "eth0", "address", "02:00:00:00:02:%02x" % index])
+        run(["ip", "-n", ns, "link", "set", "eth0", "master", "br0", "up"])
+        run(["ip", "-n", ns, "addr", "add", "%s/%d" % (host_address(state, name), prefix), "dev", "br0"])
+        run(["ip", "-n", ns, "link", "set", "br0", "up"])
         # The second NIC, cabled to the migration switch, configured with its address as an installer
         # would; what travels over it is the setup roles' choice.
         run(["ip", "link", "add", "mig-" + name, "netns", MIGRATION_NS, "type", "veth", "peer", "name", MIGRATION_IFACE,
-             "netns", name])
+             "netns", ns])
         run(["ip", "-n", MIGRATION_NS, "link", "set", "mig-" + name, "master", "sw0", "up"])
-        run(["ip", "-n", name, "link", "set", MIGRATION_IFACE, "address", "02:00:00:00:03:%02x" % index])
-        run(["ip", "-n", name, "addr", "add", "%s/%d" % (migration_address(state, name), migration_subnet.prefixlen),
+        run(["ip", "-n", ns, "link", "set", MIGRATION_IFACE, "address", "02:00:00:00:03:%02x" % index])
+        run(["ip", "-n", ns, "addr", "add", "%s/%d" % (migration_address(state, name), migration_subnet.prefixlen),
              "dev", MIGRATION_IFACE])
-        run(["ip", "-n", name, "link", "set", MIGRATION_IFACE, "up"])
+        run(["ip", "-n", ns, "link", "set", MIGRATION_IFACE, "up"])
         prepare_host_files(state, name)
     write_known_hosts(state, names)
     start_storage(state)
@@ -760,20 +772,21 @@ def netns_pids(ns):
 def cmd_down(args):
     state = load_state() or {}
     existing = set(run(["ip", "netns", "list"], check=False).stdout.split())
-    names = set(state.get("hosts", [])) | set(n for n in existing if HOST_RE.match(n))
-    names = sorted(n for n in names if n in existing or os.path.isdir(host_dir(n)))
+    names = set(state.get("hosts", [])) | set(n[len(PREFIX):] for n in existing
+                                              if n.startswith(PREFIX) and HOST_RE.match(n[len(PREFIX):]))
+    names = sorted(n for n in names if host_ns(n) in existing or os.path.isdir(host_dir(n)))
     for name in names:
         # guests (qemu) first, so that libvirtd does not restart them; then the daemons
-        if name in existing:
-            pids = netns_pids(name)
+        if host_ns(name) in existing:
+            pids = netns_pids(host_ns(name))
             qemu = [p for p in pids if "qemu" in _comm(p)]
             kill_pids(qemu)
-            kill_pids(netns_pids(name))
+            kill_pids(netns_pids(host_ns(name)))
         for daemon in ("libvirtd", "virtlogd", "sshd", "anchor"):
             kill_pids([pid_of(name, daemon)])
     for name in names:
-        if name in existing:
-            run(["ip", "netns", "del", name], check=False)
+        if host_ns(name) in existing:
+            run(["ip", "netns", "del", host_ns(name)], check=False)
     for ns in (STORAGE_NS, SWITCH_NS, MIGRATION_NS):
         if ns in existing:
             kill_pids(netns_pids(ns))
@@ -784,7 +797,8 @@ def cmd_down(args):
     shutil.rmtree(LAB, ignore_errors=True)
     if getattr(args, "purge", False):
         shutil.rmtree(CACHE, ignore_errors=True)
-    left = set(run(["ip", "netns", "list"], check=False).stdout.split()) & (set(names) | {SWITCH_NS, MIGRATION_NS, STORAGE_NS})
+    left = set(run(["ip", "netns", "list"], check=False).stdout.split()) & (
+        set(host_ns(n) for n in names) | {SWITCH_NS, MIGRATION_NS, STORAGE_NS})
     if left or os.path.exists(LAB):
         raise LabError("could not remove %s" % ", ".join(sorted(left) or [LAB]))
     log("lab removed" if names or state else "no lab to remove")
@@ -1155,7 +1169,7 @@ def cmd_reset(args):
     def stop_host(name):
         if pid_of(name, "anchor") is None:
             raise LabError("host %s is not running (its namespaces are gone): take the lab down and up" % name)
-        kill_pids([p for p in netns_pids(name) if "qemu" in _comm(p)])
+        kill_pids([p for p in netns_pids(host_ns(name)) if "qemu" in _comm(p)])
         in_host(name, ["/etc/init.d/libvirtd", "stop"], timeout=60)
         # the shared volume is mounted again by the saved pool, if the state has one
         in_host(name, ["sh", "-c", "! mountpoint -q %s || umount -l %s" % (SHARED_DIR, SHARED_DIR)], timeout=30)
@@ -1207,7 +1221,9 @@ def main(argv=None):
     up.add_argument("--clusters", type=int, default=1,
                     help="cut the hosts into this many clusters of consecutive hosts, each an inventory group "
                          "cluster_a, cluster_b, ... under hypervisors (default 1: the group hypervisors itself)")
-    up.add_argument("--subnet", help="IPv4 subnet for the lab (default: the first free of %s)" % ", ".join(SUBNET_CANDIDATES))
+    up.add_argument("--subnet", default=os.environ.get("HOSTMAINT_LAB_SUBNET") or None,
+                    help="IPv4 subnet for the lab (default: HOSTMAINT_LAB_SUBNET, else the first free of %s)"
+                    % ", ".join(SUBNET_CANDIDATES))
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="remove everything the lab made")
     down.add_argument("--purge", action="store_true", help="also remove the cached guest kernel and initramfs")
