@@ -27,7 +27,7 @@ export VIRTUAL_ENV := $(VENV)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)
 
-.PHONY: bench bench-disk rates sim demo help setup unit sanity lint build integration lab-setup test-faults soak molecule test lab lab-down clean
+.PHONY: bench bench-disk rates sim demo help setup unit sanity lint build integration lab-setup lab-setups test-lab-b test-faults soak molecule test lab lab-down clean
 
 help:
 	@echo "make setup        Debian packages, .venv, ansible-test's pip bootstrap, .build collection link"
@@ -175,28 +175,21 @@ test:
 	git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$(LAB_B)/"
 	ln -s "$(VENV)" "$(LAB_B)/.venv" && mkdir -p .cache/lab && ln -s "$(ROOT)/.cache/lab" "$(LAB_B)/.cache/lab"
 	$(MAKE) --no-print-directory -C "$(LAB_B)" setup >/dev/null
-	# the labs come up (A first: it builds the guest image B shares) while the checks that need no lab run
-	( python3 scripts/stages.py --run "$(STAGE_LOG)" lab-setup-a $(MAKE) --no-print-directory lab-setup \
-		> "$(BUILD)/lab-setup-a.log" 2>&1 && cd "$(LAB_B)" && HOSTMAINT_LAB_PREFIX=b- \
-		HOSTMAINT_LAB_SUBNET=10.231.77.0/24 python3 scripts/stages.py --run "$(STAGE_LOG)" lab-setup-b \
-		$(MAKE) --no-print-directory lab-setup LIFECYCLE= > "$(BUILD)/lab-setup-b.log" 2>&1 ) & preparing=$$!
+	# the labs come up while the checks that need no lab run; background work runs in a session of its own, so
+	# that a failure stops all of it (the trap), and then both labs go down
+	setsid $(MAKE) --no-print-directory lab-setups & preparing=$$!
 	lab_b=
-	# (|| true: errexit holds inside the trap, and a job that ended already cannot be killed)
-	trap 'for job in $$preparing $$lab_b; do kill $$job 2>/dev/null || true; wait $$job 2>/dev/null || true; done; \
-		python3 scripts/stages.py "$(STAGE_LOG)" || true; tests/lab/lab down >/dev/null 2>&1 || true; \
+	trap 'for job in $$preparing $$lab_b; do kill -TERM -- -$$job 2>/dev/null || true; wait $$job 2>/dev/null || true; \
+		done; python3 scripts/stages.py "$(STAGE_LOG)" || true; tests/lab/lab down >/dev/null 2>&1 || true; \
 		(cd "$(LAB_B)" && HOSTMAINT_LAB_PREFIX=b- tests/lab/lab down >/dev/null 2>&1) || true' EXIT
 	for stage in $(CHECKS); do
 		python3 scripts/stages.py --run "$(STAGE_LOG)" "$$stage" $(MAKE) --no-print-directory "$$stage"
 	done
 	echo "== $$(date +%T) waiting for the labs to be set up"
-	if ! wait $$preparing; then cat "$(BUILD)"/lab-setup-*.log; exit 1; fi
+	if ! wait $$preparing; then preparing=; cat "$(BUILD)"/lab-setup-*.log; exit 1; fi
+	preparing=
 	cat "$(BUILD)/lab-setup-a.log" "$(BUILD)/lab-setup-b.log"
-	# lab B: its integration tests, then its scenarios, in the copy, in the background
-	( cd "$(LAB_B)" && export HOSTMAINT_LAB_PREFIX=b- HOSTMAINT_LAB_SUBNET=10.231.77.0/24 && \
-		python3 scripts/stages.py --run "$(STAGE_LOG)" integration-b $(MAKE) --no-print-directory integration \
-			KEEP_LAB=1 PREPARED_LAB=1 TESTS="$(TESTS_B)" && \
-		python3 scripts/stages.py --run "$(STAGE_LOG)" molecule-b $(MAKE) --no-print-directory molecule \
-			SCENARIOS=$(SCENARIOS_B) ) > "$(BUILD)/lab-b.log" 2>&1 & lab_b=$$!
+	setsid $(MAKE) --no-print-directory test-lab-b > "$(BUILD)/lab-b.log" 2>&1 & lab_b=$$!
 	echo "== $$(date +%T) lab B runs $(TESTS_B) and the scenarios $(SCENARIOS_B) (its output: $(BUILD)/lab-b.log)"
 	# lab A: the other integration tests, the fault suite, its scenarios
 	status=0
@@ -207,10 +200,30 @@ test:
 			SCENARIOS=$(SCENARIOS_A) || status=$$?
 	echo "== $$(date +%T) lab A's stages ended ($$status); waiting for lab B"
 	wait $$lab_b || status=$$?
+	lab_b=
 	echo "== lab B's output"
 	cat "$(BUILD)/lab-b.log"
 	if [ "$$status" != 0 ]; then exit "$$status"; fi
 	echo "== $$(date +%T) make test passed"
+
+# make test's background parts. lab-setups: lab A's setup (with the lab's lifecycle tests), then lab B's in its copy
+# (after A: A builds the guest image they share). test-lab-b: lab B's integration tests, then its scenarios.
+LAB_B_ENV := HOSTMAINT_LAB_PREFIX=b- HOSTMAINT_LAB_SUBNET=10.231.77.0/24
+lab-setups:
+	cd "$(ROOT)"
+	python3 scripts/stages.py --run "$(STAGE_LOG)" lab-setup-a $(MAKE) --no-print-directory lab-setup \
+		> "$(BUILD)/lab-setup-a.log" 2>&1
+	cd "$(LAB_B)"
+	$(LAB_B_ENV) python3 scripts/stages.py --run "$(STAGE_LOG)" lab-setup-b $(MAKE) --no-print-directory lab-setup \
+		LIFECYCLE= > "$(BUILD)/lab-setup-b.log" 2>&1
+
+test-lab-b:
+	cd "$(LAB_B)"
+	export $(LAB_B_ENV)
+	python3 scripts/stages.py --run "$(STAGE_LOG)" integration-b $(MAKE) --no-print-directory integration \
+		KEEP_LAB=1 PREPARED_LAB=1 TESTS="$(TESTS_B)"
+	python3 scripts/stages.py --run "$(STAGE_LOG)" molecule-b $(MAKE) --no-print-directory molecule \
+		SCENARIOS=$(SCENARIOS_B)
 
 lab: setup
 	cd "$(ROOT)"

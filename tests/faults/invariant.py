@@ -22,6 +22,7 @@ shares no code with the collection.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 

@@ -50,11 +50,6 @@ STORAGE_NS = PREFIX + "hvstore"
 STORAGE_NAME = "store1"
 STORAGE_VOLUME = "labshared"
 CTL_VETH = PREFIX + "hvlab0"
-
-
-def host_ns(name):
-    """The network namespace of lab host ``name`` (its name, after the lab's prefix)."""
-    return PREFIX + name
 HOST_RE = re.compile(r"^hv[0-9]+$")
 SUBNET_CANDIDATES = ("10.213.7.0/24", "10.231.77.0/24", "172.30.213.0/24", "192.168.213.0/24")
 MIGRATION_SUBNET_CANDIDATES = ("10.213.8.0/24", "10.231.78.0/24", "172.30.214.0/24", "192.168.214.0/24")
@@ -134,6 +129,11 @@ def pid_of(name, daemon="libvirtd"):
         return pid
     except (OSError, ValueError):
         return None
+
+
+def host_ns(name):
+    """The network namespace of lab host ``name`` (its name, after the lab's prefix)."""
+    return PREFIX + name
 
 
 def in_host(name, cmd, check=True, timeout=120, input=None):
