@@ -161,7 +161,8 @@ CHECKS := unit sanity lint build
 LAB_B := $(BUILD)/lab-b
 TESTS_B := tests/integration/test_maintain.py tests/integration/test_roll.py tests/integration/test_progress.py \
 	tests/integration/test_playbooks.py tests/integration/test_stay_and_capacity.py \
-	tests/integration/test_maintenance_mark.py tests/integration/test_live_migrate.py
+	tests/integration/test_maintenance_mark.py tests/integration/test_live_migrate.py \
+	tests/integration/test_executor_faults.py tests/integration/test_lab_guest_faults.py
 SCENARIOS_A := default,maintain,storage,tls
 SCENARIOS_B := rolling_parallel,rolling_stay,rolling_upgrade,setup,two_clusters
 test:
