@@ -16,7 +16,7 @@ with no TCP retransmission in it) and probes.pids.
 
 check fails, with one line per problem, unless every recorded guest: is defined on exactly one host and runs
 there, persistently; runs where --expect says (origin: the host it started on; away: any other; HOST: that one;
-or per guest, NAME=WHERE separated by commas, each WHERE one of those);
+or per guest, NAME=WHERE separated by commas, each WHERE one of those or any);
 answers as the same instance (same boot id, so it never restarted); found no more lost writes in its own memory
 than when it started (guests given dirty=); answered HTTP as that one instance only, all the time it was probed;
 and never went more than ICMP_GAP_MAX_S without answering a ping. A guest given writer= (the disk writer,
@@ -269,7 +269,7 @@ def cmd_check(expect, marked, unmarked, disks_on=None, most_mib=None):
         where_wanted = expect
         if "=" in expect:  # per guest: NAME=WHERE,...
             where_wanted = dict(item.split("=", 1) for item in expect.split(",")).get(name, "origin")
-        wanted = {"origin": host == guest["host"], "away": host != guest["host"]}.get(
+        wanted = {"origin": host == guest["host"], "away": host != guest["host"], "any": True}.get(
             where_wanted, host == where_wanted)
         if not wanted:
             problems.append("%s runs on %s; expected %s (it started on %s)" % (
