@@ -1470,21 +1470,26 @@ def simulate(fleet_, options=None, calibration=None, trace=False):
 # ---------------------------------------------------------------------------------------------
 
 def _scaled(fleet_, calibration, faster):
-    """(fleet, calibration) with migrations faster (``faster``) or slower by the calibration's spread: fixed costs
-    and the stream cap, or the hosts' NICs when no stream cap binds."""
+    """(fleet, calibration) with every calibrated figure faster (``faster``) or slower by the calibration's spread:
+    the migrations (fixed costs, and the stream cap, or the hosts' NICs when no stream cap binds), the steps of a
+    cycle (Ansible's and the engine's overheads, preflight) and each host's reboot and gates."""
     factor = (1.0 + calibration.spread) if faster else max(0.05, 1.0 - calibration.spread)
-    changes = dict(start_s=calibration.start_s / factor, finish_s=calibration.finish_s / factor)
+    changes = dict((name, getattr(calibration, name) / factor) for name in (
+        "start_s", "finish_s", "step_overhead_s", "engine_overhead_s", "playbook_overhead_s", "preflight_s"))
+    nic = 1.0
     if calibration.stream_bps:
         changes["stream_bps"] = calibration.stream_bps * factor
-        return fleet_, dataclasses.replace(calibration, **changes)
-    hosts = [dataclasses.replace(h, nic_out_bps=h.nic_out_bps * factor, nic_in_bps=h.nic_in_bps * factor)
-             for h in fleet_.hosts]
+    else:
+        nic = factor
+    hosts = [dataclasses.replace(h, nic_out_bps=h.nic_out_bps * nic, nic_in_bps=h.nic_in_bps * nic,
+                                 reboot_s=h.reboot_s / factor, gate_before_s=h.gate_before_s / factor,
+                                 gate_after_s=h.gate_after_s / factor) for h in fleet_.hosts]
     return Fleet(hosts=hosts, guests=fleet_.guests, seed=fleet_.seed), dataclasses.replace(calibration, **changes)
 
 
 def forecast(fleet_, calibration=None, options=None, seeds=5):
     """The forecast of a roll: {makespan_s (median over the seeds), range_s [low, high] (over the seeds, and over
-    the calibration's spread: the median seed again with migrations faster and slower by it), trace (the median
+    the calibration's spread: the median seed again with every figure faster and slower by it), trace (the median
     run's), bytes, moves, blackout_p99_ms, calibration (where its figures come from), steps (one line per host:
     when it enters, drains, reboots and restores, where its guests go, what it sends), runs: every makespan}.
 

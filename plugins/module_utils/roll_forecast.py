@@ -100,7 +100,9 @@ def lines(state, forecast_=None):
                     member, len(guests), sum(g["memory_mib"] for g in guests) / GIB))
             else:
                 out.append("  %s: its cycle resumes (%s)" % (member, phase))
-    if forecast_:
+    if forecast_ and not forecast_.get("moves") and not any(state["phase"][h] not in roll.FINISHED for h in state["order"]):
+        out.append("forecast: nothing to roll")
+    elif forecast_:
         out.append("forecast: %s (%s to %s), %d move(s), %.1f GiB to send; calibrated on %s" % (
             duration(forecast_["makespan_s"]), duration(forecast_["range_s"][0]), duration(forecast_["range_s"][1]),
             forecast_.get("moves", 0), forecast_.get("bytes", 0) / float(1 << 30), forecast_.get("calibration", "?")))
