@@ -142,8 +142,8 @@ def test_paused_and_shut_off_guests_anti_affinity_and_a_restore_short_of_room(la
 
         # home has room for one 256 MiB guest only (declared: 400 MiB beside the reserve, whatever the machine's own
         # free memory, which another lab on the machine moves): the others are reported not home, and stay put
-        short = lab.ansible("hv1", "hostmaint.libvirt.restore", {"capacity_mib": 1024 + 400, "reserve_mib": 1024,
-                                                                "fail_on_not_home": False})["hv1"]
+        short_args = {"capacity_mib": 1024 + 400, "fail_on_not_home": False, "reserve_mib": 1024}
+        short = lab.ansible("hv1", "hostmaint.libvirt.restore", short_args)["hv1"]
         assert not short.get("failed"), short.get("msg")
         moved = [m["guest"] for m in short["plan"]["moves"] if m["action"] == "migrate"]
         not_home = dict((b["guest"], [r["code"] for r in b["reasons"]]) for b in short["plan"]["not_home"])
