@@ -311,6 +311,25 @@ def test_storage_copy_move_names_the_disks_and_counts_their_bytes():
 def codes(move):
     return [p.code for p in move.reasons]
 
+def placed_moves(plan):
+    return [m for m in plan.moves if m.action in ("migrate", "move_definition")]
+
+
+def older_than(host, source_generation):
+    return (source_generation is not None and host.generation is not None
+            and generation.compare(host.generation, source_generation) < 0)
+
+
+def assert_room_kept(plan, guests, by_host, limits):
+    """Every destination keeps its reserve free of the general memory (hugepage guests use their own pool)."""
+    general = collections.Counter()
+    for move in placed_moves(plan):
+        if move.action == "migrate" and not [g for g in guests if g.name == move.guest][0].hugepages:
+            general[move.destination] += move.memory_mib
+    for name, used in general.items():
+        assert used <= by_host[name].memory_free_mib - limits.reserve_mib
+
+
 
 def test_newest_generation_wins_over_more_room():
     # without generations worst fit would send the first guests to the roomier hv2
@@ -832,18 +851,10 @@ def test_property_generations_never_cost_a_guest_and_explain_every_older_host(gu
     # the tiers never leave out a guest packing without them would place
     assert len(placed(plan)) >= len(placed(plain))
     by_host = dict((h.name, h) for h in tiered)
-    general = collections.Counter()
-    for move in plan.moves:
-        if move.action not in ("migrate", "move_definition"):
-            continue
-        if move.action == "migrate" and not [g for g in guests if g.name == move.guest][0].hugepages:
-            general[move.destination] += move.memory_mib
-        older = (source_generation is not None and by_host[move.destination].generation is not None
-                 and generation.compare(by_host[move.destination].generation, source_generation) < 0)
+    for move in placed_moves(plan):
         # a move to an older host, and only such a move, says so first in its reasons
-        assert (codes(move)[:1] == ["older_generation"]) is older
-    for name, used in general.items():
-        assert used <= by_host[name].memory_free_mib - limits.reserve_mib
+        assert (codes(move)[:1] == ["older_generation"]) is older_than(by_host[move.destination], source_generation)
+    assert_room_kept(plan, guests, by_host, limits)
 
 
 @settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -860,19 +871,11 @@ def test_property_avoidance_never_costs_a_guest_and_explains_every_avoided_host(
     assert len(placed(plan)) >= len(placed(plain))
     assert plan.proceed is (not plan.blocked or (limits.allow_partial and all(b.policy != "fail" for b in plan.blocked)))
     by_host = dict((h.name, h) for h in tiered)
-    general = collections.Counter()
-    for move in plan.moves:
-        if move.action not in ("migrate", "move_definition"):
-            continue
-        if move.action == "migrate" and not [g for g in guests if g.name == move.guest][0].hugepages:
-            general[move.destination] += move.memory_mib
+    for move in placed_moves(plan):
         # a move to an avoided host, and only such a move, says so; an older host's note still comes first
         assert ("avoided" in codes(move)) is (move.destination in avoid)
-        older = (source_generation is not None and by_host[move.destination].generation is not None
-                 and generation.compare(by_host[move.destination].generation, source_generation) < 0)
-        assert (codes(move)[:1] == ["older_generation"]) is older
-    for name, used in general.items():
-        assert used <= by_host[name].memory_free_mib - limits.reserve_mib
+        assert (codes(move)[:1] == ["older_generation"]) is older_than(by_host[move.destination], source_generation)
+    assert_room_kept(plan, guests, by_host, limits)
     # a blocked guest's reasons are problems, never notes
     assert all(r.code not in ("avoided", "older_generation") for b in plan.blocked for r in b.reasons)
 
