@@ -596,15 +596,18 @@ def _pick_copies(guests_by_host, home):
     return sorted([(host_name, guest) for rank, host_name, guest in chosen.values()], key=lambda pair: pair[1].name)
 
 
-def restore_plan(guests_by_host, home, current_hosts, limits=None, run_id=None, disk_bytes=None):
+def restore_plan(guests_by_host, home, current_hosts, limits=None, run_id=None, disk_bytes=None, came_home=()):
     """Bring home every guest whose migration record names ``home``, from wherever it is.
 
     ``guests_by_host`` maps a host name to the guests found on it (home included); ``current_hosts``
     maps those host names to their facts. Guests without a record naming home are left out. ``disk_bytes``
-    sizes the disks a storage copy brings home, as in ``plan``.
+    sizes the disks a storage copy brings home, as in ``plan``. ``came_home`` names the guests an earlier pass of
+    the same restore brought home (their records are cleared at its end).
 
     - on home and running: skipped (already_home); the executor clears its record;
-    - on home and shut off: it was shut down by policy; a start move (needs memory on home);
+    - on home, shut off and in ``came_home``: its definition came home in an earlier pass: skipped (already_home),
+      never started;
+    - on home and shut off otherwise: it was shut down by policy; a start move (needs memory on home);
     - elsewhere and running or paused: migrated home; elsewhere and shut off: its definition moves.
 
     Home's room (free memory less the reserve, hugepages) goes to starts first, then to the
@@ -635,6 +638,9 @@ def restore_plan(guests_by_host, home, current_hosts, limits=None, run_id=None, 
             if guest.active:
                 result.skipped.append(Skipped(guest=guest.name, code="already_home",
                                               reason="%s already runs on %s" % (guest.name, home.name)))
+            elif guest.name in came_home:
+                result.skipped.append(Skipped(guest=guest.name, code="already_home", reason=(
+                    "%s came home shut off in an earlier pass of this restore" % guest.name)))
             else:
                 needs_room.append((host_name, guest))
             continue

@@ -77,15 +77,16 @@ def evacuation(survey, limits, run_id=None, record=None, avoid=(), return_home=T
                    records=records, stays=stays)
 
 
-def restoration(survey, limits, run_id=None):
+def restoration(survey, limits, run_id=None, came_home=()):
     """The RunPlan of a restore to ``survey.source`` (home): remove the stale copies, bring home the guests whose
     record names it (placement.restore_plan on every host's guests less those copies), then clear the records
-    of the guests home and end the maintenance."""
+    of the guests home and end the maintenance. ``came_home``: the guests earlier passes of the run brought home
+    (a shut-off one among them is home, not a guest to start)."""
     guests_by_host = dict((host, _without_copies(guests, host, survey.stale_copies))
                           for host, guests in survey.guests_by_host.items())
     hosts = dict((facts.name, facts) for facts in survey.destinations)
     moves = placement.restore_plan(guests_by_host, survey.source, hosts, limits, run_id=run_id,
-                                   disk_bytes=survey.disk_bytes)
+                                   disk_bytes=survey.disk_bytes, came_home=came_home)
     returning = [g for host, guests in sorted(guests_by_host.items()) if host != survey.source.name for g in guests
                  if placement.record_names(g.record, survey.source)]
     return RunPlan(kind="restore", stale_copies=list(survey.stale_copies), moves=moves, guests=returning,

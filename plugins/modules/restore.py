@@ -240,7 +240,8 @@ class Restore(EngineModule):
                 if not moves.not_home or not any(o.moved for o in done) or any(o.failed for o in done):
                     break
                 survey = surveys.restoration(self, local)  # what every host shows now
-                plan = run_steps.restoration(survey, self.limits(), run_id=self.run_id)
+                plan = run_steps.restoration(survey, self.limits(), run_id=self.run_id,
+                                             came_home=[o.guest for o in outcomes if o.moved])
                 stale += self.remove_stale_copies(plan.stale_copies, survey)
                 unreachable = survey.unreachable
                 moves = dataclasses.replace(plan.moves, moves=[m for m in plan.moves.moves

@@ -665,6 +665,18 @@ def test_restore_starts_guests_shut_down_by_policy_first():
                                                    "the 1024 MiB reserve, guest needs 3000 MiB")
 
 
+def test_restore_never_starts_a_shut_off_guest_whose_definition_came_home_in_an_earlier_pass():
+    # pass 2 of one restore: "off" came home shut off in pass 1 (its record is cleared at the run's end); it is
+    # home, not a guest to start, and takes none of home's room from "a"
+    guests = {"hv1": [away("off", 3000, state="shutoff")], "hv2": [away("a", 3000)]}
+    plan = placement.restore_plan(guests, host("hv1", 3500), {"hv2": host("hv2")}, NO_RESERVE, came_home=["off"])
+    assert [(m.guest, m.action) for m in plan.moves] == [("a", "migrate")] and plan.not_home == []
+    assert [(s.guest, s.code) for s in plan.skipped] == [("off", "already_home")]
+    # without it, the same guest is one that evacuation shut down by policy: it starts first
+    plan = placement.restore_plan(guests, host("hv1", 3500), {"hv2": host("hv2")}, NO_RESERVE)
+    assert [(m.guest, m.action) for m in plan.moves] == [("off", "start")] and [b.guest for b in plan.not_home] == ["a"]
+
+
 def test_restore_ignores_home_maintenance_but_not_other_preflight_problems():
     plan = placement.restore_plan({"hv2": [away("a")]}, host("hv1", bridges=[], maintenance=True),
                                   {"hv2": host("hv2")})
