@@ -311,6 +311,7 @@ def test_storage_copy_move_names_the_disks_and_counts_their_bytes():
 def codes(move):
     return [p.code for p in move.reasons]
 
+
 def placed_moves(plan):
     return [m for m in plan.moves if m.action in ("migrate", "move_definition")]
 
@@ -328,7 +329,6 @@ def assert_room_kept(plan, guests, by_host, limits):
             general[move.destination] += move.memory_mib
     for name, used in general.items():
         assert used <= by_host[name].memory_free_mib - limits.reserve_mib
-
 
 
 def test_newest_generation_wins_over_more_room():
