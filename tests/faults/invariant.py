@@ -98,14 +98,26 @@ def host_view(host):
     return json.loads(proc.stdout)
 
 
-def qemu_processes():
-    """{guest name: number of QEMU processes} on the machine (every lab host shares its process table)."""
-    out = subprocess.run(["ps", "-eo", "args"], stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout
+def qemu_processes(hosts):
+    """{guest name: number of QEMU processes} of this lab's ``hosts``: those in their network namespaces (named after
+    them, with HOSTMAINT_LAB_PREFIX). The lab hosts share the machine's process table with every other lab on it
+    (make test runs a second one beside this), so the processes are found by namespace, not by name."""
+    prefix = os.environ.get("HOSTMAINT_LAB_PREFIX", "")
+    pids = set()
+    for host in hosts:
+        out = subprocess.run(["ip", "netns", "pids", prefix + host], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             universal_newlines=True, check=False).stdout
+        pids.update(line.strip() for line in out.splitlines() if line.strip().isdigit())
     counts = {}
-    for line in out.splitlines():
-        if "qemu-system" not in line.split(" ", 1)[0]:
+    for pid in sorted(pids):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as handle:
+                args = handle.read().decode("utf-8", "replace").split("\0")
+        except OSError:
+            continue  # it ended meanwhile
+        if not args or "qemu-system" not in os.path.basename(args[0]):
             continue
-        match = QEMU_NAME.search(line)
+        match = QEMU_NAME.search(" ".join(args))
         if match:
             name = match.group(1).replace(",,", ",")
             counts[name] = counts.get(name, 0) + 1
@@ -119,7 +131,7 @@ def snapshot(lab, guests=None, answers=True):
     status = lab.status()
     views = dict((h["name"], host_view(h["name"])) for h in status["hosts"])
     addresses = dict((g["name"], g["address"]) for g in status["guests"])
-    found = dict(hosts=views, qemu=qemu_processes(), addresses=addresses, answers={})
+    found = dict(hosts=views, qemu=qemu_processes(views), addresses=addresses, answers={})
     if answers:
         for name, address in sorted(addresses.items()):
             if guests is not None and name not in guests:
