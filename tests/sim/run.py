@@ -50,16 +50,16 @@ HEAD = ("%-28s %8s %19s %5s %5s %6s %6s %6s %5s %7s %8s %4s %4s %5s %6s"
         % ("planner", "makespan", "(range)", "eff", "slot", "p50ms", "p99ms", "maxms", "mpg", "TB sent", "headroom",
            "fail", "viol", "empty", "wall s"))
 
-# The bench's rows (README, Performance; 2026-12-02, 8 idle guests of 256 MiB on hv1 -> hv2, hv3) and how
+# The bench's rows (README, Performance; 2026-12-08, 8 idle guests of 256 MiB on hv1 -> hv2, hv3) and how
 # predict_evacuation runs each.
 LAB_ROWS = (
-    ("A serial virsh loop", 24.9, dict(planner="serial", slots=None)),
-    ("B virsh, all at once", 9.7, dict(planner="reference", slots=8)),
-    ("P2 virsh, xargs -P2", 13.3, dict(planner="reference", slots=2)),
-    ("C evacuate.yml, defaults", 15.6, dict(playbook=True)),
-    ("M module ad hoc, defaults", 12.8, dict()),
-    ("M11 module 1/1, fixed, no settle", 16.9, dict(max_outbound=1, max_inbound=1, pause_target_ms=0, settle_s=0)),
-    ("W module 2/2, fixed, no settle", 11.3, dict(max_outbound=2, max_inbound=2, pause_target_ms=0, settle_s=0)),
+    ("A serial virsh loop", 24.3, dict(planner="serial", slots=None)),
+    ("B virsh, all at once", 7.5, dict(planner="reference", slots=8)),
+    ("P2 virsh, xargs -P2", 12.4, dict(planner="reference", slots=2)),
+    ("C evacuate.yml, defaults", 10.6, dict(playbook=True)),
+    ("M module ad hoc, defaults", 10.8, dict()),
+    ("M11 module 1/1, fixed, no settle", 14.4, dict(max_outbound=1, max_inbound=1, pause_target_ms=0, settle_s=0)),
+    ("W module 2/2, fixed, no settle", 8.6, dict(max_outbound=2, max_inbound=2, pause_target_ms=0, settle_s=0)),
 )
 
 
@@ -244,7 +244,7 @@ def main(argv=None):
             for ok, text in checks:
                 print("  %s %s" % ("met   " if ok else "MISSED", text))
         print()
-    print("lab check: predict_evacuation (Calibration.lab) against make bench, 2026-12-02, 8 idle guests of 256 MiB")
+    print("lab check: predict_evacuation (Calibration.lab) against make bench, 2026-12-08, 8 idle guests of 256 MiB")
     checks = lab_check()
     for name, measured, predicted in checks:
         print("  %-34s measured %5.1f s  predicted %5.1f s  %+4.0f %%" % (
